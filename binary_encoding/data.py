@@ -1,0 +1,310 @@
+"""Data: every data set is held in memory as a raw `uint8` tensor `[N, C, H, W]`.
+
+Why: the paper's data sets (CIFAR-10/100, 50k 32x32 images = 150 MB) and the embedded default
+(sklearn's digits, 1797 8x8 images) fit in memory many times over, and per-sample PIL transforms in
+DataLoader workers are slower than the model on a GPU. So a batch is one tensor index, it travels to
+the device as uint8 (4x fewer bytes than float), and augmentation (random crop with zero padding,
+horizontal flip) and normalization run on the whole batch on the device in `on_after_batch_transfer`.
+
+Splits: the official test split is kept apart and never used for selection; a stratified, seeded
+validation split (default 10%) is held out of the training set. Normalization statistics are
+computed on the remaining training split only. Metrics use clean (non-augmented) data.
+
+Under DDP every rank reads its own shard: training batches come from one seeded permutation per
+epoch (the tail that does not divide by the world size is dropped, so all ranks take the same number
+of steps); evaluation shards are `indices[rank::world]` with no padding, so gathered results hold
+every sample exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+class _Indexed(Dataset):
+    """A dataset whose `__getitem__` takes a whole index tensor and returns a batch."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, idx):
+        return self.x[idx], self.y[idx]
+
+
+class BatchIndexSampler(Sampler):
+    """Yields index tensors, one per batch, for this rank's shard of `n` samples."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1):
+        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self.seed, self.rank, self.world, self.epoch = seed, rank, world, 0
+
+    def set_epoch(self, epoch: int) -> None:  # called by Lightning at every epoch start
+        self.epoch = epoch
+
+    def _indices(self) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.rank, self.n, self.world)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g)
+        perm = perm[: self.n - self.n % self.world]  # equal step counts on every rank
+        return perm[self.rank :: self.world]
+
+    def __iter__(self):
+        idx = self._indices()
+        for chunk in idx.split(self.batch_size):
+            if self.shuffle and len(chunk) < 2:  # a batch of 1 breaks BatchNorm in training mode
+                continue
+            yield chunk
+
+    def __len__(self):
+        m = len(self._indices())
+        full, rest = divmod(m, self.batch_size)
+        return full + (rest >= (2 if self.shuffle else 1))
+
+
+def augment_batch(x: torch.Tensor, pad: int, flip: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random crop (zero padding `pad`, same size out) and random horizontal flip, per image.
+
+    Same distribution as torchvision's `RandomCrop(size, padding=pad)` + `RandomHorizontalFlip()`:
+    offsets uniform in `[0, 2*pad]` on each axis, flip with probability 1/2. Works on any dtype.
+    """
+    n, c, h, w = x.shape
+    dev = x.device
+    if pad > 0:
+        xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+        oy = torch.randint(0, 2 * pad + 1, (n,), device=dev, generator=generator)
+        ox = torch.randint(0, 2 * pad + 1, (n,), device=dev, generator=generator)
+        rows = (oy[:, None] + torch.arange(h, device=dev))[:, None, :, None].expand(n, c, h, w + 2 * pad)
+        xp = xp.gather(2, rows)
+        cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, None, :].expand(n, c, h, w)
+        x = xp.gather(3, cols)
+    if flip:
+        do = torch.rand(n, device=dev, generator=generator) < 0.5
+        x = torch.where(do[:, None, None, None], x.flip(3), x)
+    return x
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Base class: subclasses implement `load()`; everything else is shared."""
+
+    name = "base"
+
+    def __init__(self, root: str = "data", batch_size: int = 128, val_fraction: float = 0.1,
+                 split_seed: int = 0, augment: bool = False, pad: int = 4, flip: bool = True,
+                 eval_batch_size: int = 1024, download: bool = True, seed: int = 0, **_unused):
+        super().__init__()
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        self.root = Path(root).expanduser()
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.val_fraction, self.split_seed, self.seed = val_fraction, split_seed, seed
+        self.augment, self.pad, self.flip, self.download = augment, pad, flip, download
+        self._ready = False
+
+    # -- to implement -------------------------------------------------------------------------
+    def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return `(x_train, y_train, x_test, y_test)`: uint8 `[N, C, H, W]` and int labels."""
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self._ready:
+            return
+        x_tr, y_tr, x_te, y_te = self.load()
+        if x_tr.dtype != np.uint8 or x_tr.ndim != 4:
+            raise TypeError(f"{type(self).__name__}.load() must return uint8 [N,C,H,W], got {x_tr.dtype} {x_tr.shape}")
+        idx = np.arange(len(y_tr))
+        tr, va = train_test_split(idx, test_size=self.val_fraction, stratify=y_tr, random_state=self.split_seed)
+        tr, va = np.sort(tr), np.sort(va)
+        self.x = {"train": torch.from_numpy(x_tr[tr]), "val": torch.from_numpy(x_tr[va]), "test": torch.from_numpy(x_te)}
+        self.y = {"train": torch.from_numpy(y_tr[tr]).long(), "val": torch.from_numpy(y_tr[va]).long(),
+                  "test": torch.from_numpy(y_te).long()}
+        xf = self.x["train"].float()
+        self.mean = xf.mean(dim=(0, 2, 3))
+        self.std = xf.std(dim=(0, 2, 3)).clamp_min(1e-6)
+        self.num_classes = int(max(y_tr.max(), y_te.max()) + 1)
+        self.input_shape = tuple(x_tr.shape[1:])
+        self._ready = True
+
+    def _rank_world(self) -> tuple[int, int]:
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        rank, world = self._rank_world()
+        bs = max(1, self.batch_size // world) if train else self.eval_batch_size
+        sampler = BatchIndexSampler(len(self.y[split]), bs, shuffle=train, seed=self.seed, rank=rank, world=world)
+        return DataLoader(_Indexed(self.x[split], self.y[split]), batch_size=None, sampler=sampler,
+                          pin_memory=torch.cuda.is_available())
+
+    def train_dataloader(self):
+        return self._loader("train", train=True)
+
+    def val_dataloader(self):
+        return self._loader("val", train=False)
+
+    def test_dataloader(self):
+        return self._loader("test", train=False)
+
+    def eval_dataloader(self, split: str) -> DataLoader:
+        """Clean, ordered loader over this rank's shard of `split` (train included)."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+        return self._loader(split, train=False)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self.mean.to(x.device), self.std.to(x.device)
+        return (x.float() - mean[:, None, None]) / std[:, None, None]
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        x, y = batch
+        if self.augment and self.trainer is not None and self.trainer.training:
+            x = augment_batch(x, self.pad, self.flip)
+        return self.normalize(x), y
+
+
+class DigitsDataModule(InMemoryDataModule):
+    """sklearn's bundled 8x8 digits (1797 images, pixel values 0..16): no download, seconds on CPU.
+    The data set has no official test split: a stratified 20% test split (seed `split_seed`) is held out."""
+
+    name = "digits"
+
+    def __init__(self, test_fraction: float = 0.2, **kw):
+        super().__init__(**kw)
+        self.test_fraction = test_fraction
+
+    def load(self):
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        x = d.images.astype(np.uint8)[:, None]  # [N, 1, 8, 8], values 0..16
+        y = d.target.astype(np.int64)
+        tr, te = train_test_split(np.arange(len(y)), test_size=self.test_fraction, stratify=y,
+                                  random_state=self.split_seed)
+        return x[tr], y[tr], x[te], y[te]
+
+
+class CIFARDataModule(InMemoryDataModule):
+    """CIFAR-10/100 in torchvision's on-disk format under `root` (downloaded there if missing)."""
+
+    folders = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+    def __init__(self, name: str = "cifar10", **kw):
+        super().__init__(**kw)
+        if name not in self.folders:
+            raise ValueError(f"unknown CIFAR variant {name!r}; choose one of {list(self.folders)}")
+        self.name = name
+
+    def _dataset_cls(self):
+        import torchvision
+
+        return torchvision.datasets.CIFAR10 if self.name == "cifar10" else torchvision.datasets.CIFAR100
+
+    def prepare_data(self):  # rank 0 only, before setup
+        cls = self._dataset_cls()
+        try:
+            cls(self.root, train=True, download=False)
+            return
+        except RuntimeError:
+            pass
+        where = self.root / self.folders[self.name]
+        hint = (f"{self.name} was not found at {where}. Put torchvision's extracted "
+                f"'{self.folders[self.name]}' folder under data.root={self.root} (the machine then needs no "
+                f"network), or allow the download with data.download=true on a machine with network access.")
+        if not self.download:
+            raise FileNotFoundError(hint)
+        old = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(20)  # fail fast without network instead of hanging
+        try:
+            cls(self.root, train=True, download=True)
+            cls(self.root, train=False, download=True)
+        except Exception as err:  # noqa: BLE001 - any network failure gets the same hint
+            raise FileNotFoundError(f"{hint} (download failed: {err})") from err
+        finally:
+            socket.setdefaulttimeout(old)
+
+    def load(self):
+        cls = self._dataset_cls()
+        try:
+            tr, te = cls(self.root, train=True, download=False), cls(self.root, train=False, download=False)
+        except RuntimeError as err:
+            raise FileNotFoundError(f"{self.name} not found under {self.root}: {err}") from err
+        to_nchw = lambda a: np.ascontiguousarray(a.transpose(0, 3, 1, 2))  # noqa: E731
+        return (to_nchw(tr.data), np.asarray(tr.targets, np.int64), to_nchw(te.data), np.asarray(te.targets, np.int64))
+
+
+class ImageFolderDataModule(InMemoryDataModule):
+    """The user's images in torchvision's ImageFolder layout: `root/train/<class>/*.png` and optionally
+    `root/test/<class>/*`. Without `root/test`, a stratified `test_fraction` is held out of `train`.
+    Images are resized to `image_size` and kept in memory as uint8."""
+
+    name = "imagefolder"
+
+    def __init__(self, image_size: int = 32, test_fraction: float = 0.2, channels: int = 3, **kw):
+        super().__init__(**kw)
+        self.image_size, self.test_fraction, self.channels = image_size, test_fraction, channels
+
+    def _read(self, folder: Path, classes: list[str] | None = None):
+        import torchvision
+        from torchvision.transforms import v2
+
+        tf = v2.Compose([v2.PILToTensor(), v2.Resize((self.image_size, self.image_size), antialias=True)])
+        mode = "L" if self.channels == 1 else "RGB"
+        ds = torchvision.datasets.ImageFolder(str(folder), transform=tf, loader=lambda p: _open(p, mode))
+        if classes is not None and ds.classes != classes:
+            raise ValueError(f"class folders of {folder} {ds.classes} differ from the training ones {classes}")
+        x = np.stack([ds[i][0].numpy() for i in range(len(ds))]).astype(np.uint8)
+        return x, np.asarray(ds.targets, np.int64), ds.classes
+
+    def load(self):
+        train_dir = self.root / "train"
+        if not train_dir.is_dir():
+            raise FileNotFoundError(f"no training images: expected the folder {train_dir} with one sub-folder per class")
+        x, y, classes = self._read(train_dir)
+        self.classes = classes
+        if (self.root / "test").is_dir():
+            xt, yt, _ = self._read(self.root / "test", classes)
+            return x, y, xt, yt
+        tr, te = train_test_split(np.arange(len(y)), test_size=self.test_fraction, stratify=y,
+                                  random_state=self.split_seed)
+        return x[tr], y[tr], x[te], y[te]
+
+
+def _open(path: str, mode: str):
+    from PIL import Image
+
+    with open(path, "rb") as f:
+        return Image.open(f).convert(mode)
+
+
+DATASETS = ("digits", "cifar10", "cifar100", "imagefolder")
+
+
+def build_datamodule(name: str, **kw) -> InMemoryDataModule:
+    if name == "digits":
+        return DigitsDataModule(**kw)
+    if name in ("cifar10", "cifar100"):
+        return CIFARDataModule(name=name, **kw)
+    if name == "imagefolder":
+        if not kw.get("root") or not os.path.isdir(os.path.expanduser(str(kw["root"]))):
+            raise FileNotFoundError(f"data=imagefolder needs data.root=DIR pointing to an existing folder, got {kw.get('root')!r}")
+        return ImageFolderDataModule(**kw)
+    raise ValueError(f"unknown data set {name!r}; choose one of {list(DATASETS)}")

@@ -1,0 +1,1 @@
+"""Metrics of the latent space and of the classifier (see SPEC.md section 3)."""

@@ -1,0 +1,201 @@
+"""L2 DeepFool (Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016), SPEC section 3 "Robustness".
+
+Input space as given (e.g. normalized images), no clipping. Candidate classes are the top-k
+logits of the clean input, fixed per image at the start; the original label is the top-1.
+At each iteration, for the current point ``x_adv = x + (1 + overshoot) * r_tot``::
+
+    f'_k = f_k - f_orig,  w_k = grad f_k - grad f_orig          (k in candidates \\ {orig})
+    l    = argmin_k |f'_k| / ||w_k||
+    r_i  = (|f'_l| + 1e-4) / ||w_l||^2 * w_l,   r_tot += r_i
+
+until ``argmax f(x_adv) != orig`` (over all classes) or ``max_iter`` updates were made.
+Returned ``r`` is the final perturbation ``(1 + overshoot) * r_tot``.
+
+Gradients use ``torch.autograd.grad`` w.r.t. the input only, so parameter ``.grad`` fields are
+never touched. The model is put in eval mode and its mode is restored afterwards. A zero
+gradient difference (||w|| = 0, e.g. dead ReLUs) is guarded by a 1e-12 floor on the norm: that
+step is then (almost) zero instead of NaN.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["deepfool", "deepfool_reference", "robustness_rho"]
+
+_EPS_NORM = 1e-12
+
+
+def _candidates(logits: torch.Tensor, num_candidates: int | None) -> torch.Tensor:
+    num_classes = logits.shape[-1]
+    k = num_classes if num_candidates is None else min(int(num_candidates), num_classes)
+    if k < 2:
+        raise ValueError("DeepFool needs at least 2 candidate classes")
+    return torch.topk(logits, k, dim=-1, sorted=True).indices  # [N, K], column 0 = orig
+
+
+def _flat_norm(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1)
+
+
+def _deepfool_batch(model, x, num_candidates, overshoot, max_iter):
+    n = x.shape[0]
+    view = (-1,) + (1,) * (x.dim() - 1)
+    with torch.no_grad():
+        cand = _candidates(model(x), num_candidates)
+    orig = cand[:, 0]
+    others = cand[:, 1:]  # [N, K-1]
+    r_tot = torch.zeros_like(x)
+    n_iter = torch.zeros(n, dtype=torch.long, device=x.device)
+    fooled = torch.zeros(n, dtype=torch.bool, device=x.device)
+    adv_pred = orig.clone()
+    active = torch.arange(n, device=x.device)
+    while active.numel() > 0:
+        xa = (x[active] + (1 + overshoot) * r_tot[active]).requires_grad_(True)
+        logits = model(xa)
+        pred = logits.argmax(dim=1)
+        adv_pred[active] = pred.detach()
+        is_fooled = pred != orig[active]
+        fooled[active] = is_fooled
+        keep = ~is_fooled & (n_iter[active] < max_iter)
+        if not bool(keep.any()):
+            break
+        idx = active[keep]
+        lg = logits[keep]
+        o = orig[idx]
+        f_orig = lg.gather(1, o[:, None])  # [m, 1]
+        oth = others[idx]  # [m, K-1]
+        fdiff = lg.gather(1, oth) - f_orig  # [m, K-1]
+        grads = []
+        nk = oth.shape[1]
+        for k in range(nk):
+            (g,) = torch.autograd.grad(fdiff[:, k].sum(), xa, retain_graph=k < nk - 1)
+            grads.append(g[keep])
+        w = torch.stack(grads, dim=1)  # [m, K-1, ...]
+        fd = fdiff.detach().abs()
+        wn = w.flatten(2).norm(dim=2).clamp_min(_EPS_NORM)  # [m, K-1]
+        l = (fd / wn).argmin(dim=1)
+        ar = torch.arange(idx.numel(), device=x.device)
+        w_l = w[ar, l]
+        coef = (fd[ar, l] + 1e-4) / wn[ar, l] ** 2
+        r_tot[idx] += coef.view(view).to(x.dtype) * w_l
+        n_iter[idx] += 1
+        active = idx
+    return {
+        "r": (1 + overshoot) * r_tot,
+        "n_iter": n_iter,
+        "fooled": fooled,
+        "orig_pred": orig,
+        "adv_pred": adv_pred,
+    }
+
+
+def deepfool(
+    model: nn.Module,
+    x: torch.Tensor,
+    num_candidates: int | None = 10,
+    overshoot: float = 0.02,
+    max_iter: int = 50,
+    batch_size: int | None = None,
+) -> dict:
+    """Batched L2 DeepFool on ``x`` ([N, ...], on the model's device).
+
+    All images of a batch are attacked at once; each iteration does one forward pass over the
+    still-active images and one backward pass per non-original candidate class (gradient of the
+    batch sum of ``f_k - f_orig``; valid because samples do not interact in eval mode). Images
+    stop as soon as they are fooled or reach ``max_iter`` updates. ``num_candidates=None`` uses
+    all classes. ``batch_size`` splits ``x`` into chunks to bound memory.
+
+    Returns a dict of tensors on ``x.device``: ``r`` [N, ...] final perturbation,
+    ``n_iter`` [N] number of updates, ``fooled`` [N] bool, ``orig_pred`` [N] clean prediction,
+    ``adv_pred`` [N] prediction at ``x + r``.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            x = x.detach()
+            bs = x.shape[0] if batch_size is None else int(batch_size)
+            parts = [
+                _deepfool_batch(model, x[s : s + bs], num_candidates, overshoot, max_iter)
+                for s in range(0, x.shape[0], max(1, bs))
+            ]
+    finally:
+        model.train(was_training)
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def deepfool_reference(
+    model: nn.Module,
+    x: torch.Tensor,
+    num_candidates: int | None = 10,
+    overshoot: float = 0.02,
+    max_iter: int = 50,
+) -> dict:
+    """Textbook DeepFool: one image at a time, one backward pass per candidate logit.
+
+    Same outputs as :func:`deepfool`.
+    """
+    was_training = model.training
+    model.eval()
+    outs = {"r": [], "n_iter": [], "fooled": [], "orig_pred": [], "adv_pred": []}
+    try:
+        with torch.enable_grad():
+            for i in range(x.shape[0]):
+                image = x[i : i + 1].detach()
+                with torch.no_grad():
+                    cand = _candidates(model(image), num_candidates)[0]
+                label = int(cand[0])
+                r_tot = torch.zeros_like(image)
+                pert = image.clone().requires_grad_(True)
+                fs = model(pert)
+                k_i = int(fs.argmax(1))
+                loop_i = 0
+                while k_i == label and loop_i < max_iter:
+                    grad_orig = torch.autograd.grad(fs[0, label], pert, retain_graph=True)[0]
+                    pert_best, w_best = float("inf"), None
+                    for k in range(1, cand.numel()):
+                        cur_grad = torch.autograd.grad(
+                            fs[0, int(cand[k])], pert, retain_graph=True
+                        )[0]
+                        w_k = cur_grad - grad_orig
+                        f_k = (fs[0, int(cand[k])] - fs[0, label]).item()
+                        nw = max(w_k.norm().item(), _EPS_NORM)
+                        pert_k = abs(f_k) / nw
+                        if pert_k < pert_best:
+                            pert_best, w_best, f_best, nw_best = pert_k, w_k, f_k, nw
+                    r_i = (abs(f_best) + 1e-4) / nw_best**2 * w_best
+                    r_tot = r_tot + r_i
+                    pert = (image + (1 + overshoot) * r_tot).detach().requires_grad_(True)
+                    fs = model(pert)
+                    k_i = int(fs.argmax(1))
+                    loop_i += 1
+                outs["r"].append((1 + overshoot) * r_tot)
+                outs["n_iter"].append(loop_i)
+                outs["fooled"].append(k_i != label)
+                outs["orig_pred"].append(label)
+                outs["adv_pred"].append(k_i)
+    finally:
+        model.train(was_training)
+    dev = x.device
+    return {
+        "r": torch.cat(outs["r"]),
+        "n_iter": torch.tensor(outs["n_iter"], dtype=torch.long, device=dev),
+        "fooled": torch.tensor(outs["fooled"], dtype=torch.bool, device=dev),
+        "orig_pred": torch.tensor(outs["orig_pred"], dtype=torch.long, device=dev),
+        "adv_pred": torch.tensor(outs["adv_pred"], dtype=torch.long, device=dev),
+    }
+
+
+def robustness_rho(r: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """``rho = mean over images of ||r||_2 / ||x||_2`` (per image, flattened).
+
+    ``mask`` (bool [N]) restricts the mean to a subset (e.g. fooled images); nan if empty.
+    """
+    ratio = _flat_norm(r.detach().double()) / _flat_norm(x.detach().double().to(r.device))
+    if mask is not None:
+        ratio = ratio[mask.to(ratio.device).bool()]
+    if ratio.numel() == 0:
+        return float("nan")
+    return float(ratio.mean())

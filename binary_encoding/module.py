@@ -1,0 +1,79 @@
+"""The LightningModule: backbone + head, loss `CE + gamma * mean(z**2)`, AdamW at a constant rate."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch import nn
+
+from .heads import Head
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when the training loss stops being finite; the last good checkpoint is kept."""
+
+
+class BinaryEncodingModule(L.LightningModule):
+    def __init__(self, backbone: nn.Module, head: Head, num_classes: int, lr: float = 1e-3,
+                 weight_decay: float = 5e-4, gamma0: float = 0.0, fused_adamw: bool | None = None,
+                 check_finite: bool = True):
+        super().__init__()
+        if lr <= 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        self.backbone, self.head = backbone, head
+        self.num_classes, self.lr, self.weight_decay = num_classes, lr, weight_decay
+        self.fused_adamw, self.check_finite = fused_adamw, check_finite
+        # gamma is a buffer: saved in checkpoints and kept on the device (no host sync in the loss).
+        self.register_buffer("gamma", torch.tensor(float(gamma0), dtype=torch.float32))
+        metric = lambda: torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)  # noqa: E731
+        self.train_acc, self.val_acc, self.test_acc = metric(), metric(), metric()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return `(logits, z)`."""
+        return self.head(self.backbone(x))
+
+    def loss_terms(self, logits, z, y):
+        ce = F.cross_entropy(logits.float(), y)
+        quad = z.float().pow(2).mean()  # mean over batch AND latent dimensions
+        return ce, quad, ce + self.gamma * quad
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits, z = self(x)
+        ce, quad, loss = self.loss_terms(logits, z, y)
+        if self.check_finite and not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"non-finite training loss at epoch {self.current_epoch}, step {self.global_step} "
+                f"(gamma={self.gamma.item():.4g}, CE={ce.item():.4g}, mean z^2={quad.item():.4g}); "
+                f"the last good checkpoint is kept. Lower lr, gamma0/gamma_factor, or set head.gamma_max.")
+        self.train_acc(logits.detach(), y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("train/ce", ce, on_step=False, on_epoch=True, sync_dist=True)
+        self.log("train/quad", quad, on_step=False, on_epoch=True, sync_dist=True)
+        self.log("train/acc_aug", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def on_train_epoch_end(self):
+        self.log("gamma", self.gamma, sync_dist=False)
+
+    def _eval_step(self, batch, split: str, acc: torchmetrics.Metric):
+        x, y = batch
+        logits, z = self(x)
+        ce, quad, _ = self.loss_terms(logits, z, y)
+        acc(logits, y)
+        self.log(f"{split}/ce", ce, on_epoch=True, sync_dist=True, batch_size=len(y))
+        self.log(f"{split}/acc", acc, on_epoch=True, prog_bar=split == "val")
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "val", self.val_acc)
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, "test", self.test_acc)
+
+    def configure_optimizers(self):
+        fused = self.fused_adamw
+        if fused is None:  # fused AdamW is faster on CUDA and not available everywhere else
+            fused = self.device.type == "cuda"
+        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=fused)

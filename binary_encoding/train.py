@@ -1,0 +1,243 @@
+"""Train one model: `python -m binary_encoding.train [overrides]` (add `-m` for a sweep).
+
+`main` is the thin Hydra entry point; `train(cfg)` is a plain function that tests and notebooks call.
+Every run writes, in its output directory:
+  config.yaml      the resolved config
+  metrics.csv      one row per epoch (everything that was logged)
+  summary.json     final accuracies and latent-code statistics
+  checkpoints/     last.ckpt, refreshed every epoch (a cut-off run resumes from it)
+  wandb/           the W&B run (online, or offline for a later `wandb sync`)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from .backbones import BACKBONES, build_backbone
+from .callbacks import GammaScheduler, LocalRecord, write_json
+from .data import DATASETS, build_datamodule
+from .heads import HEADS, Head
+from .latents import collect_latents
+from .metrics.geometry import code_agreement, encoding_agreement, neural_collapse
+from .module import BinaryEncodingModule
+
+log = logging.getLogger("binary_encoding")
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; raised before any training."""
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check the config before anything is built or trained."""
+    def choice(value, options, what):
+        if value not in options:
+            raise ConfigError(f"unknown {what} {value!r}; choose one of {list(options)}")
+
+    choice(cfg.data.name, DATASETS, "data set (data=...)")
+    choice(cfg.backbone.name, BACKBONES, "backbone (backbone=...)")
+    choice(cfg.head.name, HEADS, "head (head=...)")
+    for key in ("lr", "batch_size"):
+        if not cfg[key] > 0:
+            raise ConfigError(f"{key} must be positive, got {cfg[key]}")
+    if cfg.weight_decay < 0:
+        raise ConfigError(f"weight_decay must be >= 0, got {cfg.weight_decay}")
+    if not cfg.trainer.max_epochs > 0:
+        raise ConfigError(f"trainer.max_epochs must be positive, got {cfg.trainer.max_epochs}")
+    if cfg.head.name != "nopen" and not (cfg.head.width or 0) > 0:
+        raise ConfigError(f"head.width must be a positive integer for head={cfg.head.name}, got {cfg.head.width}")
+    if cfg.head.gamma0 < 0 or cfg.head.gamma_factor <= 0 or cfg.head.gamma_step < 1:
+        raise ConfigError("need head.gamma0 >= 0, head.gamma_factor > 0 and head.gamma_step >= 1")
+    if cfg.data.name == "imagefolder":
+        root = OmegaConf.select(cfg, "data.root", throw_on_missing=False)
+        if root in (None, "???") or not Path(str(root)).expanduser().is_dir():
+            raise ConfigError(f"data=imagefolder needs data.root=DIR, an existing folder; got {root!r}")
+
+
+def resolve_output_dir(cfg: DictConfig) -> Path:
+    if cfg.get("output_dir"):
+        return Path(cfg.output_dir)
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path("outputs") / str(cfg.name) / time.strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def run_name(cfg: DictConfig) -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        name = HydraConfig.get().job.override_dirname
+        if name:
+            return name
+    return f"head={cfg.head.name},seed={cfg.seed}"
+
+
+def resolve_precision(precision) -> str:
+    if str(precision) != "auto":
+        return str(precision)
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> BinaryEncodingModule:
+    b = cfg.backbone
+    backbone = build_backbone(b.name, input_shape, act=b.get("act", "silu"), hidden=tuple(b.get("hidden", (256, 256))),
+                              width=b.get("width", 64))
+    head = Head(cfg.head.name, backbone.num_features, num_classes, cfg.head.width, act=backbone.act)
+    return BinaryEncodingModule(backbone, head, num_classes, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                gamma0=cfg.head.gamma0)
+
+
+def wandb_logger(cfg: DictConfig, out: Path):
+    """W&B logger for this job, or None. Online when logged in, offline otherwise; the run id is kept
+    in the output directory so that a resumed job continues the same W&B run."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    os.environ.setdefault("WANDB_SILENT", "true")  # keep the console to the progress bar and the summary
+    mode = cfg.logger.get("mode", "auto")
+    if mode == "auto":
+        mode = os.environ.get("WANDB_MODE") or ("online" if _wandb_logged_in() else "offline")
+    id_file = out / "wandb_id.txt"
+    run_id = id_file.read_text().strip() if id_file.exists() else None
+    if run_id is None:
+        run_id = uuid.uuid4().hex[:12]
+        id_file.write_text(run_id)
+    return WandbLogger(project=cfg.logger.project, entity=cfg.logger.get("entity"), group=str(cfg.name),
+                       job_type=cfg.head.name, name=run_name(cfg), id=run_id, resume="allow", save_dir=str(out),
+                       mode=mode, tags=list(cfg.logger.get("tags") or []),
+                       config=OmegaConf.to_container(cfg, resolve=True))
+
+
+def _wandb_logged_in() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        import netrc
+
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed",
+                 "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.distributed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def summarize(module, dm, splits=("train", "val", "test")) -> dict:
+    """Final accuracies and latent-code statistics on clean data (every rank takes part)."""
+    out: dict = {}
+    for split in splits:
+        lat = collect_latents(module, dm, split)
+        out[f"{split}_acc"] = lat.acc
+        if split == "train":
+            codes = code_agreement(lat.z, lat.y, dm.num_classes)
+            nc = neural_collapse(lat.z, lat.y, lat.pred, module.head.classifier.weight.detach().float())
+            out.update(n_codes=codes["n_codes"], top_codes_fraction=codes["top_codes_fraction"],
+                       code_agreement=codes["agreement"],
+                       encoding_agreement=encoding_agreement(lat.z, lat.pred, dm.num_classes),
+                       nc1=nc["nc1"])
+    return out
+
+
+def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
+    """Train one model as `cfg` says; returns the summary (also written to summary.json)."""
+    validate(cfg)
+    _quiet_lightning()
+    out = resolve_output_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    dm = build_datamodule(cfg.data.name, **{k: v for k, v in OmegaConf.to_container(cfg.data).items() if k != "name"},
+                          batch_size=cfg.batch_size, seed=cfg.seed)
+    dm.prepare_data()
+    dm.setup("fit")
+    if cfg.head.name != "nopen" and 2 ** cfg.head.width < dm.num_classes:
+        warnings.warn(f"head.width={cfg.head.width} gives {2 ** cfg.head.width} binary codes for {dm.num_classes} "
+                      f"classes: classes must share codes (need width >= {(dm.num_classes - 1).bit_length()})",
+                      stacklevel=2)
+    module = build_model(cfg, dm.input_shape, dm.num_classes)
+
+    t = cfg.trainer
+    ckpt_dir = out / "checkpoints"
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
+                                                     every_n_epochs=t.get("checkpoint_every_n_epochs", 1))
+    h = cfg.head
+    cbs = [GammaScheduler(h.gamma0, h.gamma_factor, h.gamma_step, h.gamma_max), checkpoint, LocalRecord(out),
+           *(callbacks or [])]
+    loggers = [wandb_logger(cfg, out)] if cfg.logger.name == "wandb" else []
+    trainer = L.Trainer(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+                        precision=resolve_precision(t.precision), max_epochs=t.max_epochs,
+                        check_val_every_n_epoch=t.check_val_every_n_epoch, log_every_n_steps=t.log_every_n_steps,
+                        enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic,
+                        enable_model_summary=False, use_distributed_sampler=False, callbacks=cbs,
+                        logger=loggers or False, default_root_dir=str(out))
+
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is None and cfg.get("resume", True) and (ckpt_dir / "last.ckpt").exists():
+        ckpt_path = str(ckpt_dir / "last.ckpt")
+        log.info("resuming from %s", ckpt_path)
+    try:
+        start = time.time()
+        trainer.fit(module, dm, ckpt_path=ckpt_path)
+        if trainer.interrupted:
+            raise KeyboardInterrupt("training was interrupted; resume by running the same command again")
+        summary = {"head": cfg.head.name, "backbone": cfg.backbone.name, "data": cfg.data.name, "seed": cfg.seed,
+                   "lr": cfg.lr, "epochs": trainer.current_epoch, "gamma": float(module.gamma),
+                   **summarize(module, dm, tuple(cfg.summary_splits)),
+                   "fit_seconds": round(time.time() - start, 2)}
+        if trainer.is_global_zero:
+            write_json(out / "summary.json", summary)
+            for lg in loggers:
+                lg.experiment.summary.update({f"final/{k}": v for k, v in summary.items()
+                                              if isinstance(v, (int, float))})
+            print(format_summary(summary, out))
+        return summary
+    finally:
+        if loggers:
+            import wandb
+
+            wandb.finish()
+
+
+def format_summary(s: dict, out: Path) -> str:
+    lines = [f"== {s['data']} / {s['backbone']} / {s['head']} (seed {s['seed']}, lr {s['lr']:g}, "
+             f"{s['epochs']} epochs, {s['fit_seconds']:.0f} s) =="]
+    accs = "  ".join(f"{k[:-4]} {s[k]:.4f}" for k in ("train_acc", "val_acc", "test_acc") if k in s)
+    lines.append(f"accuracy      {accs}")
+    if "n_codes" in s:
+        lines.append(f"latent codes  {s['n_codes']} distinct; the most common C codes hold "
+                     f"{100 * s['top_codes_fraction']:.2f}% of training samples")
+        lines.append(f"agreement     per-dimension {s['encoding_agreement']:.4f}  joint code {s['code_agreement']:.4f}")
+        lines.append(f"NC1           {s['nc1']:.3e}   (gamma at the end: {s['gamma']:.4g})")
+    lines.append(f"record        {out}")
+    return "\n".join(lines)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> float:
+    summary = train(cfg)
+    return summary.get("val_acc", float("nan"))
+
+
+if __name__ == "__main__":
+    main()
