@@ -34,7 +34,8 @@ class GammaScheduler(L.Callback):
 
     def on_train_epoch_start(self, trainer, pl_module):
         self.current = self.value(trainer.current_epoch)
-        pl_module.gamma.fill_(self.current)
+        # beyond float32's range gamma is inf in the loss; the module then stops with a clear message
+        pl_module.gamma.fill_(self.current if self.current <= torch.finfo(torch.float32).max else math.inf)
 
     def state_dict(self):
         return {"gamma0": self.gamma0, "factor": self.factor, "step": self.step,
@@ -58,7 +59,7 @@ class LocalRecord(L.Callback):
         self.rows: list[dict] = []
 
     @rank_zero_only
-    def on_fit_start(self, trainer, pl_module):
+    def on_train_start(self, trainer, pl_module):  # after a checkpoint was restored
         if self.path.exists() and trainer.current_epoch > 0:  # resumed: keep the earlier epochs
             with open(self.path) as f:
                 self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < trainer.current_epoch]

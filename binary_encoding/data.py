@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import socket
 from pathlib import Path
 
@@ -203,52 +204,66 @@ class DigitsDataModule(InMemoryDataModule):
 
 
 class CIFARDataModule(InMemoryDataModule):
-    """CIFAR-10/100 in torchvision's on-disk format under `root` (downloaded there if missing)."""
+    """CIFAR-10/100 in torchvision's on-disk format under `root` (downloaded there if missing).
 
-    folders = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+    The python-pickle batches are read directly (the format is documented with the data set), so an
+    existing copy is used without any network access or checksum pass over 170 MB.
+    """
+
+    layout = {  # folder, training files, test files, label key
+        "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels"),
+        "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels"),
+    }
 
     def __init__(self, name: str = "cifar10", **kw):
         super().__init__(**kw)
-        if name not in self.folders:
-            raise ValueError(f"unknown CIFAR variant {name!r}; choose one of {list(self.folders)}")
+        if name not in self.layout:
+            raise ValueError(f"unknown CIFAR variant {name!r}; choose one of {list(self.layout)}")
         self.name = name
 
-    def _dataset_cls(self):
-        import torchvision
+    @property
+    def folder(self) -> Path:
+        return self.root / self.layout[self.name][0]
 
-        return torchvision.datasets.CIFAR10 if self.name == "cifar10" else torchvision.datasets.CIFAR100
+    def _missing(self) -> list[str]:
+        _, train, test, _ = self.layout[self.name]
+        return [f for f in train + test if not (self.folder / f).is_file()]
 
     def prepare_data(self):  # rank 0 only, before setup
-        cls = self._dataset_cls()
-        try:
-            cls(self.root, train=True, download=False)
+        if not self._missing():
             return
-        except RuntimeError:
-            pass
-        where = self.root / self.folders[self.name]
-        hint = (f"{self.name} was not found at {where}. Put torchvision's extracted "
-                f"'{self.folders[self.name]}' folder under data.root={self.root} (the machine then needs no "
-                f"network), or allow the download with data.download=true on a machine with network access.")
+        hint = (f"{self.name} was not found at {self.folder} (missing: {', '.join(self._missing())}). Put "
+                f"torchvision's extracted '{self.layout[self.name][0]}' folder under data.root={self.root} (then no "
+                f"network is needed), or allow the download with data.download=true on a machine with network access.")
         if not self.download:
             raise FileNotFoundError(hint)
+        import torchvision
+
+        cls = torchvision.datasets.CIFAR10 if self.name == "cifar10" else torchvision.datasets.CIFAR100
         old = socket.getdefaulttimeout()
         socket.setdefaulttimeout(20)  # fail fast without network instead of hanging
         try:
-            cls(self.root, train=True, download=True)
-            cls(self.root, train=False, download=True)
+            cls(str(self.root), train=True, download=True)
         except Exception as err:  # noqa: BLE001 - any network failure gets the same hint
             raise FileNotFoundError(f"{hint} (download failed: {err})") from err
         finally:
             socket.setdefaulttimeout(old)
 
+    def _read(self, files: list[str]):
+        key = self.layout[self.name][3]
+        xs, ys = [], []
+        for f in files:
+            with open(self.folder / f, "rb") as fh:
+                d = pickle.load(fh, encoding="latin1")
+            xs.append(np.asarray(d["data"], np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(d[key], np.int64))
+        return np.concatenate(xs), np.concatenate(ys)
+
     def load(self):
-        cls = self._dataset_cls()
-        try:
-            tr, te = cls(self.root, train=True, download=False), cls(self.root, train=False, download=False)
-        except RuntimeError as err:
-            raise FileNotFoundError(f"{self.name} not found under {self.root}: {err}") from err
-        to_nchw = lambda a: np.ascontiguousarray(a.transpose(0, 3, 1, 2))  # noqa: E731
-        return (to_nchw(tr.data), np.asarray(tr.targets, np.int64), to_nchw(te.data), np.asarray(te.targets, np.int64))
+        if self._missing():
+            self.prepare_data()
+        _, train, test, _ = self.layout[self.name]
+        return (*self._read(train), *self._read(test))
 
 
 class ImageFolderDataModule(InMemoryDataModule):

@@ -55,8 +55,8 @@ class BinaryEncodingModule(L.LightningModule):
         self.log("train/acc_aug", self.train_acc, on_step=False, on_epoch=True)
         return loss
 
-    def on_train_epoch_end(self):
-        self.log("gamma", self.gamma, sync_dist=False)
+    def on_train_epoch_start(self):
+        self.log("gamma", self.gamma)  # the value used during this epoch (set by GammaScheduler)
 
     def _eval_step(self, batch, split: str, acc: torchmetrics.Metric):
         x, y = batch

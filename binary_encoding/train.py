@@ -43,11 +43,11 @@ def validate(cfg: DictConfig) -> None:
     """Check the config before anything is built or trained."""
     def choice(value, options, what):
         if value not in options:
-            raise ConfigError(f"unknown {what} {value!r}; choose one of {list(options)}")
+            raise ConfigError(f"unknown {what[0]} {value!r} ({what[1]}=...); choose one of {list(options)}")
 
-    choice(cfg.data.name, DATASETS, "data set (data=...)")
-    choice(cfg.backbone.name, BACKBONES, "backbone (backbone=...)")
-    choice(cfg.head.name, HEADS, "head (head=...)")
+    choice(cfg.data.name, DATASETS, ("data set", "data"))
+    choice(cfg.backbone.name, BACKBONES, ("backbone", "backbone"))
+    choice(cfg.head.name, HEADS, ("head", "head"))
     for key in ("lr", "batch_size"):
         if not cfg[key] > 0:
             raise ConfigError(f"{key} must be positive, got {cfg[key]}")
@@ -140,6 +140,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into the same folder
 
 
 def summarize(module, dm, splits=("train", "val", "test")) -> dict:
@@ -179,7 +180,9 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
 
     t = cfg.trainer
     ckpt_dir = out / "checkpoints"
-    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
+    # One file, checkpoints/last.ckpt, overwritten every `checkpoint_every_n_epochs` epochs.
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
+                                                     enable_version_counter=False,
                                                      every_n_epochs=t.get("checkpoint_every_n_epochs", 1))
     h = cfg.head
     cbs = [GammaScheduler(h.gamma0, h.gamma_factor, h.gamma_step, h.gamma_max), checkpoint, LocalRecord(out),

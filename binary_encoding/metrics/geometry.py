@@ -60,7 +60,8 @@ def _lloyd(x: Tensor, centres: Tensor, n_iter: int = 100) -> Tensor:
         up = _nearer_upper(x, centres[:, :1], centres[:, 1:])
         n_up = up.sum(1)
         n_low = x.shape[1] - n_up
-        new = torch.stack([((1 - up) * x).sum(1) / n_low.clamp_min(1), (up * x).sum(1) / n_up.clamp_min(1)], 1)
+        low, high = ((1 - up) * x).sum(1) / n_low.clamp_min(1), (up * x).sum(1) / n_up.clamp_min(1)
+        new = torch.stack([low, high], 1)
         new = torch.where(torch.stack([n_low, n_up], 1) > 0, new, centres)
         if torch.equal(new, centres):
             break
@@ -79,7 +80,7 @@ def _m_step(x: Tensor, r1: Tensor, reg_covar: float) -> Tensor:
     for r in (1 - r1, r1):
         nk = r.sum(1) + 10 * torch.finfo(x.dtype).eps
         mu = (r * x).sum(1) / nk
-        out.append((nk, mu, (r * (x - mu.unsqueeze(1)).pow(2)).sum(1) / nk + reg_covar))
+        out.append((nk, mu, (x - mu.unsqueeze(1)).square_().mul_(r).sum(1) / nk + reg_covar))
     (n0, mu0, v0), (n1, mu1, v1) = out
     return torch.stack([n0 / (n0 + n1), n1 / (n0 + n1), mu0, mu1, v0, v1], 1)
 
@@ -87,10 +88,11 @@ def _m_step(x: Tensor, r1: Tensor, reg_covar: float) -> Tensor:
 def _e_step(x: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
     """log p(x_i) = log sum_k w_k N(x_i | mu_k, var_k) [D, N] and the responsibility of component 1."""
     w0, w1, mu0, mu1, v0, v1 = (c.unsqueeze(1) for c in p.unbind(1))
-    a = w0.log() - 0.5 * (_LOG_2PI + v0.log() + (x - mu0).pow(2) / v0)
-    b = w1.log() - 0.5 * (_LOG_2PI + v1.log() + (x - mu1).pow(2) / v1)
-    log_p = torch.maximum(a, b) + torch.log1p(torch.exp(-(a - b).abs()))
-    return log_p, torch.exp(b - log_p)
+    # in-place ops: allocation dominates the cost of these large elementwise passes on CPU
+    a = (x - mu0).square_().mul_(-0.5 / v0).add_(w0.log() - 0.5 * (_LOG_2PI + v0.log()))
+    b = (x - mu1).square_().mul_(-0.5 / v1).add_(w1.log() - 0.5 * (_LOG_2PI + v1.log()))
+    log_p = torch.sub(a, b).abs_().neg_().exp_().log1p_().add_(torch.maximum(a, b))
+    return log_p, b.sub_(log_p).exp_()
 
 
 def _em(x: Tensor, r1: Tensor, n_iter: int, tol: float, reg_covar: float) -> tuple[Tensor, Tensor]:
@@ -153,10 +155,13 @@ def gmm_binarity(
     Returns means over j of score and std, mean and std (ddof 0) over j of peak_dist, and the
     per-dimension float64 tensors. A perfect collapse saturates at score ~5.3, peak_dist ~2000.
     """
+    if z.shape[0] < 2:
+        raise ValueError("gmm_binarity needs at least 2 samples")
     x = _standardize(z)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    step = max(1, _CHUNK_ELEMENTS // max(1, x.shape[1]))
-    parts = [_fit_rows(x[i : i + step], n_iter, tol, reg_covar, n_init, gen) for i in range(0, x.shape[0], step)]
+    step = max(1, _CHUNK_ELEMENTS // x.shape[1])  # dimensions per chunk
+    chunks = range(0, x.shape[0], step)
+    parts = [_fit_rows(x[i : i + step], n_iter, tol, reg_covar, n_init, gen) for i in chunks]
     score, std, peak = (torch.cat(p) for p in zip(*parts))
     return {
         "score": score.mean().item(),
@@ -267,7 +272,8 @@ def neural_collapse(
 
     - NC1 = trace(Sigma_W pinv(Sigma_B)) / C over the C classes with >= min_count samples (the
       others are counted in skipped_classes), Sigma_W = (1/C) sum_c cov_c (ddof 1, like np.cov),
-      Sigma_B = (1/C) sum_c (mu_c - mu_G)(mu_c - mu_G)^T; pinv with rtol = D * eps (hermitian).
+      Sigma_B = (1/C) sum_c (mu_c - mu_G)(mu_c - mu_G)^T; pinv with rtol = D * eps (hermitian), so
+      NC1 is 0 (not NaN) when Sigma_B = 0, e.g. when everything collapsed onto a single point.
       sigma_w = mean of all entries of Sigma_W; trace_sigma_w, trace_sigma_b are also returned.
     - NC2 on the centred means of the present classes: equinorm = std/mean of ||mu_c - mu_G||,
       equiangular = std of pairwise cosines, maxangle = mean |cos + 1/(C-1)| (all ddof 0); the same

@@ -1,0 +1,135 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from binary_encoding.data import BatchIndexSampler, CIFARDataModule, DigitsDataModule, ImageFolderDataModule, augment_batch
+
+
+def write_fake_cifar10(root, n_per_batch=20, n_test=30, seed=0):
+    """A tiny CIFAR-10 copy in torchvision's on-disk format (python pickles)."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name, n in [*[(f"data_batch_{i}", n_per_batch) for i in range(1, 6)], ("test_batch", n_test)]:
+        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": list(np.arange(n) % 10)}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, f)
+    return folder
+
+
+def test_fake_cifar10_loads_without_network(tmp_path, monkeypatch):
+    folder = write_fake_cifar10(tmp_path)
+    import socket
+
+    def no_network(*a, **k):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    dm = CIFARDataModule("cifar10", root=str(tmp_path), val_fraction=0.1, augment=True)
+    dm.prepare_data()
+    dm.setup()
+    assert dm.input_shape == (3, 32, 32) and dm.num_classes == 10
+    assert len(dm.y["train"]) + len(dm.y["val"]) == 100 and len(dm.y["test"]) == 30
+    # pixels are the CHW reshape of the stored rows
+    with open(folder / "test_batch", "rb") as f:
+        raw = pickle.load(f)["data"]
+    assert torch.equal(dm.x["test"][3], torch.from_numpy(raw[3].reshape(3, 32, 32)))
+
+
+def test_missing_cifar_without_download_says_where(tmp_path):
+    dm = CIFARDataModule("cifar100", root=str(tmp_path / "nowhere"), download=False)
+    with pytest.raises(FileNotFoundError, match="cifar-100-python"):
+        dm.prepare_data()
+
+
+def test_digits_splits_are_stratified_disjoint_and_normalized():
+    dm = DigitsDataModule(val_fraction=0.1, test_fraction=0.2, split_seed=0)
+    dm.setup()
+    n = {s: len(dm.y[s]) for s in ("train", "val", "test")}
+    assert sum(n.values()) == 1797 and n["test"] == 360 and n["val"] == 144
+    for s in ("val", "test"):  # every class in proportion (stratified)
+        counts = torch.bincount(dm.y[s], minlength=10).float()
+        assert counts.min() >= 0.8 * counts.mean()
+    dm2 = DigitsDataModule(val_fraction=0.1, test_fraction=0.2, split_seed=0)
+    dm2.setup()
+    assert torch.equal(dm.x["val"], dm2.x["val"])  # seeded: same split every time
+    xn = dm.normalize(dm.x["train"])
+    assert abs(xn.mean().item()) < 1e-4 and abs(xn.std().item() - 1) < 1e-2
+
+
+def test_batch_sampler_shards_cover_everything_once():
+    n = 103
+    # evaluation: rank shards are disjoint, unpadded, and cover the split
+    seen = torch.cat([torch.cat(list(BatchIndexSampler(n, 10, shuffle=False, rank=r, world=3))) for r in range(3)])
+    assert sorted(seen.tolist()) == list(range(n))
+    # training: same number of steps on each rank, disjoint, epoch-dependent and seeded
+    shards = []
+    for r in range(2):
+        s = BatchIndexSampler(n, 16, shuffle=True, seed=1, rank=r, world=2)
+        s.set_epoch(4)
+        shards.append(torch.cat(list(s)))
+        assert len(list(s)) == len(s)
+    assert len(shards[0]) == len(shards[1]) == 51
+    assert not set(shards[0].tolist()) & set(shards[1].tolist())
+    s = BatchIndexSampler(n, 16, shuffle=True, seed=1)
+    s.set_epoch(0)
+    a = torch.cat(list(s))
+    s.set_epoch(1)
+    assert not torch.equal(a, torch.cat(list(s)))
+
+
+def test_augmentation_matches_torchvision_statistics():
+    """Crop offsets uniform on [0, 2*pad]^2 with zero fill, flips with p=1/2, as torchvision's
+    RandomCrop(32, padding=4) + RandomHorizontalFlip()."""
+    from torchvision.transforms import v2
+
+    torch.manual_seed(0)
+    n, pad = 4000, 4
+    # each image is a unique ramp so the crop offset and flip can be read back from the output
+    base = (torch.arange(32)[None, :] + 40 * torch.arange(32)[:, None]).float() + 1  # >0 everywhere
+    x = base.expand(n, 1, 32, 32).clone()
+    ours = augment_batch(x, pad, flip=True)
+    tv = v2.Compose([v2.RandomCrop(32, padding=pad), v2.RandomHorizontalFlip()])
+    theirs = torch.stack([tv(x[i]) for i in range(n)])
+
+    def decode(out):
+        flipped = out[:, 0, 16, 20] < out[:, 0, 16, 19]  # the ramp decreases left to right once flipped
+        unflipped = torch.where(flipped[:, None, None, None], out.flip(3), out)
+        # zero-filled rows/columns of the crop, and the centre pixel (which encodes the offset exactly)
+        rows_zero = (unflipped[:, 0, :, 16] == 0).sum(1)
+        cols_zero = (unflipped[:, 0, 16, :] == 0).sum(1)
+        first = unflipped[:, 0, 16, 16]
+        return flipped.float(), rows_zero, cols_zero, first
+
+    for stat_ours, stat_tv in zip(decode(ours), decode(theirs)):
+        assert abs(stat_ours.float().mean() - stat_tv.float().mean()) < 0.1 * (stat_tv.float().std() + 0.05)
+    f, rz, cz, first = decode(ours)
+    assert abs(f.mean().item() - 0.5) < 0.03
+    # zero rows come from offsets 0..3 (top) or 5..8 (bottom): P(k zero rows) = 2/9 for k=1..4, 1/9 for 0
+    freq = torch.bincount(rz, minlength=5)[:5].float() / n
+    assert torch.allclose(freq, torch.tensor([1 / 9, 2 / 9, 2 / 9, 2 / 9, 2 / 9]), atol=0.03)
+    # center pixel value tells the offset exactly: uniform over 9 x 9 offsets
+    assert len(torch.unique(first)) == 81
+    # the content is preserved: every output is a shifted window of the padded input
+    assert ours.shape == x.shape and ours.dtype == x.dtype
+
+
+def test_imagefolder_loads_and_holds_out_test(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("cat", "dog", "eel"):
+        (tmp_path / "train" / c).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "train" / c / f"{i}.png")
+    dm = ImageFolderDataModule(root=str(tmp_path), image_size=16, test_fraction=0.2, val_fraction=0.2)
+    dm.setup()
+    assert dm.input_shape == (3, 16, 16) and dm.num_classes == 3 and dm.classes == ["cat", "dog", "eel"]
+    assert len(dm.y["test"]) == 6 and len(dm.y["val"]) + len(dm.y["train"]) == 24
+    assert dm.std.shape == (3,) and (dm.std > 0).all()
+    with pytest.raises(FileNotFoundError, match="train"):
+        ImageFolderDataModule(root=str(tmp_path / "train" / "cat")).setup()

@@ -1,0 +1,230 @@
+"""Tests of binary_encoding.metrics.geometry: known answers and oracle parity (sklearn, numpy)."""
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from binary_encoding.metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
+
+
+def _hypercube(n_per_class=50, noise=1e-6, seed=0):
+    """C=8 classes at the vertices of {-1, 1}^3, plus tiny Gaussian noise."""
+    gen = torch.Generator().manual_seed(seed)
+    vertices = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=3)))
+    labels = torch.arange(8).repeat_interleave(n_per_class)
+    z = vertices[labels] + noise * torch.randn(len(labels), 3, generator=gen)
+    return z, labels
+
+
+@pytest.mark.parametrize("noise", [0.0, 1e-6])
+def test_perfect_hypercube_code(noise):
+    z, labels = _hypercube(noise=noise)
+    assert encoding_agreement(z, labels, 8) == 1.0
+    codes = code_agreement(z, labels, num_classes=8)
+    assert codes == {"agreement": 1.0, "n_codes": 8, "top_codes_fraction": 1.0, "unique_class_codes": 8}
+    nc = neural_collapse(z, labels, pred=labels, classifier_weight=z[:: 50].clone())
+    assert nc["nc1"] < 1e-6 and nc["skipped_classes"] == 0 and nc["nc4"] == 0.0
+    assert nc["equinorm"] < 1e-5 and nc["nc3"] < 1e-5
+    gmm = gmm_binarity(z)
+    # reg_covar=1e-6 on +-1 standardised points: score = log(1/2) - log(2 pi 1e-6)/2 = 5.2975
+    assert 5.0 < gmm["score"] < 5.3
+    assert gmm["peak_dist_mean"] > 100 and gmm["std"] < 2e-3
+
+
+def _sklearn_gmm(z):
+    from sklearn.mixture import GaussianMixture
+
+    rows = []
+    for x in z.T:
+        x = ((x - x.mean()) / x.std())[:, None]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = GaussianMixture(n_components=2, random_state=0).fit(x)
+        std = np.sqrt(g.covariances_.ravel()).mean()
+        rows.append((g.score(x), std, abs(g.means_[0, 0] - g.means_[1, 0]) / std))
+    return np.array(rows)
+
+
+def _ours(z, **kw):
+    out = gmm_binarity(torch.tensor(z, dtype=torch.float32), **kw)
+    return np.stack([out[k].numpy() for k in ("score_per_dim", "std_per_dim", "peak_dist_per_dim")], 1)
+
+
+def test_gmm_parity_with_sklearn_bimodal():
+    rng = np.random.default_rng(0)
+    pick = rng.random((2000, 6)) < 0.5
+    z = np.where(pick, rng.normal(-2, 0.5, (2000, 6)), rng.normal(2, 1, (2000, 6)))
+    ref, ours = _sklearn_gmm(z), _ours(z)
+    rel = np.abs(ours - ref) / np.abs(ref)
+    assert rel[:, 0].max() < 1e-5  # measured 5e-7
+    assert rel[:, 1:].max() < 1e-3  # measured 5e-5
+    out = gmm_binarity(torch.tensor(z))
+    assert out["score"] == pytest.approx(ref[:, 0].mean(), rel=1e-5)
+    assert out["peak_dist_mean"] == pytest.approx(ref[:, 2].mean(), rel=1e-3)
+    assert out["peak_dist_std"] == pytest.approx(ref[:, 2].std(), rel=1e-2)
+
+
+def test_gmm_parity_with_sklearn_unimodal():
+    # A single Gaussian: EM creeps along a flat likelihood and stops on tol=1e-3, so the stopping
+    # point depends on the k-means start (sklearn's Lloyd stops early, ours is the exact 2-means).
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(2000, 4))
+    ref, ours = _sklearn_gmm(z), _ours(z)
+    rel = np.abs(ours - ref) / np.abs(ref)
+    assert rel[:, 0].max() < 1e-3  # measured 2e-5
+    assert rel[:, 1:].max() < 2e-2  # measured 1.3e-3
+
+
+def test_gmm_saturated_and_constant_columns():
+    signs = torch.tensor([-1.0, 1.0]).repeat(100)
+    z = torch.stack([signs, torch.full_like(signs, 3.0)], 1)
+    out = gmm_binarity(z, n_init=3)
+    log_norm = -0.5 * math.log(2 * math.pi * 1e-6)
+    assert out["score_per_dim"][0].item() == pytest.approx(math.log(0.5) + log_norm, rel=1e-6)
+    assert out["score_per_dim"][1].item() == pytest.approx(log_norm, rel=1e-6)  # all zeros
+    assert out["peak_dist_per_dim"].tolist() == pytest.approx([2 / 1e-3, 0.0], rel=1e-6, abs=1e-9)
+
+
+def test_isotropic_blobs_within_class_covariance_and_nc1():
+    gen = torch.Generator().manual_seed(0)
+    c, d, n, s = 5, 8, 2000, 0.5
+    true_means = 3 * torch.randn(c, d, generator=gen, dtype=torch.float64)
+    labels = torch.arange(c).repeat_interleave(n)
+    z = true_means[labels] + s * torch.randn(c * n, d, generator=gen, dtype=torch.float64)
+    out = neural_collapse(z, labels)
+    assert out["trace_sigma_w"] == pytest.approx(d * s**2, rel=0.03)
+    assert out["sigma_w"] == pytest.approx(s**2 / d, rel=0.05)
+    centred = true_means - true_means.mean(0)
+    sigma_b = centred.T @ centred / c  # rank c - 1 < d: pinv must drop the null space
+    expected = torch.trace(s**2 * torch.linalg.pinv(sigma_b, hermitian=True)).item() / c
+    assert out["nc1"] == pytest.approx(expected, rel=0.03)
+
+
+def _etf(c=6, d=10, scale=2.0, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    rot = torch.linalg.qr(torch.randn(d, c, generator=gen, dtype=torch.float64))[0]  # [d, c] orthonormal
+    m = rot @ (math.sqrt(c / (c - 1)) * (torch.eye(c, dtype=torch.float64) - 1.0 / c))  # [d, c]
+    return scale * m
+
+
+def test_nc2_nc3_nc4_on_simplex_etf():
+    c, d = 6, 10
+    m = _etf(c, d)
+    offset = torch.linspace(-1, 1, d, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(1)
+    noise = 0.1 * torch.randn(c * 10, d, generator=gen, dtype=torch.float64)
+    labels = torch.arange(c).repeat_interleave(20)
+    z = offset + m.T[labels] + torch.cat([noise, -noise]).view(2, c, 10, d).transpose(0, 1).reshape(-1, d)
+    out = neural_collapse(z, labels, pred=labels, classifier_weight=3.0 * m.T)
+    for key in ("equinorm", "equiangular", "maxangle", "w_equinorm", "w_equiangular", "w_maxangle", "nc3"):
+        assert abs(out[key]) < 1e-10, key
+    assert out["nc4"] == 0.0
+    flipped = labels.clone()
+    flipped[:9] = (flipped[:9] + 1) % c
+    assert neural_collapse(z, labels, pred=flipped)["nc4"] == pytest.approx(9 / len(labels))
+
+
+def test_nc2_hand_computed_square():
+    # centred means on a square: cosines (0, -1, 0, 0, -1, 0); weight norms (1, 1, 1, 3)
+    means = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    labels = torch.arange(4).repeat(3)
+    weight = means * torch.tensor([1.0, 1.0, 1.0, 3.0]).unsqueeze(1)
+    out = neural_collapse(means[labels], labels, classifier_weight=weight)
+    assert out["equinorm"] == pytest.approx(0.0, abs=1e-12)
+    assert out["equiangular"] == pytest.approx(math.sqrt(2 / 9))
+    assert out["maxangle"] == pytest.approx(4 / 9)
+    assert out["w_equinorm"] == pytest.approx(math.sqrt(0.75) / 1.5)
+    assert out["w_equiangular"] == pytest.approx(math.sqrt(2 / 9))
+
+
+def _numpy_nc1(z, labels, class_means=False):
+    classes = np.unique(labels)
+    mus = np.stack([z[labels == k].mean(0) for k in classes])
+    mu_g = mus.mean(0) if class_means else z.mean(0)
+    sw = np.mean([np.cov(z[labels == k].T) for k in classes], axis=0)
+    sb = np.mean([np.outer(mu - mu_g, mu - mu_g) for mu in mus], axis=0)
+    return np.trace(sw @ np.linalg.pinv(sb)) / len(classes), sw.mean()
+
+
+@pytest.mark.parametrize("d", [6, 12])
+@pytest.mark.parametrize("global_mean", ["samples", "class_means"])
+def test_nc1_parity_with_numpy(d, global_mean):
+    rng = np.random.default_rng(d)
+    labels = rng.choice(4, size=600, p=[0.1, 0.2, 0.3, 0.4])
+    z = rng.normal(size=(600, d)) * rng.uniform(0.5, 2, d) + rng.normal(size=(4, d))[labels]
+    nc1, sigma_w = _numpy_nc1(z, labels, class_means=global_mean == "class_means")
+    out = neural_collapse(torch.tensor(z), torch.tensor(labels), global_mean=global_mean)
+    assert out["nc1"] == pytest.approx(nc1, rel=1e-9)
+    assert out["sigma_w"] == pytest.approx(sigma_w, rel=1e-9)
+
+
+def test_encoding_agreement_hand_computed():
+    z = torch.tensor([[1.0, 2.0], [0.5, 1.0], [-1.0, 3.0], [2.0, -1.0], [0.0, 0.0]])
+    pred = torch.tensor([0, 0, 0, 1, 1])
+    # class 0: dim0 q=2/3, dim1 q=1; class 1: dim0 q=1/2 (0 is not > 0), dim1 q=0; class 2 absent
+    assert encoding_agreement(z, pred, 3) == pytest.approx((2 / 3 + 1 + 0.5 + 1) / 4)
+    # codes 11, 11, 01 | 10, 00: modal counts 2 + 1; 4 distinct codes; top-2 codes cover 2 + 1
+    out = code_agreement(z, pred, num_classes=2)
+    assert out["agreement"] == pytest.approx(3 / 5)
+    assert out["n_codes"] == 4 and out["top_codes_fraction"] == pytest.approx(3 / 5)
+
+
+@pytest.mark.parametrize("d", [10, 70])  # int64 bit-packing and the torch.unique(dim=0) path
+def test_code_agreement_known_fraction(d):
+    gen = torch.Generator().manual_seed(d)
+    class_codes = torch.randn(4, d, generator=gen).sign()
+    labels = torch.arange(4).repeat_interleave(25)
+    z = class_codes[labels] * (1 + torch.rand(100, d, generator=gen))
+    z[torch.arange(5), torch.arange(5)] *= -1  # 5 samples of class 0, each with its own flipped bit
+    out = code_agreement(z, labels)
+    assert out["agreement"] == pytest.approx(0.95)
+    assert out["n_codes"] == 9 and out["unique_class_codes"] == 4
+    assert out["top_codes_fraction"] == pytest.approx(0.95)
+
+
+def test_no_nan_for_collapsed_and_singleton_classes():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.cat([torch.ones(10, 4), torch.randn(10, 4, generator=gen), -torch.ones(1, 4)])
+    labels = torch.tensor([0] * 10 + [1] * 10 + [2])
+    weight = torch.randn(5, 4, generator=gen)  # classes 3 and 4 never occur
+    out = neural_collapse(z, labels, pred=labels, classifier_weight=weight)
+    assert out["skipped_classes"] == 3 and out["num_classes"] == 2
+    assert all(math.isfinite(v) for v in out.values() if v is not None)
+    points = torch.tensor([[1.0, 1.0, -1.0], [-1.0, 1.0, 1.0]])  # every class fully collapsed
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    collapsed = neural_collapse(points[labels], labels, pred=labels, classifier_weight=torch.zeros(2, 3))
+    assert collapsed["nc1"] == 0.0 and collapsed["sigma_w"] == 0.0
+    assert all(math.isfinite(v) for v in collapsed.values() if v is not None)
+    gmm = gmm_binarity(torch.ones(20, 3))
+    assert all(math.isfinite(gmm[k]) for k in ("score", "std", "peak_dist_mean", "peak_dist_std"))
+
+
+def test_float32_inputs_give_python_floats():
+    z, labels = _hypercube(n_per_class=20, noise=0.3)
+    assert z.dtype == torch.float32
+    gmm = gmm_binarity(z)
+    assert all(type(gmm[k]) is float for k in ("score", "std", "peak_dist_mean", "peak_dist_std"))
+    assert gmm["score_per_dim"].shape == (3,)
+    assert type(encoding_agreement(z, labels, 8)) is float
+    codes = code_agreement(z, labels)
+    assert type(codes["agreement"]) is float and type(codes["n_codes"]) is int
+    out = neural_collapse(z, labels, pred=labels, classifier_weight=torch.randn(8, 3))
+    assert all(type(v) is float for k, v in out.items() if k not in ("skipped_classes", "num_classes"))
+    assert out["nc1"] == pytest.approx(_numpy_nc1(z.double().numpy(), labels.numpy())[0], rel=1e-9)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    z, labels = _hypercube(n_per_class=30, noise=0.4)
+    weight = torch.randn(8, 3)
+    for fn, args in [(gmm_binarity, ()), (code_agreement, (labels,)),
+                     (neural_collapse, (labels, labels, weight))]:
+        cpu, gpu = fn(z, *args), fn(z.cuda(), *(a.cuda() for a in args))
+        for k, v in cpu.items():
+            if isinstance(v, float):
+                assert gpu[k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
+    assert encoding_agreement(z.cuda(), labels.cuda(), 8) == encoding_agreement(z, labels, 8)

@@ -1,0 +1,99 @@
+import pytest
+import torch
+
+from binary_encoding.backbones import BACKBONES, build_backbone
+from binary_encoding.callbacks import GammaScheduler
+from binary_encoding.heads import HEADS, Head
+from binary_encoding.module import BinaryEncodingModule
+
+SHAPES = {"mlp": (1, 8, 8), "resnet18": (3, 16, 16), "resnet34": (3, 16, 16), "resnet50": (3, 16, 16)}
+
+
+def make(backbone: str, head: str, num_classes: int = 10, width: int = 4, gamma0: float = 0.0):
+    bb = build_backbone(backbone, SHAPES[backbone], width=8)  # ResNets at 1/8 width: same graph, fast
+    return BinaryEncodingModule(bb, Head(head, bb.num_features, num_classes, width, bb.act), num_classes, gamma0=gamma0)
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+@pytest.mark.parametrize("head", HEADS)
+def test_every_head_on_every_backbone(backbone, head):
+    torch.manual_seed(0)
+    m = make(backbone, head, gamma0=0.1)
+    x = torch.randn(4, *SHAPES[backbone])
+    y = torch.tensor([0, 1, 2, 3])
+    logits, z = m(x)
+    assert logits.shape == (4, 10)
+    assert z.shape == (4, m.backbone.num_features if head == "nopen" else 4)
+    assert torch.isfinite(logits).all() and torch.isfinite(z).all()
+    _, _, loss = m.loss_terms(logits, z, y)
+    loss.backward()
+    missing = [n for n, p in m.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, f"parameters without a finite gradient: {missing}"
+    assert all(p.grad.abs().sum() > 0 for n, p in m.named_parameters() if "classifier" in n)
+
+
+def test_backbone_contract_features():
+    assert build_backbone("resnet18", (3, 32, 32)).num_features == 512
+    assert build_backbone("resnet50", (3, 32, 32)).num_features == 2048
+    assert build_backbone("mlp", (1, 8, 8), hidden=(256, 256)).num_features == 256
+    # CIFAR stem: 3x3 stride-1 conv with bias, no max-pool
+    stem = build_backbone("resnet18", (3, 32, 32)).stem[0]
+    assert stem.kernel_size == (3, 3) and stem.stride == (1, 1) and stem.bias is not None
+
+
+@pytest.mark.parametrize("backbone", ["mlp", "resnet18"])
+def test_penultimate_heads_have_identical_parameter_counts(backbone):
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    n = {h: count(make(backbone, h)) for h in HEADS}
+    assert n["binenc"] == n["linpen"] == n["nonlinpen"]
+    feat = make(backbone, "nopen").backbone.num_features
+    # nopen lacks exactly the d-wide layer: W (feat x d) + b (d), and its classifier reads feat, not d
+    assert n["binenc"] - n["nopen"] == (feat * 4 + 4) + (4 * 10 + 10) - (feat * 10 + 10)
+
+
+def test_head_structure():
+    h = torch.randn(5, 16)
+    lin, nonlin = Head("linpen", 16, 3, 4), Head("nonlinpen", 16, 3, 4)
+    nonlin.load_state_dict(lin.state_dict())  # same parameters, only the activation differs
+    _, z_lin = lin(h)
+    _, z_non = nonlin(h)
+    torch.testing.assert_close(z_non, torch.nn.functional.silu(z_lin))
+    logits, z = Head("nopen", 16, 3, None)(h)
+    assert z is h and logits.shape == (5, 3)
+    with pytest.raises(ValueError, match="choose one of"):
+        Head("bogus", 16, 3, 4)
+    with pytest.raises(ValueError, match="positive latent width"):
+        Head("binenc", 16, 3, 0)
+
+
+def test_loss_is_ce_plus_gamma_mean_square():
+    torch.manual_seed(0)
+    m = make("mlp", "binenc")
+    logits, z, y = torch.randn(6, 10), torch.randn(6, 4), torch.randint(0, 10, (6,))
+    ce = torch.nn.functional.cross_entropy(logits, y)
+    for gamma in (0.0, 0.5, 1e5):
+        m.gamma.fill_(gamma)
+        ce_, quad, loss = m.loss_terms(logits, z, y)
+        torch.testing.assert_close(quad, (z**2).mean())  # mean over batch AND dimensions
+        torch.testing.assert_close(loss, ce + gamma * (z**2).mean())
+    m.gamma.fill_(0.0)
+    assert m.loss_terms(logits, z, y)[2] == ce  # no penalty at all when gamma is 0
+
+
+def test_gamma_schedule_and_cap():
+    s = GammaScheduler(0.01, 1.084, step=1)
+    assert s.value(0) == 0.01
+    assert s.value(10) == pytest.approx(0.01 * 1.084**10)
+    assert s.value(199) == pytest.approx(0.01 * 1.084**199)  # reference: ~1e5 after 200 epochs
+    assert 5e4 < s.value(199) < 2e5
+    capped = GammaScheduler(0.01, 1.084, step=1, gamma_max=10.0)
+    assert capped.value(50) == pytest.approx(0.01 * 1.084**50) and capped.value(50) < 10
+    assert capped.value(150) == 10.0
+    stepped = GammaScheduler(1.0, 2.0, step=3)
+    assert [stepped.value(e) for e in range(7)] == [1, 1, 1, 2, 2, 2, 4]
+    with pytest.raises(ValueError):
+        GammaScheduler(0.01, 0.0)
+    st = capped.state_dict()
+    fresh = GammaScheduler(0.01, 1.084, step=1, gamma_max=10.0)
+    fresh.load_state_dict(st)
+    assert fresh.state_dict() == st

@@ -1,0 +1,137 @@
+"""End-to-end runs of the real configs, shrunk where the point is not the result itself."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from binary_encoding.train import ConfigError, train
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_default_digits_run_shows_binary_codes(cfg_factory, tmp_path):
+    """The README's default run, unchanged (150 epochs of binenc on digits): the classes collapse
+    onto one binary code each."""
+    s = train(cfg_factory())
+    assert s["epochs"] == 150 and s["gamma"] == pytest.approx(10.0)
+    assert s["top_codes_fraction"] >= 0.99, s
+    assert s["encoding_agreement"] >= 0.99 and s["code_agreement"] >= 0.99, s
+    assert s["test_acc"] >= 0.95, s
+    assert s["nc1"] < 0.05, s
+    assert json.loads((tmp_path / "summary.json").read_text())["test_acc"] == s["test_acc"]
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert len(rows) == 150 and [int(r["epoch"]) for r in rows] == list(range(150))
+    assert {"train/ce", "train/quad", "gamma", "val/acc"} <= set(rows[0])
+    assert float(rows[0]["gamma"]) == pytest.approx(0.01) and float(rows[-1]["gamma"]) == pytest.approx(10.0)
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists() and (tmp_path / "config.yaml").exists()
+
+
+@pytest.mark.parametrize("head", ["nopen", "linpen", "nonlinpen"])
+def test_other_heads_train(cfg_factory, head):
+    s = train(cfg_factory(f"head={head}", "trainer.max_epochs=3"))
+    assert s["head"] == head and s["gamma"] == 0.0
+    assert s["val_acc"] > 0.5  # 3 epochs of an MLP on digits is far above chance (0.1)
+
+
+def test_same_seed_same_numbers(tmp_path):
+    from conftest import make_cfg
+
+    a = train(make_cfg(tmp_path / "a", "trainer.max_epochs=2", "seed=0"))
+    b = train(make_cfg(tmp_path / "b", "trainer.max_epochs=2", "seed=0"))
+    c = train(make_cfg(tmp_path / "c", "trainer.max_epochs=2", "seed=1"))
+    keys = ("train_acc", "val_acc", "test_acc", "nc1")
+    assert [a[k] for k in keys] == [b[k] for k in keys]
+    assert [a[k] for k in keys] != [c[k] for k in keys]
+
+
+class Crash(L.Callback):
+    """Kills the run in the middle of epoch 3, after epochs 0-2 were checkpointed."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == 3 and batch_idx == 4:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_continues_gamma_epoch_and_optimizer(tmp_path):
+    from conftest import make_cfg
+
+    over = ("trainer.max_epochs=5", "head.gamma_factor=2.0")
+    full = train(make_cfg(tmp_path / "full", *over))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(make_cfg(tmp_path / "cut", *over), callbacks=[Crash()])
+    assert not (tmp_path / "cut" / "summary.json").exists()
+    ckpt = torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["epoch"] == 2 and ckpt["optimizer_states"][0]["state"]  # optimizer moments are saved
+    resumed = train(make_cfg(tmp_path / "cut", *over))  # same command again: resumes from last.ckpt
+    assert resumed["epochs"] == full["epochs"] == 5
+    assert resumed["gamma"] == full["gamma"] == pytest.approx(0.01 * 2**4)
+    for k in ("train_acc", "val_acc", "test_acc"):
+        assert resumed[k] == pytest.approx(full[k], abs=1e-9), k
+    rows = read_csv(tmp_path / "cut" / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == list(range(5))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("lr=0", "lr must be positive"),
+        ("lr=-1e-3", "lr must be positive"),
+        ("trainer.max_epochs=0", "max_epochs must be positive"),
+        ("head.width=0", "head.width must be a positive"),
+        ("head.name=bogus", r"unknown head 'bogus' \(head=\.\.\.\); choose one of \['binenc'"),
+        ("backbone.name=vgg", "unknown backbone 'vgg'"),
+        ("data=imagefolder", "data.root=DIR"),
+    ],
+)
+def test_bad_input_fails_before_training(cfg_factory, tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        train(cfg_factory(override))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_too_narrow_code_warns(cfg_factory):
+    with pytest.warns(UserWarning, match="classes must share codes"):
+        train(cfg_factory("head.width=3", "trainer.max_epochs=1"))
+
+
+def test_non_finite_loss_stops_with_a_message(cfg_factory, tmp_path):
+    with pytest.raises(FloatingPointError, match=r"epoch 1, step \d+ \(gamma=inf"):
+        train(cfg_factory("trainer.max_epochs=3", "head.gamma0=1e30", "head.gamma_factor=1e10", "head.gamma_max=null"))
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()  # the good epoch's checkpoint is kept
+
+
+def test_unknown_group_choice_lists_the_options(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "binary_encoding.train", "head=bogus"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "Available options" in r.stderr and "binenc" in r.stderr and "nonlinpen" in r.stderr
+
+
+def test_multirun_two_jobs_own_dirs_and_wandb_runs(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    cmd = [sys.executable, "-m", "binary_encoding.train", "-m", "head=binenc,nopen", "trainer.max_epochs=2",
+           "trainer.enable_progress_bar=false", "name=t"]
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    sweep = tmp_path / "multirun" / "t"
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name != ".submitit")
+    assert jobs == ["head=binenc,trainer.max_epochs=2", "head=nopen,trainer.max_epochs=2"], jobs
+    for job in jobs:
+        s = json.loads((sweep / job / "summary.json").read_text())
+        assert s["head"] == job.split(",")[0].split("=")[1] and s["epochs"] == 2
+        runs = list((sweep / job / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1, runs  # one W&B run per job, never shared
+        run_id = (sweep / job / "wandb_id.txt").read_text().strip()
+        assert runs[0].name.endswith(run_id)
