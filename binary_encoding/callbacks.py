@@ -10,6 +10,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
 
@@ -49,44 +50,56 @@ class GammaScheduler(L.Callback):
         self.current = state["current"]
 
 
-class LocalRecord(L.Callback):
-    """Writes every epoch's logged scalars to `<dir>/metrics.csv` (one row per epoch, rank 0 only),
-    so results never depend on the network or on W&B. Rows of an earlier, cut-off attempt of the same
-    run that lie past the resumed epoch are dropped."""
+class LocalRecord(Logger):
+    """A Lightning logger that keeps `<dir>/metrics.csv`: one row per epoch holding exactly what was
+    logged in that epoch (rank 0 only), rewritten atomically after every call, so results never
+    depend on the network or on W&B and a crash loses nothing. When a run resumes, rows of the
+    earlier attempt from the resumed epoch on are replaced."""
 
     def __init__(self, out_dir: str | Path):
+        super().__init__()
         self.path = Path(out_dir) / "metrics.csv"
-        self.rows: list[dict] = []
+        self.rows: dict[int, dict] = {}
+        self._resumed = False
+
+    @property
+    def name(self):
+        return "local"
+
+    @property
+    def version(self):
+        return 0
 
     @rank_zero_only
-    def on_train_start(self, trainer, pl_module):  # after a checkpoint was restored
-        if self.path.exists() and trainer.current_epoch > 0:  # resumed: keep the earlier epochs
-            with open(self.path) as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < trainer.current_epoch]
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass  # the resolved config is written to config.yaml by train()
 
     @rank_zero_only
-    def on_train_epoch_end(self, trainer, pl_module):
-        if trainer.sanity_checking:
-            return
-        row = {"epoch": trainer.current_epoch, "step": trainer.global_step}
-        for k, v in trainer.callback_metrics.items():
-            if isinstance(v, torch.Tensor) and v.numel() == 1:
-                row[k] = v.item()
-            elif isinstance(v, (int, float)):
-                row[k] = float(v)
-        self.rows.append(row)
+    def log_metrics(self, metrics: dict, step: int | None = None):
+        if "epoch" not in metrics:
+            return  # end-of-fit values go to summary.json
+        epoch = int(metrics["epoch"])
+        if not self._resumed:  # first call of this process: keep earlier epochs of a cut-off attempt
+            self._resumed = True
+            if self.path.exists():
+                with open(self.path) as f:
+                    self.rows = {int(r["epoch"]): r for r in csv.DictReader(f) if int(r["epoch"]) < epoch}
+        row = self.rows.setdefault(epoch, {"epoch": epoch})
+        row["step"] = step
+        row.update({k: float(v) for k, v in metrics.items() if k != "epoch"})
         self._write()
 
     def _write(self):
+        rows = [self.rows[e] for e in sorted(self.rows)]
         keys: list[str] = []
-        for r in self.rows:
+        for r in rows:
             keys += [k for k in r if k not in keys]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys)
             w.writeheader()
-            w.writerows(self.rows)
+            w.writerows(rows)
         tmp.replace(self.path)  # atomic: a crash never leaves a half-written record
 
 

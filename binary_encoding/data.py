@@ -147,7 +147,11 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def _rank_world(self) -> tuple[int, int]:
         t = self.trainer
-        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+        if t is not None:
+            return t.global_rank, t.world_size
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
 
     def _loader(self, split: str, train: bool) -> DataLoader:
         rank, world = self._rank_world()

@@ -27,8 +27,7 @@ from .backbones import BACKBONES, build_backbone
 from .callbacks import GammaScheduler, LocalRecord, write_json
 from .data import DATASETS, build_datamodule
 from .heads import HEADS, Head
-from .latents import collect_latents
-from .metrics.geometry import code_agreement, encoding_agreement, neural_collapse
+from .evaluation import EndOfFitMetrics, LatentMetrics
 from .module import BinaryEncodingModule
 
 log = logging.getLogger("binary_encoding")
@@ -143,22 +142,6 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into the same folder
 
 
-def summarize(module, dm, splits=("train", "val", "test")) -> dict:
-    """Final accuracies and latent-code statistics on clean data (every rank takes part)."""
-    out: dict = {}
-    for split in splits:
-        lat = collect_latents(module, dm, split)
-        out[f"{split}_acc"] = lat.acc
-        if split == "train":
-            codes = code_agreement(lat.z, lat.y, dm.num_classes)
-            nc = neural_collapse(lat.z, lat.y, lat.pred, module.head.classifier.weight.detach().float())
-            out.update(n_codes=codes["n_codes"], top_codes_fraction=codes["top_codes_fraction"],
-                       code_agreement=codes["agreement"],
-                       encoding_agreement=encoding_agreement(lat.z, lat.pred, dm.num_classes),
-                       nc1=nc["nc1"])
-    return out
-
-
 def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
     """Train one model as `cfg` says; returns the summary (also written to summary.json)."""
     validate(cfg)
@@ -184,16 +167,20 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
                                                      enable_version_counter=False,
                                                      every_n_epochs=t.get("checkpoint_every_n_epochs", 1))
-    h = cfg.head
-    cbs = [GammaScheduler(h.gamma0, h.gamma_factor, h.gamma_step, h.gamma_max), checkpoint, LocalRecord(out),
-           *(callbacks or [])]
+    h, m = cfg.head, cfg.metrics
+    final = EndOfFitMetrics(cfg.deepfool_samples, m.deepfool_candidates, m.deepfool_overshoot, m.deepfool_max_iter,
+                            m.deepfool_batch, m.mahalanobis_reg, seed=cfg.seed, save_latents=cfg.save_latents,
+                            out_dir=out, nc_labels=m.nc_labels)
+    cbs = [GammaScheduler(h.gamma0, h.gamma_factor, h.gamma_step, h.gamma_max),
+           LatentMetrics(cfg.metrics_every, m.splits, m.nc_labels, m.global_mean, m.hist_dims, m.hist_every),
+           final, checkpoint, *(callbacks or [])]
     loggers = [wandb_logger(cfg, out)] if cfg.logger.name == "wandb" else []
     trainer = L.Trainer(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
                         precision=resolve_precision(t.precision), max_epochs=t.max_epochs,
                         check_val_every_n_epoch=t.check_val_every_n_epoch, log_every_n_steps=t.log_every_n_steps,
                         enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic,
                         enable_model_summary=False, use_distributed_sampler=False, callbacks=cbs,
-                        logger=loggers or False, default_root_dir=str(out))
+                        logger=[*loggers, LocalRecord(out)], default_root_dir=str(out))
 
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is None and cfg.get("resume", True) and (ckpt_dir / "last.ckpt").exists():
@@ -206,8 +193,7 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
             raise KeyboardInterrupt("training was interrupted; resume by running the same command again")
         summary = {"head": cfg.head.name, "backbone": cfg.backbone.name, "data": cfg.data.name, "seed": cfg.seed,
                    "lr": cfg.lr, "epochs": trainer.current_epoch, "gamma": float(module.gamma),
-                   **summarize(module, dm, tuple(cfg.summary_splits)),
-                   "fit_seconds": round(time.time() - start, 2)}
+                   **final.results, "fit_seconds": round(time.time() - start, 2)}
         if trainer.is_global_zero:
             write_json(out / "summary.json", summary)
             for lg in loggers:
@@ -227,11 +213,14 @@ def format_summary(s: dict, out: Path) -> str:
              f"{s['epochs']} epochs, {s['fit_seconds']:.0f} s) =="]
     accs = "  ".join(f"{k[:-4]} {s[k]:.4f}" for k in ("train_acc", "val_acc", "test_acc") if k in s)
     lines.append(f"accuracy      {accs}")
-    if "n_codes" in s:
-        lines.append(f"latent codes  {s['n_codes']} distinct; the most common C codes hold "
-                     f"{100 * s['top_codes_fraction']:.2f}% of training samples")
-        lines.append(f"agreement     per-dimension {s['encoding_agreement']:.4f}  joint code {s['code_agreement']:.4f}")
-        lines.append(f"NC1           {s['nc1']:.3e}   (gamma at the end: {s['gamma']:.4g})")
+    lines.append(f"latent codes  {s['n_codes']} distinct; the most common C codes hold "
+                 f"{100 * s['top_codes_fraction']:.2f}% of training samples")
+    lines.append(f"agreement     per-dimension {s['agreement_dim']:.4f}  joint code {s['agreement_code']:.4f}")
+    lines.append(f"NC1           {s['nc1']:.3e}   (gamma at the end: {s['gamma']:.4g})")
+    lines.append(f"reliability   Mahalanobis AUROC {s['mahalanobis_auroc']:.4f}  max-softmax AUROC {s['msp_auroc']:.4f}")
+    if "deepfool_rho" in s:
+        lines.append(f"robustness    DeepFool rho {s['deepfool_rho']:.4f} over {s['deepfool_images']} test images "
+                     f"({s['deepfool_rho_correct']:.4f} on the correctly classified)")
     lines.append(f"record        {out}")
     return "\n".join(lines)
 

@@ -27,7 +27,7 @@ def test_default_digits_run_shows_binary_codes(cfg_factory, tmp_path):
     s = train(cfg_factory())
     assert s["epochs"] == 150 and s["gamma"] == pytest.approx(10.0)
     assert s["top_codes_fraction"] >= 0.99, s
-    assert s["encoding_agreement"] >= 0.99 and s["code_agreement"] >= 0.99, s
+    assert s["agreement_dim"] >= 0.99 and s["agreement_code"] >= 0.99, s
     assert s["test_acc"] >= 0.95, s
     assert s["nc1"] < 0.05, s
     assert json.loads((tmp_path / "summary.json").read_text())["test_acc"] == s["test_acc"]
