@@ -18,13 +18,15 @@ class NonFiniteLossError(FloatingPointError):
 class BinaryEncodingModule(L.LightningModule):
     def __init__(self, backbone: nn.Module, head: Head, num_classes: int, lr: float = 1e-3,
                  weight_decay: float = 5e-4, gamma0: float = 0.0, fused_adamw: bool | None = None,
-                 check_finite: bool = True):
+                 check_finite: bool = True, channels_last: bool = False):
         super().__init__()
         if lr <= 0:
             raise ValueError(f"lr must be positive, got {lr}")
         self.backbone, self.head = backbone, head
         self.num_classes, self.lr, self.weight_decay = num_classes, lr, weight_decay
-        self.fused_adamw, self.check_finite = fused_adamw, check_finite
+        self.fused_adamw, self.check_finite, self.channels_last = fused_adamw, check_finite, channels_last
+        if channels_last:  # NHWC convolutions: faster tensor-core kernels on GPUs
+            self.backbone.to(memory_format=torch.channels_last)
         # gamma is a buffer: saved in checkpoints and kept on the device (no host sync in the loss).
         self.register_buffer("gamma", torch.tensor(float(gamma0), dtype=torch.float32))
         metric = lambda: torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)  # noqa: E731
@@ -32,6 +34,8 @@ class BinaryEncodingModule(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return `(logits, z)`."""
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.head(self.backbone(x))
 
     def loss_terms(self, logits, z, y):

@@ -92,13 +92,27 @@ def resolve_precision(precision) -> str:
     return "32-true"
 
 
+def on_gpu(cfg: DictConfig) -> bool:
+    acc = str(cfg.trainer.accelerator)
+    return torch.cuda.is_available() and acc in ("auto", "gpu", "cuda")
+
+
+def _auto(value, default: bool) -> bool:
+    return default if str(value) == "auto" else bool(value)
+
+
 def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> BinaryEncodingModule:
-    b = cfg.backbone
+    b, t = cfg.backbone, cfg.trainer
     backbone = build_backbone(b.name, input_shape, act=b.get("act", "silu"), hidden=tuple(b.get("hidden", (256, 256))),
                               width=b.get("width", 64))
     head = Head(cfg.head.name, backbone.num_features, num_classes, cfg.head.width, act=backbone.act)
-    return BinaryEncodingModule(backbone, head, num_classes, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                gamma0=cfg.head.gamma0)
+    gpu = on_gpu(cfg)
+    module = BinaryEncodingModule(backbone, head, num_classes, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                  gamma0=cfg.head.gamma0,
+                                  channels_last=_auto(t.get("channels_last", "auto"), gpu and b.name != "mlp"))
+    if _auto(t.get("compile", "auto"), gpu):
+        backbone.compile()  # in place: parameter names (and checkpoints) stay those of the eager model
+    return module
 
 
 def wandb_logger(cfg: DictConfig, out: Path):
