@@ -11,9 +11,13 @@ Every run writes, in its output directory:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
+import sys
 import time
+import traceback
 import uuid
 import warnings
 from pathlib import Path
@@ -21,7 +25,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from .backbones import BACKBONES, build_backbone
 from .callbacks import GammaScheduler, LocalRecord, write_json
@@ -124,15 +128,18 @@ def wandb_logger(cfg: DictConfig, out: Path):
     mode = cfg.logger.get("mode", "auto")
     if mode == "auto":
         mode = os.environ.get("WANDB_MODE") or ("online" if _wandb_logged_in() else "offline")
-    id_file = out / "wandb_id.txt"
-    run_id = id_file.read_text().strip() if id_file.exists() else None
-    if run_id is None:
-        run_id = uuid.uuid4().hex[:12]
-        id_file.write_text(run_id)
     return WandbLogger(project=cfg.logger.project, entity=cfg.logger.get("entity"), group=str(cfg.name),
-                       job_type=cfg.head.name, name=run_name(cfg), id=run_id, resume="allow", save_dir=str(out),
+                       job_type=cfg.head.name, name=cfg.run_name, id=wandb_run_id(out), resume="allow", save_dir=str(out),
                        mode=mode, tags=list(cfg.logger.get("tags") or []),
                        config=OmegaConf.to_container(cfg, resolve=True))
+
+
+def wandb_run_id(out: Path) -> str:
+    """The job's W&B run id, kept in `<out>/wandb_id.txt`: a resumed or requeued job continues its run."""
+    id_file = out / "wandb_id.txt"
+    if not id_file.exists():
+        id_file.write_text(uuid.uuid4().hex[:12])
+    return id_file.read_text().strip()
 
 
 def _wandb_logged_in() -> bool:
@@ -154,15 +161,82 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into the same folder
+    # latent metrics are computed on splits gathered from all ranks: identical everywhere, no reduction needed
+    warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting.*")
 
 
 def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
-    """Train one model as `cfg` says; returns the summary (also written to summary.json)."""
-    validate(cfg)
+    """Train one model as `cfg` says; returns the summary (also written to summary.json).
+
+    Sweep-safe: a job whose folder already holds summary.json is skipped (its summary returned); a
+    job cut off earlier resumes from checkpoints/last.ckpt; a failure is recorded in failed.json and
+    re-raised (Hydra's launcher then runs the remaining jobs and reports the failure at the end).
+    With `trainer.devices > 1` the job starts its own ranks with torch.distributed.run.
+    """
     _quiet_lightning()
     out = resolve_output_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    worker = "LOCAL_RANK" in os.environ
+    rank0 = int(os.environ.get("RANK", 0)) == 0
+    done = out / "summary.json"
+    if not worker and done.exists() and cfg.get("resume", True) and cfg.get("ckpt_path") is None:
+        print(f"already finished: {out} (remove its summary.json to train it again)")
+        return json.loads(done.read_text())
+    if rank0:
+        (out / "failed.json").unlink(missing_ok=True)
+    try:
+        validate(cfg)
+        with open_dict(cfg):
+            cfg.output_dir = str(out)
+            cfg.run_name = cfg.get("run_name") or run_name(cfg)
+        if rank0:
+            (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        if not worker and num_devices(cfg) > 1:
+            return launch_ddp(cfg, out)
+        return _fit(cfg, out, callbacks)
+    except BaseException as err:
+        if rank0:
+            write_json(out / "failed.json", {"error": f"{type(err).__name__}: {err}", "time": time.strftime("%c"),
+                                             "traceback": traceback.format_exc()})
+        raise
+
+
+def num_devices(cfg: DictConfig) -> int:
+    """How many processes the job's trainer wants (DDP when > 1)."""
+    t = cfg.trainer
+    if str(t.strategy) not in ("auto", "ddp", "ddp_find_unused_parameters_true"):
+        return 1  # other strategies (ddp_spawn, ...) start their own processes
+    d = t.devices
+    if isinstance(d, (list, tuple, ListConfig)):
+        return len(d)
+    if str(d) in ("-1", "auto"):
+        return max(1, torch.cuda.device_count()) if on_gpu(cfg) else 1
+    return int(d)
+
+
+def launch_ddp(cfg: DictConfig, out: Path) -> dict:
+    """Run this one job on `trainer.devices` ranks with torch.distributed.run.
+
+    Each job gets its own process group on a free port (--standalone), so jobs of a Hydra sweep never
+    share or re-launch each other; if one rank fails, torch.distributed.run stops the others and the
+    job fails instead of hanging. Rank 0 writes the record; the job's W&B run id is fixed beforehand.
+    """
+    n = num_devices(cfg)
+    if cfg.logger.name == "wandb":
+        wandb_run_id(out)
+    path = out / "ddp_config.yaml"
+    OmegaConf.save(cfg, path, resolve=True)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
+           "-m", "binary_encoding.ddp_worker", str(path)]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    result = subprocess.run(cmd, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"DDP job on {n} ranks failed (exit code {result.returncode}); the ranks' output is "
+                           f"above and the record in {out}")
+    return json.loads((out / "summary.json").read_text())
+
+
+def _fit(cfg: DictConfig, out: Path, callbacks: list | None) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     dm = build_datamodule(cfg.data.name, **{k: v for k, v in OmegaConf.to_container(cfg.data).items() if k != "name"},
@@ -190,6 +264,7 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
            final, checkpoint, *(callbacks or [])]
     loggers = [wandb_logger(cfg, out)] if cfg.logger.name == "wandb" else []
     trainer = L.Trainer(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+                        sync_batchnorm=_auto(t.get("sync_batchnorm", False), on_gpu(cfg)),
                         precision=resolve_precision(t.precision), max_epochs=t.max_epochs,
                         check_val_every_n_epoch=t.check_val_every_n_epoch, log_every_n_steps=t.log_every_n_steps,
                         enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic,
@@ -200,6 +275,7 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
     if ckpt_path is None and cfg.get("resume", True) and (ckpt_dir / "last.ckpt").exists():
         ckpt_path = str(ckpt_dir / "last.ckpt")
         log.info("resuming from %s", ckpt_path)
+    ok = False
     try:
         start = time.time()
         trainer.fit(module, dm, ckpt_path=ckpt_path)
@@ -214,12 +290,13 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
                 lg.experiment.summary.update({f"final/{k}": v for k, v in summary.items()
                                               if isinstance(v, (int, float))})
             print(format_summary(summary, out))
+        ok = True
         return summary
     finally:
         if loggers:
             import wandb
 
-            wandb.finish()
+            wandb.finish(exit_code=0 if ok else 1)  # every job closes its own run, failed ones marked so
 
 
 def format_summary(s: dict, out: Path) -> str:

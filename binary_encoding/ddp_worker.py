@@ -1,0 +1,22 @@
+"""One DDP rank of one job: `torch.distributed.run ... -m binary_encoding.ddp_worker CONFIG.yaml`.
+
+Started by `binary_encoding.train.launch_ddp`, never by hand. Lightning reads the rank and world size
+from the environment that torch.distributed.run sets, so it does not launch processes itself.
+"""
+
+import sys
+
+from omegaconf import OmegaConf
+
+from .train import train
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m torch.distributed.run ... -m binary_encoding.ddp_worker CONFIG.yaml")
+    train(OmegaConf.load(args[0]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,554 @@
+"""Turn a sweep into the paper's results: `python -m binary_encoding.report PATH [--out DIR] [--select val|test]`.
+
+PATH is a multirun folder (e.g. `multirun/digits_mlp`), searched recursively for job folders (a folder
+holding `config.yaml`, `metrics.csv`, `summary.json` or `failed.json`), or a W&B project
+(`wandb:entity/project`, `wandb:project`). A job is *finished* when it has `summary.json`, *failed* when it
+has `failed.json` (and no summary), *unfinished* otherwise.
+
+Selection (as the paper): per (data, backbone, head, width, seed) the learning rate with the best final
+**validation** accuracy (`--select test`: best test accuracy, the reference's choice). Ties go to the lower
+final validation cross-entropy, then to the smaller learning rate. Then mean +- sample std (ddof=1) over
+seeds; n is shown (std is empty for n=1).
+
+Writes into `--out` (default `PATH/report/`): results.md, results.csv (one row per data set and head),
+selected_runs.csv, all_runs.csv (every finished run), and the figures fig1_binarity.png,
+fig2_histograms.png, fig3_agreement.png, fig4_nc1.png, fig5_accuracy.png (mean over the selected seeds,
+band = +- std; x = epoch counted from 1). A sweep over several (data, backbone) pairs gets one set of
+figures per pair, suffixed `_<data>_<backbone>`. A figure whose columns are missing is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HEAD_ORDER = ["binenc", "nopen", "linpen", "nonlinpen"]
+HEAD_LABEL = {"binenc": "BinEnc", "nopen": "NoPen", "linpen": "LinPen", "nonlinpen": "NonlinPen"}
+HEAD_COLOR = {"binenc": "tab:red", "nopen": "tab:blue", "linpen": "tab:green", "nonlinpen": "tab:orange"}
+GROUP = ["data", "backbone", "head", "width"]  # a table row; `seed` and `lr` vary inside it
+JOB_FILES = ("config.yaml", "metrics.csv", "summary.json", "failed.json")
+SKIP_DIRS = {"checkpoints", "wandb", "report", "__pycache__"}
+
+# (summary key, column title, scale, format) of the table; scale 100 = shown in %
+TABLE = [
+    ("test_acc", "test acc (%)", 100, ".2f"),
+    ("train_acc", "train acc (%)", 100, ".2f"),
+    ("mahalanobis_auroc", "Mahalanobis AUROC (%)", 100, ".2f"),
+    ("deepfool_rho", "DeepFool rho", 1, ".4f"),
+    ("msp_auroc", "MSP AUROC (%)", 100, ".2f"),
+    ("agreement_code", "code agreement", 1, ".4f"),
+    ("n_codes", "n codes", 1, ".1f"),
+    ("nc1", "NC1", 1, ".2e"),
+]
+
+# Section 4 of the spec: the paper (v3), mean +- std over 5 seeds; selected on test accuracy.
+PAPER = {
+    "cifar10": {"binenc": ("93.79 ± 0.21", "99.97", "87.74 ± 0.62", "0.1176 ± 0.0281"),
+                "nopen": ("93.33 ± 0.05", "99.85", "77.50 ± 2.84", "0.0120 ± 0.0004"),
+                "linpen": ("93.27 ± 0.15", "99.86", "75.47 ± 1.43", "0.0131 ± 0.0006"),
+                "nonlinpen": ("92.90 ± 0.21", "99.83", "81.45 ± 2.56", "0.0134 ± 0.0008")},
+    "cifar100": {"binenc": ("75.54 ± 0.68", "99.90", "84.38 ± 0.72", "0.0444 ± 0.0055"),
+                 "nopen": ("74.17 ± 0.30", "99.69", "75.39 ± 0.89", "0.0063 ± 0.0003"),
+                 "linpen": ("73.48 ± 0.47", "99.43", "68.73 ± 1.73", "0.0058 ± 0.0002"),
+                 "nonlinpen": ("73.47 ± 0.27", "99.51", "73.46 ± 0.61", "0.0059 ± 0.0004")},
+}
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+def _num(v):
+    """summary.json stores inf as the string 'inf' and NaN as null."""
+    if v is None:
+        return float("nan")
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def find_jobs(root: Path) -> list[Path]:
+    """Job folders under `root` (root itself included); hidden folders, checkpoints/, wandb/ and report/
+    are not searched, nor anything below a job folder."""
+    jobs = []
+    for d, dirs, files in os.walk(root):
+        if any(f in files for f in JOB_FILES):
+            jobs.append(Path(d))
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x not in SKIP_DIRS)
+    return sorted(jobs)
+
+
+def _run_record(run_id: str, cfg: dict, summary: dict, status: str, error: str = "") -> dict:
+    """One row of runs_df from a resolved config (nested dict) and a summary (flat dict)."""
+    head, data, backbone, trainer = (cfg.get(k) or {} for k in ("head", "data", "backbone", "trainer"))
+    width = head.get("width") if isinstance(head, dict) else None
+    rec = {
+        "run_id": run_id, "status": status, "error": error,
+        "data": (data.get("name") if isinstance(data, dict) else None) or summary.get("data"),
+        "backbone": (backbone.get("name") if isinstance(backbone, dict) else None) or summary.get("backbone"),
+        "head": (head.get("name") if isinstance(head, dict) else None) or summary.get("head"),
+        "width": int(width) if isinstance(width, (int, float)) and not isinstance(width, bool) else -1,
+        "seed": cfg.get("seed", summary.get("seed")),
+        "lr": cfg.get("lr", summary.get("lr")),
+        "max_epochs": trainer.get("max_epochs") if isinstance(trainer, dict) else None,
+    }
+    for k, v in summary.items():
+        if k not in rec:
+            rec[k] = _num(v)
+    return rec
+
+
+def _finish(records: list[dict], histories: list[pd.DataFrame], where: str):
+    if not records:
+        raise ValueError(f"no runs found in {where} (looked for folders with {', '.join(JOB_FILES)})")
+    runs = pd.DataFrame(records)
+    runs["seed"] = pd.to_numeric(runs["seed"], errors="coerce").astype("Int64")
+    runs["lr"] = pd.to_numeric(runs["lr"], errors="coerce")
+    hist = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(columns=["run_id", "epoch"])
+    if len(hist):
+        last = hist.sort_values("epoch").groupby("run_id").last()  # last non-empty value per column
+        for col, src in (("final_val_ce", "val/ce"), ("logged_epochs", "epoch")):
+            if src in last:
+                runs[col] = runs["run_id"].map(last[src])
+        keys = runs.set_index("run_id")[GROUP + ["seed", "lr", "status"]]
+        hist = hist.join(keys, on="run_id")
+    return runs, hist
+
+
+def load_runs(path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs_df, history_df) of a sweep folder or a `wandb:` project.
+
+    runs_df: one row per job: run_id (the folder relative to PATH), status (finished/failed/unfinished),
+    error, data, backbone, head, width (-1 for nopen), seed, lr, max_epochs, every summary.json value,
+    final_val_ce and logged_epochs (from metrics.csv).
+    history_df: the metrics.csv rows of every job, with run_id and the columns above.
+    Raises ValueError when there is no run.
+    """
+    if str(path).startswith("wandb:"):
+        return load_wandb(str(path)[len("wandb:"):])
+    root = Path(path)
+    if not root.exists():
+        raise ValueError(f"{root} does not exist")
+    records, histories = [], []
+    for job in find_jobs(root):
+        run_id = str(job.relative_to(root)) if job != root else job.name
+        cfg = _read_yaml(job / "config.yaml") or _read_yaml(job / ".hydra" / "config.yaml")
+        summary = _read_json(job / "summary.json") if (job / "summary.json").exists() else None
+        if summary is not None:
+            status, error = "finished", ""
+        elif (job / "failed.json").exists():
+            failed = _read_json(job / "failed.json")
+            status = "failed"
+            error = str(failed.get("error") or failed.get("message") or failed.get("exception") or failed)[:300]
+        else:
+            status, error = "unfinished", ""
+        records.append({**_run_record(run_id, cfg, summary or {}, status, error), "path": str(job)})
+        if (job / "metrics.csv").exists():
+            try:
+                h = pd.read_csv(job / "metrics.csv")
+            except (pd.errors.EmptyDataError, pd.errors.ParserError):
+                h = pd.DataFrame()
+            if "epoch" in h:
+                histories.append(h.assign(run_id=run_id))
+    return _finish(records, histories, str(root))
+
+
+def load_wandb(project: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Thin adapter: the same (runs_df, history_df) from a W&B project (`entity/project` or `project`),
+    online, through `wandb.Api()`: run.config (the resolved config), run.summary keys `final/<name>`
+    (written only when a run finished), run.history() per epoch. NOT TESTED OFFLINE (the test suite has
+    no network); latents are not available from W&B, so fig2 is skipped."""
+    import wandb
+
+    records, histories = [], []
+    for run in wandb.Api().runs(project):
+        summary = {k[len("final/"):]: v for k, v in dict(run.summary).items() if k.startswith("final/")}
+        status = "finished" if summary else ("failed" if run.state in ("failed", "crashed") else "unfinished")
+        records.append(_run_record(run.id, dict(run.config), summary, status,
+                                   "" if status != "failed" else f"W&B state {run.state}"))
+        h = run.history(samples=100_000, pandas=True)
+        if len(h) and "epoch" in h:
+            h = h.dropna(subset=["epoch"]).groupby("epoch", as_index=False).last()
+            histories.append(h.assign(run_id=run.id))
+    return _finish(records, histories, f"W&B project {project}")
+
+
+# ----------------------------------------------------------------------------------------- selection
+
+def select_runs(runs: pd.DataFrame, by: str = "val") -> pd.DataFrame:
+    """Per (data, backbone, head, width, seed), the finished run whose learning rate gives the best final
+    `by` accuracy (`val` or `test`); ties: lower final validation CE, then smaller lr."""
+    if by not in ("val", "test"):
+        raise ValueError(f"select by 'val' or 'test', not {by!r}")
+    key = f"{by}_acc"
+    done = runs[runs["status"] == "finished"].copy()
+    if key not in done or done[key].isna().all():
+        raise ValueError(f"no finished run has {key}")
+    done = done[done[key].notna()]
+    done["_ce"] = done["final_val_ce"] if "final_val_ce" in done else np.nan
+    done = done.sort_values([key, "_ce", "lr"], ascending=[False, True, True], na_position="last")
+    sel = done.groupby(GROUP + ["seed"], sort=False, dropna=False).head(1).drop(columns="_ce")
+    return _order(sel).reset_index(drop=True)
+
+
+def _order(df: pd.DataFrame) -> pd.DataFrame:
+    rank = {h: i for i, h in enumerate(HEAD_ORDER)}
+    cols = [c for c in ("data", "backbone", "head_rank", "head", "width", "seed", "lr") if c in df or c == "head_rank"]
+    return df.assign(head_rank=df["head"].map(lambda h: rank.get(h, len(rank)))).sort_values(cols).drop(
+        columns="head_rank")
+
+
+def aggregate(selected: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """One row per (data, backbone, head, width): n seeds, `<metric>_mean`, `<metric>_std` (sample std,
+    ddof=1; NaN for n=1) in the table's units (accuracies and AUROCs in %), and `lr_per_seed`."""
+    metrics = metrics or [m for m, *_ in TABLE]
+    scale = {m: s for m, _, s, _ in TABLE}
+    rows = []
+    for key, g in selected.groupby(GROUP, sort=False, dropna=False):
+        row = dict(zip(GROUP, key))
+        row["n"] = len(g)
+        for m in metrics:
+            v = pd.to_numeric(g[m], errors="coerce").dropna() * scale.get(m, 1) if m in g else pd.Series(dtype=float)
+            unit = "_pct" if scale.get(m, 1) == 100 else ""
+            row[f"{m}{unit}_mean"] = v.mean() if len(v) else np.nan
+            row[f"{m}{unit}_std"] = v.std(ddof=1) if len(v) > 1 and np.isfinite(v).all() else np.nan
+        row["lr_per_seed"] = "; ".join(f"{s}:{lr:g}" for s, lr in zip(g["seed"], g["lr"]))
+        rows.append(row)
+    return _order(pd.DataFrame(rows)).reset_index(drop=True)
+
+
+def _cell(mean, std, fmt):
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    return f"{mean:{fmt}}" if std is None or math.isnan(std) else f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def to_markdown(table: pd.DataFrame, metrics: list[str] | None = None) -> str:
+    """The paper's table, one per (data, backbone); `metrics` are the summary keys shown (default TABLE)."""
+    spec = {m: (t, s, f) for m, t, s, f in TABLE}
+    metrics = metrics or [m for m, *_ in TABLE]
+    out = []
+    for (data, backbone), t in table.groupby(["data", "backbone"], sort=False):
+        multi_width = t.groupby("head")["width"].nunique().max() > 1
+        titles = [spec.get(m, (m, 1, ".4g"))[0] for m in metrics]
+        out.append(f"### {data} / {backbone}\n")
+        out.append("| head | n | " + " | ".join(titles) + " | lr per seed |")
+        out.append("|---|---|" + "---|" * len(titles) + "---|")
+        for _, r in t.iterrows():
+            name = HEAD_LABEL.get(r["head"], str(r["head"]))
+            if multi_width and r["width"] >= 0:
+                name += f" (d={r['width']})"
+            cells = []
+            for m in metrics:
+                _, s, f = spec.get(m, (m, 1, ".4g"))
+                unit = "_pct" if s == 100 else ""
+                cells.append(_cell(r.get(f"{m}{unit}_mean"), r.get(f"{m}{unit}_std"), f))
+            out.append(f"| {name} | {r['n']} | " + " | ".join(cells) + f" | {r['lr_per_seed']} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def counts_line(runs: pd.DataFrame) -> str:
+    c = runs["status"].value_counts()
+    return (f"{len(runs)} runs found: {c.get('finished', 0)} finished, {c.get('failed', 0)} failed, "
+            f"{c.get('unfinished', 0)} unfinished.")
+
+
+def _paper_markdown(datasets) -> str:
+    out = []
+    for data in datasets:
+        if data in PAPER:
+            out += [f"### the paper (v3, 5 seeds, lr selected on test): {data}\n",
+                    "| head | test acc (%) | train acc (%) | Mahalanobis AUROC (%) | DeepFool rho |",
+                    "|---|---|---|---|---|"]
+            out += [f"| {HEAD_LABEL[h]} | " + " | ".join(v) + " |" for h, v in PAPER[data].items()]
+            out.append("")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------- figures
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _heads(hist: pd.DataFrame, only=None) -> list[tuple]:
+    """(head, width) pairs in the paper's order."""
+    pairs = hist[["head", "width"]].drop_duplicates().itertuples(index=False, name=None)
+    rank = {h: i for i, h in enumerate(HEAD_ORDER)}
+    pairs = [p for p in pairs if only is None or p[0] in only]
+    return sorted(pairs, key=lambda p: (rank.get(p[0], len(rank)), p[0], p[1]))
+
+
+def _band(ax, hist, col, heads, log=False):
+    """Mean over seeds per epoch with a +- std band, one line per head. Returns True if anything drawn."""
+    multi = len({h for h, _ in heads}) < len(heads)
+    drawn = False
+    for head, width in heads:
+        h = hist[(hist["head"] == head) & (hist["width"] == width)][["run_id", "epoch", col]].dropna()
+        if h.empty:
+            continue
+        if log is True:
+            h = h[h[col] > 0]
+        g = h.groupby("epoch")[col]
+        mean, std, n = g.mean(), g.std(ddof=1), g.count()
+        x = mean.index.to_numpy() + 1
+        label = HEAD_LABEL.get(head, head) + (f" (d={width})" if multi and width >= 0 else "")
+        label += f" (n={n.max()})"
+        color = HEAD_COLOR.get(head)
+        ax.plot(x, mean.to_numpy(), color=color, label=label, marker="o" if len(x) <= 20 else None, ms=3)
+        lo, hi = (mean - std).to_numpy(), (mean + std).to_numpy()
+        if log is not False:
+            lo = np.where(lo > 0, lo, mean.to_numpy() / 10)
+        if std.notna().any():
+            ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+        drawn = True
+    if log == "auto" and drawn:  # log scale only where the values span more than a decade
+        vals = hist[col][hist[col] > 0]
+        log = len(vals) > 0 and vals.max() / vals.min() > 10
+    if log and drawn:
+        ax.set_yscale("log")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+    return drawn
+
+
+def _need(hist, cols, name) -> str | None:
+    missing = [c for c in cols if c not in hist or hist[c].isna().all()]
+    return f"{name}: skipped, no values for {', '.join(missing)}" if missing else None
+
+
+def plot_binarity(hist: pd.DataFrame, path: Path, title: str = "") -> str:
+    """Fig. 1: train binarity score, GMM std and peak distance per epoch, BinEnc vs LinPen."""
+    cols = ["train/binarity_score", "train/binarity_std", "train/peak_dist_mean"]
+    heads = _heads(hist, only={"binenc", "linpen"})
+    if not heads:
+        return f"{path.name}: skipped, no binenc or linpen run"
+    if note := _need(hist, cols, path.name):
+        return note
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, col, ylabel, log in zip(axes, cols, ["mean log-likelihood per sample", "mean component std",
+                                                  "peak distance |mu1 - mu2| / std"], [False, False, "auto"]):
+        _band(ax, hist, col, heads, log=log)
+        ax.set_ylabel(ylabel)
+        ax.set_title(col.split("/")[1].replace("_mean", " (mean over dims)")
+                     + (" (log scale)" if ax.get_yscale() == "log" else ""))
+    axes[0].legend()
+    fig.suptitle(f"Binarity of the latent dimensions, 2-component GMM (train split){title}")
+    return _save(fig, path)
+
+
+def plot_histograms(latents_path: Path | None, path: Path, title: str = "", run: str = "") -> str:
+    """Fig. 2: histograms of the first two latent dimensions (train_z) of one selected BinEnc run."""
+    if latents_path is None:
+        return f"{path.name}: skipped, no selected binenc run saved latents.npz (train with save_latents=true)"
+    with np.load(latents_path) as f:
+        if "train_z" not in f:
+            return f"{path.name}: skipped, {latents_path} has no train_z"
+        z = f["train_z"]
+    dims = min(2, z.shape[1])
+    plt = _plt()
+    fig, axes = plt.subplots(1, dims, figsize=(6 * dims, 4.2), squeeze=False)
+    for j, ax in enumerate(axes[0]):
+        ax.hist(z[:, j], bins=80, color="tab:red", alpha=0.8)
+        ax.set_xlabel(f"z[{j}]")
+        ax.set_ylabel("training samples")
+        ax.set_title(f"latent dimension {j}")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Latent histograms of BinEnc{title}" + (f"\n{run}" if run else ""))
+    return _save(fig, path)
+
+
+def plot_agreement(hist: pd.DataFrame, path: Path, title: str = "") -> str:
+    """Fig. 3: per-dimension encoding agreement per epoch, all heads (train split)."""
+    if note := _need(hist, ["train/agreement_dim"], path.name):
+        return note
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _band(ax, hist, "train/agreement_dim", _heads(hist))
+    ax.set_ylabel("encoding agreement (per dimension)")
+    ax.legend()
+    ax.set_title(f"Encoding agreement (train split)\n{title.lstrip(' —')}")
+    return _save(fig, path)
+
+
+def plot_nc1(hist: pd.DataFrame, path: Path, title: str = "") -> str:
+    """Fig. 4: NC1 per epoch, log y-scale, all heads (train split)."""
+    if note := _need(hist, ["train/nc1"], path.name):
+        return note
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _band(ax, hist, "train/nc1", _heads(hist), log=True)
+    ax.set_ylabel("NC1 = tr(Σ_W Σ_B⁺) / C  (log scale)")
+    ax.legend()
+    ax.set_title(f"Within-class variability collapse (train split)\n{title.lstrip(' —')}")
+    return _save(fig, path)
+
+
+def plot_accuracy(hist: pd.DataFrame, path: Path, title: str = "") -> str:
+    """Fig. 5: clean train accuracy and validation accuracy per epoch, all heads (the test split is only
+    evaluated at the end, so the second panel is the validation split)."""
+    if note := _need(hist, ["train/acc", "val/acc"], path.name):
+        return note
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=False)
+    for ax, col, name in zip(axes, ["train/acc", "val/acc"], ["train (clean)", "validation"]):
+        _band(ax, hist.assign(**{col: hist[col] * 100}), col, _heads(hist))
+        ax.set_ylabel(f"{name} accuracy (%)")
+        ax.set_title(f"{name} accuracy")
+    axes[1].legend()
+    fig.suptitle(f"Accuracy per epoch{title}")
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _plt().close(fig)
+    return f"{path.name}: written"
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+def _pick_latents(selected: pd.DataFrame) -> tuple[Path, str] | None:
+    """latents.npz of the selected BinEnc run with the lowest seed that saved one (local runs only)."""
+    if "path" not in selected:
+        return None
+    for _, r in selected[selected["head"] == "binenc"].sort_values("seed").iterrows():
+        if isinstance(r["path"], str) and (Path(r["path"]) / "latents.npz").exists():
+            return Path(r["path"]) / "latents.npz", f"train split, seed {r['seed']}, lr {r['lr']:g}, d={r['width']}"
+    return None
+
+
+def write_report(path, out=None, select: str = "val", metrics: list[str] | None = None) -> dict:
+    """Load, select, aggregate, write everything into `out`; returns {'markdown', 'files', 'notes'}."""
+    runs, hist = load_runs(path)
+    local = None if str(path).startswith("wandb:") else Path(path)
+    out = Path(out) if out else (local / "report" if local else Path("report"))
+    out.mkdir(parents=True, exist_ok=True)
+    counts = counts_line(runs)
+    if not (runs["status"] == "finished").any():
+        raise ValueError(f"{counts} No finished run to report on in {path}.")
+    shown = [m for m, *_ in TABLE] + [m for m in (metrics or []) if m not in {t[0] for t in TABLE}]
+    selected = select_runs(runs, by=select)
+    table = aggregate(selected, shown)
+    files, notes = [], []
+
+    done = _order(runs[runs["status"] == "finished"]).assign(
+        selected=lambda d: d["run_id"].isin(selected["run_id"]))
+    for name, df in (("all_runs.csv", done), ("selected_runs.csv", selected), ("results.csv", table)):
+        df.to_csv(out / name, index=False)
+        files.append(out / name)
+
+    for _, g in _order(runs).groupby(GROUP, sort=False, dropna=False):  # config differences inside a row
+        g = g[g["status"] == "finished"]
+        if "max_epochs" in g and g["max_epochs"].nunique() > 1:
+            notes.append(f"note: {g['head'].iloc[0]} on {g['data'].iloc[0]} mixes max_epochs "
+                         f"{sorted(g['max_epochs'].dropna().unique().tolist())}")
+    how = "final validation accuracy" if select == "val" else "final TEST accuracy (the reference's choice)"
+    md = "\n".join([
+        f"# Results of {path}\n",
+        counts,
+        f"Learning rate selected per (head, seed) on {how}; ties: lower final validation CE, then smaller lr. "
+        "Cells: mean ± sample std (ddof=1) over the n selected seeds; accuracies and AUROCs in %.\n",
+        to_markdown(table, shown),
+    ])
+    bad = runs[runs["status"] != "finished"]
+    if len(bad):
+        md += "\n### runs not finished\n\n" + "\n".join(
+            f"- {r['status']}: `{r['run_id']}`" + (f" ({r['error']})" if r["error"] else "") for _, r in bad.iterrows())
+        md += "\n"
+    if paper := _paper_markdown(table["data"].unique()):
+        md += "\n" + paper
+    (out / "results.md").write_text(md)
+    files.insert(0, out / "results.md")
+
+    sel_hist = hist[hist["run_id"].isin(selected["run_id"])] if len(hist) else hist
+    pairs = selected[["data", "backbone"]].drop_duplicates().itertuples(index=False, name=None)
+    pairs = list(pairs)
+    for data, backbone in pairs:
+        suffix = f"_{data}_{backbone}" if len(pairs) > 1 else ""
+        title = f" — {data} / {backbone}, lr selected on {select}"
+        h = sel_hist[(sel_hist["data"] == data) & (sel_hist["backbone"] == backbone)] if len(sel_hist) else sel_hist
+        s = selected[(selected["data"] == data) & (selected["backbone"] == backbone)]
+        for fn, stem, arg in ((plot_binarity, "fig1_binarity", h), (plot_histograms, "fig2_histograms", None),
+                              (plot_agreement, "fig3_agreement", h), (plot_nc1, "fig4_nc1", h),
+                              (plot_accuracy, "fig5_accuracy", h)):
+            p = out / f"{stem}{suffix}.png"
+            try:
+                if fn is plot_histograms:
+                    latents, run = _pick_latents(s) or (None, "")
+                    note = fn(latents, p, title, run)
+                elif len(arg) == 0:
+                    note = f"{p.name}: skipped, no metrics.csv history"
+                else:
+                    note = fn(arg, p, title)
+            except Exception as e:  # a figure never stops the report
+                note = f"{p.name}: skipped, {type(e).__name__}: {e}"
+            if note.endswith("written"):
+                files.append(p)
+            else:
+                notes.append("note: " + note)
+    return {"markdown": md, "files": files, "notes": notes, "counts": counts}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m binary_encoding.report", description=__doc__.split("\n")[0])
+    ap.add_argument("path", help="multirun folder (searched recursively) or wandb:[entity/]project")
+    ap.add_argument("--out", help="output folder (default PATH/report/)")
+    ap.add_argument("--select", choices=["val", "test"], default="val",
+                    help="pick the lr per (head, seed) on final validation (default) or test accuracy")
+    ap.add_argument("--metric", action="append", default=[],
+                    help="extra summary.json key(s) for the table, e.g. --metric nc3 --metric msp_fpr95,nc4")
+    args = ap.parse_args(argv)
+    metrics = [m.strip() for s in args.metric for m in s.split(",") if m.strip()]
+    try:
+        res = write_report(args.path, args.out, args.select, metrics)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"report: {e}") from None
+    print(res["markdown"])
+    for n in res["notes"]:
+        print(n)
+    print("written:")
+    for f in res["files"]:
+        print(f"  {f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
