@@ -25,6 +25,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
+from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from .backbones import BACKBONES, build_backbone
@@ -263,13 +264,18 @@ def _fit(cfg: DictConfig, out: Path, callbacks: list | None) -> dict:
            LatentMetrics(cfg.metrics_every, m.splits, m.nc_labels, m.global_mean, m.hist_dims, m.hist_every),
            final, checkpoint, *(callbacks or [])]
     loggers = [wandb_logger(cfg, out)] if cfg.logger.name == "wandb" else []
+    plugins = []
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # a rank started by launch_ddp, possibly inside a SLURM task
+        plugins.append(TorchElasticEnvironment())
+    elif SLURMEnvironment.detect():  # requeueing is the launcher's job
+        plugins.append(SLURMEnvironment(auto_requeue=False))
     trainer = L.Trainer(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
                         sync_batchnorm=_auto(t.get("sync_batchnorm", False), on_gpu(cfg)),
                         precision=resolve_precision(t.precision), max_epochs=t.max_epochs,
                         check_val_every_n_epoch=t.check_val_every_n_epoch, log_every_n_steps=t.log_every_n_steps,
                         enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic,
                         enable_model_summary=False, use_distributed_sampler=False, callbacks=cbs,
-                        logger=[*loggers, LocalRecord(out)], default_root_dir=str(out))
+                        logger=[*loggers, LocalRecord(out)], plugins=plugins, default_root_dir=str(out))
 
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is None and cfg.get("resume", True) and (ckpt_dir / "last.ckpt").exists():

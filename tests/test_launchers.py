@@ -1,0 +1,54 @@
+"""Launcher presets (optional extras): the SLURM and Ray configs compose, and Ray runs a sweep."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from binary_encoding.train import CONF_DIR
+
+
+def hydra_cfg(*overrides):
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_slurm_preset_composes():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    cfg = hydra_cfg("hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4")
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.gpus_per_node == 4 and launcher.tasks_per_node == 1  # one task per job, its GPUs inside
+    assert launcher.max_num_timeout > 0  # preempted / timed-out jobs are requeued and resume
+
+
+def test_ray_preset_composes():
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    cfg = hydra_cfg("hydra/launcher=ray_gpu")
+    assert cfg.hydra.launcher._target_.endswith("RayLauncher")
+    assert cfg.hydra.launcher.ray.remote.num_gpus == 1
+
+
+def test_paper_lr_sweep_has_the_18_rates():
+    cfg = hydra_cfg("sweep=paper_lr")
+    lrs = [float(v) for v in str(cfg.hydra.sweeper.params.lr).split(",")]
+    assert lrs == pytest.approx([1e-5 * 1.5**k for k in range(18)], rel=1e-5)
+
+
+def test_ray_runs_a_two_job_sweep_on_local_cpus(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    pytest.importorskip("ray")
+    cmd = [sys.executable, "-m", "binary_encoding.train", "-m", "hydra/launcher=ray_gpu",
+           "hydra.launcher.ray.remote.num_gpus=0", "hydra.launcher.ray.remote.num_cpus=1",
+           "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init.include_dashboard=false",
+           "head=binenc,nopen", "trainer.max_epochs=2", "name=r", "trainer.enable_progress_bar=false",
+           "deepfool_samples=20", "logger=csv"]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    for head in ("binenc", "nopen"):
+        job = tmp_path / "multirun" / "r" / f"deepfool_samples=20,head={head},trainer.max_epochs=2"
+        assert json.loads((job / "summary.json").read_text())["head"] == head

@@ -1,0 +1,178 @@
+"""`binary_encoding.report` on a fake sweep with known numbers (no training)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from binary_encoding import report
+
+# (head, seed, lr) -> (val_acc, test_acc, final val CE); chosen so that val and test selection differ
+RUNS = {
+    ("binenc", 0, 1e-3): (0.90, 0.80, 0.50),
+    ("binenc", 0, 3e-3): (0.85, 0.88, 0.40),
+    ("binenc", 1, 1e-3): (0.80, 0.82, 0.60),
+    ("binenc", 1, 3e-3): (0.95, 0.78, 0.30),
+    ("nopen", 0, 1e-3): (0.92, 0.91, 0.35),  # val tie with 3e-3: the lower val CE (3e-3) wins
+    ("nopen", 0, 3e-3): (0.92, 0.93, 0.25),
+    ("nopen", 1, 1e-3): (0.97, 0.96, 0.20),
+    ("nopen", 1, 3e-3): (0.93, 0.90, 0.45),
+}
+PICK_VAL = {("binenc", 0): 1e-3, ("binenc", 1): 3e-3, ("nopen", 0): 3e-3, ("nopen", 1): 1e-3}
+PICK_TEST = {("binenc", 0): 3e-3, ("binenc", 1): 1e-3, ("nopen", 0): 3e-3, ("nopen", 1): 1e-3}
+EPOCHS = 3
+HIST_COLS = ["train/binarity_score", "train/binarity_std", "train/peak_dist_mean", "train/agreement_dim",
+             "train/nc1", "train/acc"]
+
+
+def _config(head, seed, lr):
+    return {"seed": seed, "lr": lr, "name": "fake", "data": {"name": "digits"}, "backbone": {"name": "mlp"},
+            "head": {"name": head, "width": None if head == "nopen" else 4}, "trainer": {"max_epochs": EPOCHS}}
+
+
+def _job(root, head, seed, lr, *, val=0.5, test=0.5, ce=1.0, status="finished", epochs=EPOCHS, latents=False):
+    d = root / f"head={head},lr={lr},seed={seed}"
+    (d / ".hydra").mkdir(parents=True)
+    cfg = _config(head, seed, lr)
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (d / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))  # must not count as a second job
+    rows = []
+    for e in range(epochs):
+        f = (e + 1) / EPOCHS
+        row = {"epoch": e, "step": 10 * (e + 1), "val/acc": val * f, "val/ce": ce / f, "gamma": 0.01}
+        row.update({c: 0.5 + 0.1 * f + 0.01 * seed for c in HIST_COLS})
+        row["train/nc1"] = 10.0 ** (-e - seed)
+        rows.append(row)
+    pd.DataFrame(rows).to_csv(d / "metrics.csv", index=False)
+    if status == "finished":
+        summary = {"head": head, "backbone": "mlp", "data": "digits", "seed": seed, "lr": lr, "epochs": epochs,
+                   "train_acc": 0.99, "val_acc": val, "test_acc": test, "mahalanobis_auroc": 0.9 + 0.01 * seed,
+                   "msp_auroc": 0.8, "deepfool_rho": 0.1 * (1 + seed), "agreement_code": 0.7, "n_codes": 10 + seed,
+                   "nc1": 0.1, "sigma_w": None, "deepfool_fooled": "inf"}
+        (d / "summary.json").write_text(json.dumps(summary))
+    elif status == "failed":
+        (d / "failed.json").write_text(json.dumps({"error": "RuntimeError: boom"}))
+    if latents:
+        rng = np.random.default_rng(0)
+        z = np.sign(rng.standard_normal((40, 4))) + 0.1 * rng.standard_normal((40, 4))
+        np.savez(d / "latents.npz", train_z=z.astype(np.float32), train_y=np.arange(40) % 4)
+    return d
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    root = tmp_path / "multirun" / "fake"
+    for (head, seed, lr), (val, test, ce) in RUNS.items():
+        _job(root, head, seed, lr, val=val, test=test, ce=ce, latents=head == "binenc")
+    part = root / "later"  # nested deeper: the search is recursive
+    _job(part, "linpen", 0, 1e-3, status="failed", epochs=1)
+    _job(part, "linpen", 1, 1e-3, status="unfinished", epochs=2)
+    return root
+
+
+def _picks(sel):
+    return {(r.head, int(r.seed)): r.lr for r in sel.itertuples()}
+
+
+def test_load_counts_and_history(sweep):
+    runs, hist = report.load_runs(sweep)
+    assert len(runs) == 10
+    assert runs["status"].value_counts().to_dict() == {"finished": 8, "failed": 1, "unfinished": 1}
+    assert "boom" in runs.loc[runs["status"] == "failed", "error"].item()
+    assert report.counts_line(runs) == "10 runs found: 8 finished, 1 failed, 1 unfinished."
+    assert len(hist) == 8 * EPOCHS + 1 + 2
+    assert runs["deepfool_fooled"].dropna().eq(math.inf).all()  # 'inf' in summary.json read back as a float
+    assert runs.loc[runs["head"] == "nopen", "width"].eq(-1).all()
+
+
+def test_select_on_val_and_on_test(sweep):
+    runs, _ = report.load_runs(sweep)
+    val = report.select_runs(runs, by="val")
+    assert _picks(val) == PICK_VAL
+    assert list(val["head"]) == ["binenc", "binenc", "nopen", "nopen"]  # paper order, failed linpen absent
+    assert _picks(report.select_runs(runs, by="test")) == PICK_TEST
+    with pytest.raises(ValueError, match="select by"):
+        report.select_runs(runs, by="train")
+
+
+def test_aggregate_mean_and_sample_std(sweep):
+    runs, _ = report.load_runs(sweep)
+    table = report.aggregate(report.select_runs(runs, by="val")).set_index("head")
+    # val selection: binenc test acc 0.80, 0.78; nopen 0.93, 0.96
+    assert table.loc["binenc", "test_acc_pct_mean"] == pytest.approx(79.0)
+    assert table.loc["binenc", "test_acc_pct_std"] == pytest.approx(np.std([80.0, 78.0], ddof=1))  # 1.4142
+    assert table.loc["nopen", "test_acc_pct_mean"] == pytest.approx(94.5)
+    assert table.loc["nopen", "test_acc_pct_std"] == pytest.approx(np.std([93.0, 96.0], ddof=1))
+    assert table.loc["binenc", "deepfool_rho_mean"] == pytest.approx(0.15)
+    assert table.loc["binenc", "mahalanobis_auroc_pct_mean"] == pytest.approx(90.5)
+    assert table.loc["binenc", "n"] == 2
+    assert table.loc["binenc", "lr_per_seed"] == "0:0.001; 1:0.003"
+    test = report.aggregate(report.select_runs(runs, by="test")).set_index("head")
+    assert test.loc["binenc", "test_acc_pct_mean"] == pytest.approx(85.0)
+    assert test.loc["binenc", "test_acc_pct_std"] == pytest.approx(np.std([88.0, 82.0], ddof=1))
+    md = report.to_markdown(table.reset_index())
+    assert "| BinEnc | 2 | 79.00 ± 1.41 |" in md
+    assert md.index("BinEnc") < md.index("NoPen")
+
+
+def test_main_writes_tables_and_figures(sweep, capsys):
+    assert report.main([str(sweep)]) == 0
+    out = sweep / "report"
+    printed = capsys.readouterr().out
+    assert "| BinEnc | 2 | 79.00 ± 1.41 |" in printed and "written:" in printed
+    res = pd.read_csv(out / "results.csv").set_index("head")
+    assert list(res.index) == ["binenc", "nopen"]
+    assert res.loc["nopen", "test_acc_pct_mean"] == pytest.approx(94.5)
+    assert res.loc["nopen", "n"] == 2
+    assert res.loc["nopen", "lr_per_seed"] == "0:0.003; 1:0.001"
+    md = (out / "results.md").read_text()
+    assert "10 runs found: 8 finished, 1 failed, 1 unfinished." in md
+    assert "ddof=1" in md and "validation accuracy" in md
+    all_runs = pd.read_csv(out / "all_runs.csv")
+    assert len(all_runs) == 8 and all_runs["selected"].sum() == 4
+    for name in ("fig1_binarity", "fig2_histograms", "fig3_agreement", "fig4_nc1", "fig5_accuracy"):
+        png = out / f"{name}.png"
+        assert png.exists() and png.stat().st_size > 5000, name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_select_test_option_and_extra_metric(sweep, tmp_path):
+    out = tmp_path / "rep"
+    report.main([str(sweep), "--out", str(out), "--select", "test", "--metric", "n_codes,deepfool_fooled"])
+    res = pd.read_csv(out / "results.csv").set_index("head")
+    assert res.loc["binenc", "test_acc_pct_mean"] == pytest.approx(85.0)
+    assert res.loc["binenc", "lr_per_seed"] == "0:0.003; 1:0.001"
+    assert "TEST accuracy" in (out / "results.md").read_text()
+
+
+def test_missing_columns_and_latents_skip_figures(tmp_path, capsys):
+    root = tmp_path / "sweep"
+    for seed in (0, 1):
+        d = _job(root, "nopen", seed, 1e-3, val=0.9, test=0.9)
+        h = pd.read_csv(d / "metrics.csv").drop(columns=["train/nc1", "train/agreement_dim"])
+        h.to_csv(d / "metrics.csv", index=False)
+    report.main([str(root)])
+    printed = capsys.readouterr().out
+    for name in ("fig1_binarity", "fig2_histograms", "fig3_agreement", "fig4_nc1"):
+        assert f"{name}.png: skipped" in printed
+        assert not (root / "report" / f"{name}.png").exists()
+    assert (root / "report" / "fig5_accuracy.png").stat().st_size > 0
+    assert "n=1" not in printed  # two seeds
+
+
+def test_no_runs_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no runs found"):
+        report.main([str(tmp_path / "empty")])
+    with pytest.raises(ValueError, match="no runs found"):
+        report.load_runs(tmp_path / "empty")
+    with pytest.raises(SystemExit, match="does not exist"):
+        report.main([str(tmp_path / "nowhere")])
+    _job(tmp_path / "bad", "binenc", 0, 1e-3, status="failed")
+    with pytest.raises(SystemExit, match="No finished run"):
+        report.main([str(tmp_path / "bad")])
