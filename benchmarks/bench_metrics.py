@@ -1,6 +1,6 @@
 """Speed of the project's metric code against straightforward implementations, side by side.
 
-    python -m benchmarks.bench_metrics [--quick] [--device cpu|cuda] [--out FILE.json]
+    python -m benchmarks.bench_metrics [--quick] [--device cpu|cuda] [--out FILE.json] [--threads N]
 
 What is compared (ratio = straightforward time / project time, > 1 means the project is faster):
 
@@ -14,13 +14,17 @@ What is compared (ratio = straightforward time / project time, > 1 means the pro
 3. deepfool: batched `deepfool` against `deepfool_reference` (one image at a time) on a CIFAR
    ResNet18 (random init, eval mode) with a "binenc" head of width 4, 10 classes, top-10 candidates.
 
-Timing: time.perf_counter (with torch.cuda.synchronize on cuda); the project functions get one
-warm-up call, always on the full input; any call under 0.25 s is repeated (up to 5 calls, the
-fastest counts) on both sides, as millisecond timings jitter on a shared CPU. The slow straightforward parts are
-timed on a subset and extrapolated linearly (sklearn GMM: per dimension; scipy Mahalanobis: per
-test point; reference DeepFool: per image); the table says so in its note column. The
-straightforward numpy/sklearn/scipy code always runs on the CPU, whatever --device is. The check
+Timing: time.perf_counter (with torch.cuda.synchronize on cuda). The project functions get one
+warm-up call and always run on the full input. Calls are repeated while their total stays under
+1 s (up to 5 calls, the fastest counts), on both sides, as short timings jitter on a shared CPU.
+The slow straightforward parts are timed on a subset and extrapolated linearly (sklearn GMM: per
+dimension; scipy Mahalanobis: per test point; reference DeepFool: per image); the note column
+says so. The numpy/sklearn/scipy code always runs on the CPU, whatever --device is. The check
 column compares the two results (max relative difference; for DeepFool rho on the subset).
+
+Threads: on a CPU shared with other jobs, --threads 1 gives steadier numbers (2 OpenMP threads
+on 2 busy cores can stall a millisecond op for ~0.5 s); it also limits numpy/scipy BLAS through
+threadpoolctl. --quick defaults to --threads 1, so that it stays well under a minute.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ QUICK = dict(n=5_000, cases=[(4, 10), (64, 100)],
              gmm_dims=8, maha_points=500, df_images=20, df_ref_images=4, df_width=8)
 
 
-def timed(fn, device, warmup=False, budget=0.25, max_calls=5):
+def timed(fn, device, warmup=False, budget=1.0, max_calls=5):
     """(seconds, result) of fn: after one untimed warm-up call if asked, the fastest of repeated
     calls while their total stays under `budget` seconds (at most max_calls; slow fns run once)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -126,7 +130,9 @@ def neural_collapse_numpy(z, y, pred, w):
     norms = np.linalg.norm(centred, axis=1)
     cos = (centred @ centred.T / np.outer(norms, norms))[np.triu_indices(len(classes), 1)]
     m, v = centred.T, w[classes].T
-    return {"nc1": np.trace(sigma_w @ np.linalg.pinv(sigma_b)) / len(classes),
+    # rcond = D * eps as the spec says: numpy's default 1e-15 can keep the null space of sigma_b
+    pinv_b = np.linalg.pinv(sigma_b, rcond=z.shape[1] * np.finfo(float).eps, hermitian=True)
+    return {"nc1": np.trace(sigma_w @ pinv_b) / len(classes),
             "equinorm": norms.std() / norms.mean(), "equiangular": cos.std(),
             "nc3": ((v / np.linalg.norm(v) - m / np.linalg.norm(m)) ** 2).sum(),
             "nc4": np.mean(classes[cdist(z, mus).argmin(1)] != pred)}
@@ -247,7 +253,16 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes, well under a minute")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", help="write the numbers to this JSON file")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads for torch and numpy/scipy (default: as is; 1 with --quick)")
     args = parser.parse_args(argv)
+    if args.quick and args.threads is None:
+        args.threads = 1  # a smoke test: steady under load (2 threads on 2 busy cores stall badly)
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     device = torch.device(args.device)
     cfg = QUICK if args.quick else FULL
     env = environment(device)
