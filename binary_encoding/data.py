@@ -54,9 +54,11 @@ class _Indexed(Dataset):
 class BatchIndexSampler(Sampler):
     """Yields index tensors, one per batch, for this rank's shard of `n` samples."""
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1):
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1,
+                 device: torch.device | str = "cpu"):
         self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
         self.seed, self.rank, self.world, self.epoch = seed, rank, world, 0
+        self.device = torch.device(device)  # where the indices go: the data's device (one copy per epoch)
 
     def set_epoch(self, epoch: int) -> None:  # called by Lightning at every epoch start
         self.epoch = epoch
@@ -70,7 +72,7 @@ class BatchIndexSampler(Sampler):
         return perm[self.rank :: self.world]
 
     def __iter__(self):
-        idx = self._indices()
+        idx = self._indices().to(self.device)  # the permutation is drawn on the CPU: same order on any device
         for chunk in idx.split(self.batch_size):
             if self.shuffle and len(chunk) < 2:  # a batch of 1 breaks BatchNorm in training mode
                 continue
@@ -125,6 +127,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.device_resident = device_resident
         self._ready = False
         self._placed_on: torch.device | None = None
+        self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # -- to implement -------------------------------------------------------------------------
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -178,7 +181,8 @@ class InMemoryDataModule(L.LightningDataModule):
         resident = self._place()
         rank, world = self._rank_world()
         bs = max(1, self.batch_size // world) if train else self.eval_batch_size
-        sampler = BatchIndexSampler(len(self.y[split]), bs, shuffle=train, seed=self.seed, rank=rank, world=world)
+        sampler = BatchIndexSampler(len(self.y[split]), bs, shuffle=train, seed=self.seed, rank=rank, world=world,
+                                    device=self.x[split].device)
         return DataLoader(_Indexed(self.x[split], self.y[split]), batch_size=None, sampler=sampler,
                           pin_memory=torch.cuda.is_available() and not resident)
 
@@ -198,8 +202,10 @@ class InMemoryDataModule(L.LightningDataModule):
         return self._loader(split, train=False)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        mean, std = self.mean.to(x.device), self.std.to(x.device)
-        return (x.float() - mean[:, None, None]) / std[:, None, None]
+        if x.device not in self._stats:  # cached per device: no host-to-device copy per batch
+            self._stats[x.device] = (self.mean.to(x.device)[:, None, None], self.std.to(x.device)[:, None, None])
+        mean, std = self._stats[x.device]
+        return (x.float() - mean) / std
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch

@@ -18,18 +18,22 @@ class NonFiniteLossError(FloatingPointError):
 class BinaryEncodingModule(L.LightningModule):
     def __init__(self, backbone: nn.Module, head: Head, num_classes: int, lr: float = 1e-3,
                  weight_decay: float = 5e-4, gamma0: float = 0.0, fused_adamw: bool | None = None,
-                 check_finite: bool = True, channels_last: bool = False):
+                 check_finite_every: int = 1, channels_last: bool = False):
         super().__init__()
         if lr <= 0:
             raise ValueError(f"lr must be positive, got {lr}")
         self.backbone, self.head = backbone, head
         self.num_classes, self.lr, self.weight_decay = num_classes, lr, weight_decay
-        self.fused_adamw, self.check_finite, self.channels_last = fused_adamw, check_finite, channels_last
+        self.fused_adamw, self.check_finite_every, self.channels_last = fused_adamw, check_finite_every, channels_last
         if channels_last:  # NHWC convolutions: faster tensor-core kernels on GPUs
             self.backbone.to(memory_format=torch.channels_last)
         # gamma is a buffer: saved in checkpoints and kept on the device (no host sync in the loss).
         self.register_buffer("gamma", torch.tensor(float(gamma0), dtype=torch.float32))
-        metric = lambda: torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)  # noqa: E731
+        # first training step whose loss was not finite (-1: none); kept on the device, read every
+        # `check_finite_every` steps and at every epoch's last step, before anything is checkpointed
+        self.register_buffer("bad_step", torch.tensor(-1), persistent=False)
+        metric = lambda: torchmetrics.Accuracy(task="multiclass", num_classes=num_classes,  # noqa: E731
+                                               validate_args=False)  # no per-step host sync
         self.train_acc, self.val_acc, self.test_acc = metric(), metric(), metric()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,17 +51,24 @@ class BinaryEncodingModule(L.LightningModule):
         x, y = batch
         logits, z = self(x)
         ce, quad, loss = self.loss_terms(logits, z, y)
-        if self.check_finite and not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"non-finite training loss at epoch {self.current_epoch}, step {self.global_step} "
-                f"(gamma={self.gamma.item():.4g}, CE={ce.item():.4g}, mean z^2={quad.item():.4g}); "
-                f"the last good checkpoint is kept. Lower lr, gamma0/gamma_factor, or set head.gamma_max.")
+        if self.check_finite_every:
+            bad = ~torch.isfinite(loss.detach()) & (self.bad_step < 0)
+            self.bad_step = torch.where(bad, self.global_step, self.bad_step)
         self.train_acc(logits.detach(), y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train/ce", ce, on_step=False, on_epoch=True, sync_dist=True)
         self.log("train/quad", quad, on_step=False, on_epoch=True, sync_dist=True)
         self.log("train/acc_aug", self.train_acc, on_step=False, on_epoch=True)
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        every = self.check_finite_every
+        last = batch_idx + 1 == self.trainer.num_training_batches
+        if every and ((batch_idx + 1) % every == 0 or last) and self.bad_step.item() >= 0:
+            raise NonFiniteLossError(
+                f"non-finite training loss at epoch {self.current_epoch}, step {self.bad_step.item()} "
+                f"(gamma={self.gamma.item():.4g}); the last good checkpoint is kept. "
+                f"Lower lr, gamma0 or gamma_factor, or set head.gamma_max.")
 
     def on_train_epoch_start(self):
         self.log("gamma", self.gamma)  # the value used during this epoch (set by GammaScheduler)

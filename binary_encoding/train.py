@@ -89,12 +89,12 @@ def run_name(cfg: DictConfig) -> str:
     return f"head={cfg.head.name},seed={cfg.seed}"
 
 
-def resolve_precision(precision) -> str:
+def resolve_precision(precision, gpu: bool | None = None) -> str:
+    """`auto`: bf16-mixed when training on a GPU that supports it, else 32-true (never fp16)."""
     if str(precision) != "auto":
         return str(precision)
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "32-true"
+    gpu = torch.cuda.is_available() if gpu is None else gpu
+    return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
 
 
 def on_gpu(cfg: DictConfig) -> bool:
@@ -114,6 +114,8 @@ def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int)
     gpu = on_gpu(cfg)
     module = BinaryEncodingModule(backbone, head, num_classes, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   gamma0=cfg.head.gamma0,
+                                  # reading the device-side NaN flag syncs the host: every step on CPU, every 50 on GPU
+                                  check_finite_every=int(t.get("check_finite_every", 50 if gpu else 1)),
                                   channels_last=_auto(t.get("channels_last", "auto"), gpu and b.name != "mlp"))
     if _auto(t.get("compile", "auto"), gpu):
         backbone.compile()  # in place: parameter names (and checkpoints) stay those of the eager model
@@ -271,7 +273,7 @@ def _fit(cfg: DictConfig, out: Path, callbacks: list | None) -> dict:
         plugins.append(SLURMEnvironment(auto_requeue=False))
     trainer = L.Trainer(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
                         sync_batchnorm=_auto(t.get("sync_batchnorm", False), on_gpu(cfg)),
-                        precision=resolve_precision(t.precision), max_epochs=t.max_epochs,
+                        precision=resolve_precision(t.precision, on_gpu(cfg)), max_epochs=t.max_epochs,
                         check_val_every_n_epoch=t.check_val_every_n_epoch, log_every_n_steps=t.log_every_n_steps,
                         enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic,
                         enable_model_summary=False, use_distributed_sampler=False, callbacks=cbs,
