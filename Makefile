@@ -2,7 +2,7 @@
 PY ?= python
 ARGS ?=
 
-.PHONY: help install train test test-all sweep bench
+.PHONY: help install train test test-all sweep bench bench-gpu report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,5 +22,12 @@ test-all:  ## every test, the slow ones included
 sweep:  ## 4 heads x 3 seeds on digits, one job after another
 	$(PY) -m binary_encoding.train -m head=binenc,linpen,nonlinpen,nopen seed=0,1,2 $(ARGS)
 
-bench:  ## speed of the metric suite and DeepFool against straightforward implementations
+report:  ## tables and figures of a sweep (ARGS=multirun/digits_mlp)
+	$(PY) -m binary_encoding.report $(ARGS)
+
+bench:  ## speed against straightforward implementations: metrics + DeepFool, then training (ARGS="--device cuda")
 	$(PY) -m benchmarks.bench_metrics $(ARGS)
+	$(PY) -m benchmarks.bench_train $(ARGS)
+
+bench-gpu:  ## on a GPU machine: CUDA tests and both benchmarks, outputs in bench_out/
+	bash benchmarks/gpu.sh bench_out
