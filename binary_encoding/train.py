@@ -131,10 +131,12 @@ def wandb_logger(cfg: DictConfig, out: Path):
     mode = cfg.logger.get("mode", "auto")
     if mode == "auto":
         mode = os.environ.get("WANDB_MODE") or ("online" if _wandb_logged_in() else "offline")
-    return WandbLogger(project=cfg.logger.project, entity=cfg.logger.get("entity"), group=str(cfg.name),
-                       job_type=cfg.head.name, name=cfg.run_name, id=wandb_run_id(out), resume="allow", save_dir=str(out),
-                       mode=mode, tags=list(cfg.logger.get("tags") or []),
-                       config=OmegaConf.to_container(cfg, resolve=True))
+    logger = WandbLogger(project=cfg.logger.project, entity=cfg.logger.get("entity"), group=str(cfg.name),
+                         job_type=cfg.head.name, name=cfg.run_name, id=wandb_run_id(out), resume="allow",
+                         save_dir=str(out), mode=mode, tags=list(cfg.logger.get("tags") or []),
+                         config=OmegaConf.to_container(cfg, resolve=True))
+    logger._wandb_init.pop("anonymous", None)  # Lightning passes a deprecated key that makes wandb warn
+    return logger
 
 
 def wandb_run_id(out: Path) -> str:
@@ -298,6 +300,8 @@ def _fit(cfg: DictConfig, out: Path, callbacks: list | None) -> dict:
                 lg.experiment.summary.update({f"final/{k}": v for k, v in summary.items()
                                               if isinstance(v, (int, float))})
             print(format_summary(summary, out))
+            if any(lg._wandb_init.get("mode") == "offline" for lg in loggers):
+                print(f"W&B (offline; upload with: wandb sync {out}/wandb/offline-run-*)")
         ok = True
         return summary
     finally:
