@@ -209,8 +209,9 @@ def bench_mahalanobis(n, d, c, cfg, device, gen):
                 check=check if cov_ok else float("inf"), note=note)
 
 
-class LogitsNet(nn.Module):
-    """CIFAR ResNet18 backbone + binenc head (width 4, 10 classes), returning the logits."""
+class LatentNet(nn.Module):
+    """CIFAR ResNet18 backbone + binenc head (width 4, 10 classes), returning (logits, z) like the
+    project's module (what `EndOfFitMetrics` attacks, with the latent shortcut)."""
 
     def __init__(self, width):
         super().__init__()
@@ -218,16 +219,29 @@ class LogitsNet(nn.Module):
         self.head = Head("binenc", self.backbone.num_features, 10, 4)
 
     def forward(self, x):
-        return self.head(self.backbone(x))[0]
+        return self.head(self.backbone(x))
+
+
+class LogitsNet(nn.Module):
+    """The same network returning the logits only (what the straightforward reference attacks)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)[0]
 
 
 def bench_deepfool(cfg, device, gen):
     torch.manual_seed(0)
-    model = LogitsNet(cfg["df_width"]).to(device).eval()
+    net = LatentNet(cfg["df_width"]).to(device).eval()
+    model, weight = LogitsNet(net), net.head.classifier.weight.detach()
     x = torch.randn(cfg["df_images"], 3, 32, 32, generator=gen).to(device)
     k = min(cfg["df_ref_images"], len(x))
-    deepfool(model, x[:2], num_candidates=10)  # warm-up on 2 images
-    t_proj, out = timed(lambda: deepfool(model, x, num_candidates=10), device)
+    project = lambda xs: deepfool(net, xs, num_candidates=10, latent_weight=weight)  # noqa: E731
+    project(x[:2])  # warm-up on 2 images
+    t_proj, out = timed(lambda: project(x), device)
     t_ref, ref = timed(lambda: deepfool_reference(model, x[:k], num_candidates=10), device)
     t_ref_all = t_ref * len(x) / k
     check = rel(robustness_rho(out["r"][:k], x[:k]), robustness_rho(ref["r"], x[:k]))

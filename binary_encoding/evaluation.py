@@ -22,7 +22,6 @@ import lightning as L
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import nn
 
 from .latents import Latents, collect_latents, gather_strided
 from .metrics.deepfool import deepfool
@@ -93,15 +92,6 @@ class LatentMetrics(L.Callback):
                 lg.experiment.log({**data, "trainer/global_step": trainer.global_step})
 
 
-class _Logits(nn.Module):
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-
-    def forward(self, x):
-        return self.module(x)[0]
-
-
 class EndOfFitMetrics(L.Callback):
     def __init__(self, deepfool_samples: int = 1000, deepfool_candidates: int | None = 10,
                  deepfool_overshoot: float = 0.02, deepfool_max_iter: int = 50, deepfool_batch: int = 256,
@@ -143,8 +133,10 @@ class EndOfFitMetrics(L.Callback):
         mine = idx[rank::world]
         x = dm.normalize(dm.x["test"][mine].to(pl_module.device))
         y = dm.y["test"][mine].to(pl_module.device)
-        out = deepfool(_Logits(pl_module), x, num_candidates=self.deepfool_candidates, overshoot=self.overshoot,
-                       max_iter=self.max_iter, batch_size=self.deepfool_batch)
+        # the module returns (logits, z) with logits linear in z: DeepFool can take the latent shortcut
+        out = deepfool(pl_module, x, num_candidates=self.deepfool_candidates, overshoot=self.overshoot,
+                       max_iter=self.max_iter, batch_size=self.deepfool_batch,
+                       latent_weight=pl_module.head.classifier.weight.detach().float())
         ratio = out["r"].flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1)
         correct, fooled = (out["orig_pred"] == y), out["fooled"]
         if world > 1:

@@ -106,3 +106,38 @@ def test_cuda_placement():
     ref = deepfool_reference(model.cpu(), x.cpu())
     assert torch.equal(out["fooled"].cpu(), ref["fooled"])
     assert abs(robustness_rho(out["r"], x) - robustness_rho(ref["r"], x.cpu())) < 1e-3
+
+
+def test_latent_shortcut_equals_direct_gradients():
+    """With logits = z @ W.T + b and d < K-1, candidate gradients from the d latent gradients give
+    the same attack as one backward pass per candidate (and as the one-image reference)."""
+    torch.manual_seed(3)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(30, 64), nn.SiLU(), nn.Linear(64, 3))  # d = 3 latent
+            self.classifier = nn.Linear(3, 10)
+
+        def forward(self, x):
+            z = self.body(x)
+            return self.classifier(z), z
+
+    class LogitsOnly(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, t):
+            return self.net(t)[0]
+
+    net = Net().double().eval()
+    x = torch.randn(40, 30, dtype=torch.float64)
+    logits_only = LogitsOnly(net)
+    direct = deepfool(logits_only, x, num_candidates=10)
+    short = deepfool(net, x, num_candidates=10, latent_weight=net.classifier.weight.detach())
+    ref = deepfool_reference(logits_only, x, num_candidates=10)
+    assert direct["fooled"].float().mean() > 0.9
+    torch.testing.assert_close(short["r"], direct["r"], rtol=1e-8, atol=1e-10)
+    assert torch.equal(short["n_iter"], direct["n_iter"]) and torch.equal(short["fooled"], direct["fooled"])
+    assert robustness_rho(short["r"], x) == pytest.approx(robustness_rho(ref["r"], x), rel=1e-6)
