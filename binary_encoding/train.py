@@ -118,7 +118,8 @@ def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int)
                                   check_finite_every=int(t.get("check_finite_every", 50 if gpu else 1)),
                                   channels_last=_auto(t.get("channels_last", "auto"), gpu and b.name != "mlp"))
     if _auto(t.get("compile", "auto"), gpu):
-        backbone.compile()  # in place: parameter names (and checkpoints) stay those of the eager model
+        # in place: parameter names (and checkpoints) stay those of the eager model
+        backbone.compile(mode=t.get("compile_mode") or None)
     return module
 
 
