@@ -254,6 +254,9 @@ def _fit(cfg: DictConfig, out: Path, callbacks: list | None) -> dict:
                       f"classes: classes must share codes (need width >= {(dm.num_classes - 1).bit_length()})",
                       stacklevel=2)
     module = build_model(cfg, dm.input_shape, dm.num_classes)
+    rank = int(os.environ.get("RANK", 0))
+    if rank:  # same initial weights on every rank (seeded above), but each rank its own augmentation draws
+        torch.manual_seed(cfg.seed + 1_000_003 * rank)
 
     t = cfg.trainer
     ckpt_dir = out / "checkpoints"
