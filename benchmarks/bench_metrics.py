@@ -30,21 +30,26 @@ threadpoolctl. --quick defaults to --threads 1, so that it stays well under a mi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
-import warnings
 
 import numpy as np
 import torch
 from scipy.spatial.distance import cdist
 from torch import nn
 
+from benchmarks import finish
 from binary_encoding.backbones import build_backbone
 from binary_encoding.heads import Head
 from binary_encoding.metrics.deepfool import deepfool, deepfool_reference, robustness_rho
-from binary_encoding.metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
+from binary_encoding.metrics.geometry import (
+    code_agreement,
+    encoding_agreement,
+    gmm_binarity,
+    gmm_binarity_reference,
+    neural_collapse,
+)
 from binary_encoding.metrics.reliability import fit_class_gaussians, mahalanobis_distance, mahalanobis_distance_reference
 
 FULL = dict(n=50_000, cases=[(4, 10), (4, 100), (64, 10), (64, 100), (512, 10), (512, 100)],
@@ -90,22 +95,6 @@ def make_latents(n, d, c, gen):
 # ------------------------------------------------------------------------------------------------
 # Straightforward implementations (numpy / sklearn / scipy, CPU)
 # ------------------------------------------------------------------------------------------------
-
-
-def gmm_sklearn(z, dims):
-    """Per dimension: standardise, fit sklearn's GaussianMixture(2); rows of (score, std, peak_dist)."""
-    from sklearn.mixture import GaussianMixture
-
-    rows = []
-    for j in dims:
-        x = z[:, j]
-        x = ((x - x.mean()) / x.std())[:, None]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            g = GaussianMixture(n_components=2, random_state=0).fit(x)
-        std = np.sqrt(g.covariances_.ravel()).mean()
-        rows.append((g.score(x), std, abs(g.means_[0, 0] - g.means_[1, 0]) / std))
-    return np.array(rows)
 
 
 def encoding_agreement_numpy(z, pred, c):
@@ -169,7 +158,7 @@ def bench_suite(n, d, c, cfg, device, gen):
     t_proj, (gmm, agree, codes, nc) = timed(project, device, warmup=True)
     zn, yn, pn, wn = (t.numpy() for t in (z.double(), y, pred, w.double()))
     dims = np.arange(min(d, cfg["gmm_dims"]))
-    t_gmm, rows = timed(lambda: gmm_sklearn(zn, dims), torch.device("cpu"))
+    t_gmm, rows = timed(lambda: gmm_binarity_reference(zn, dims), torch.device("cpu"))
     t_rest, (agree_np, (code_np, ncodes_np), nc_np) = timed(
         lambda: (encoding_agreement_numpy(zn, pn, c), code_agreement_numpy(zn, pn), neural_collapse_numpy(zn, yn, pn, wn)),
         torch.device("cpu"))
@@ -292,14 +281,7 @@ def main(argv=None):
         results.append(r)
         print(f"{r['bench']:<12}{r['case']:<28}{r['project_s']:>10.3f}{r['straightforward_s']:>13.3f}"
               f"{r['ratio']:>8.1f}x{r['check']:>9.1e}  {r['note']}", flush=True)
-    env["total_s"] = time.perf_counter() - start
-    env["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
-    print(f"total {env['total_s']:.0f} s; load average at end {env['load_avg_end']} "
-          f"(timings are noisy when other jobs share the cores)")
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"env": env, "mode": "quick" if args.quick else "full", "config": cfg, "results": results}, f, indent=2)
-        print(f"wrote {args.out}")
+    finish(env, start, args.out, {"mode": "quick" if args.quick else "full", "config": cfg, "results": results})
 
 
 if __name__ == "__main__":

@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import tempfile
@@ -77,6 +76,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from benchmarks import finish
 from binary_encoding.backbones import build_backbone
 from binary_encoding.callbacks import GammaScheduler
 from binary_encoding.data import InMemoryDataModule, build_datamodule
@@ -474,14 +474,7 @@ def main(argv=None):
                      args.repeat)
         results.append(r)
         print(report(r), flush=True)
-    env["total_s"] = time.perf_counter() - start
-    env["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
-    print(f"total {env['total_s']:.0f} s; load average at end {env['load_avg_end']} "
-          f"(timings are noisy when other jobs share the cores)")
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"env": env, "mode": mode, "results": results}, f, indent=2, default=str)
-        print(f"wrote {args.out}")
+    finish(env, start, args.out, {"mode": mode, "results": results})
 
 
 if __name__ == "__main__":

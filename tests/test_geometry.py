@@ -2,13 +2,18 @@
 
 import itertools
 import math
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from binary_encoding.metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
+from binary_encoding.metrics.geometry import (
+    code_agreement,
+    encoding_agreement,
+    gmm_binarity,
+    gmm_binarity_reference,
+    neural_collapse,
+)
 
 
 def _hypercube(n_per_class=50, noise=1e-6, seed=0):
@@ -35,20 +40,6 @@ def test_perfect_hypercube_code(noise):
     assert gmm["peak_dist_mean"] > 100 and gmm["std"] < 2e-3
 
 
-def _sklearn_gmm(z):
-    from sklearn.mixture import GaussianMixture
-
-    rows = []
-    for x in z.T:
-        x = ((x - x.mean()) / x.std())[:, None]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            g = GaussianMixture(n_components=2, random_state=0).fit(x)
-        std = np.sqrt(g.covariances_.ravel()).mean()
-        rows.append((g.score(x), std, abs(g.means_[0, 0] - g.means_[1, 0]) / std))
-    return np.array(rows)
-
-
 def _ours(z, **kw):
     out = gmm_binarity(torch.tensor(z, dtype=torch.float32), **kw)
     return np.stack([out[k].numpy() for k in ("score_per_dim", "std_per_dim", "peak_dist_per_dim")], 1)
@@ -58,7 +49,7 @@ def test_gmm_parity_with_sklearn_bimodal():
     rng = np.random.default_rng(0)
     pick = rng.random((2000, 6)) < 0.5
     z = np.where(pick, rng.normal(-2, 0.5, (2000, 6)), rng.normal(2, 1, (2000, 6)))
-    ref, ours = _sklearn_gmm(z), _ours(z)
+    ref, ours = gmm_binarity_reference(z), _ours(z)
     rel = np.abs(ours - ref) / np.abs(ref)
     assert rel[:, 0].max() < 1e-5  # measured 5e-7
     assert rel[:, 1:].max() < 1e-3  # measured 5e-5
@@ -73,7 +64,7 @@ def test_gmm_parity_with_sklearn_unimodal():
     # point depends on the k-means start (sklearn's Lloyd stops early, ours is the exact 2-means).
     rng = np.random.default_rng(1)
     z = rng.normal(size=(2000, 4))
-    ref, ours = _sklearn_gmm(z), _ours(z)
+    ref, ours = gmm_binarity_reference(z), _ours(z)
     rel = np.abs(ours - ref) / np.abs(ref)
     assert rel[:, 0].max() < 1e-3  # measured 2e-5
     assert rel[:, 1:].max() < 2e-2  # measured 1.3e-3

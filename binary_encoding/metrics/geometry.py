@@ -339,3 +339,24 @@ def neural_collapse(
         nearest = classes[torch.cdist(z, means[present]).argmin(1)]
         out["nc4"] = (nearest != pred.detach().to(device=z.device, dtype=torch.long)).double().mean().item()
     return out
+
+
+def gmm_binarity_reference(z, dims=None):
+    """The straightforward version of `gmm_binarity`: per dimension, standardise and fit sklearn's
+    `GaussianMixture(n_components=2, random_state=0)` (numpy in, numpy out). The test oracle and
+    the benchmark's baseline. Returns rows of (score, std, peak_dist), one per dimension in `dims`."""
+    import warnings
+
+    import numpy as np
+    from sklearn.mixture import GaussianMixture
+
+    z = np.asarray(z, dtype=np.float64)
+    rows = []
+    for j in range(z.shape[1]) if dims is None else dims:
+        x = ((z[:, j] - z[:, j].mean()) / z[:, j].std())[:, None]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence warnings on unimodal columns
+            g = GaussianMixture(n_components=2, random_state=0).fit(x)
+        std = np.sqrt(g.covariances_.ravel()).mean()
+        rows.append((g.score(x), std, abs(g.means_[0, 0] - g.means_[1, 0]) / std))
+    return np.array(rows)
