@@ -97,3 +97,37 @@ def test_gamma_schedule_and_cap():
     fresh = GammaScheduler(0.01, 1.084, step=1, gamma_max=10.0)
     fresh.load_state_dict(st)
     assert fresh.state_dict() == st
+
+
+def test_epoch_training_statistics_are_batch_weighted_means(tmp_path):
+    """train/{loss,ce,quad,acc_aug} logged at the epoch end equal the image-weighted means over that
+    epoch's steps, recomputed here from the loss terms of each step (batches of 32, 32 and 11)."""
+    import lightning as L
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    x, y = torch.randn(75, 1, 8, 8), torch.randint(0, 10, (75,))
+    m = make("mlp", "binenc", gamma0=0.3)
+    seen = []
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            with torch.no_grad():  # the step's terms with the weights it starts from (train mode, as the step)
+                logits, z = module(batch[0])
+                ce, quad, loss = module.loss_terms(logits, z, batch[1])
+                seen.append((len(batch[1]), loss, ce, quad, (logits.argmax(1) == batch[1]).float().mean()))
+
+        def on_train_end(self, trainer, module):  # after the module's own on_train_epoch_end
+            self.logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+    rec = Record()
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        callbacks=[rec])
+    trainer.fit(m, DataLoader(TensorDataset(x, y), batch_size=32))
+    n = torch.tensor([s[0] for s in seen], dtype=torch.float32)
+    assert n.tolist() == [32, 32, 11]
+    for i, key in enumerate(("train/loss", "train/ce", "train/quad", "train/acc_aug"), start=1):
+        expected = float((torch.stack([s[i] for s in seen]) * n).sum() / n.sum())
+        assert rec.logged[key] == pytest.approx(expected, rel=1e-5), key
+    assert rec.logged["train/loss"] == pytest.approx(rec.logged["train/ce"] + 0.3 * rec.logged["train/quad"], rel=1e-5)
