@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -15,16 +17,33 @@ class NonFiniteLossError(FloatingPointError):
     """Raised when the training loss stops being finite; the last good checkpoint is kept."""
 
 
+class _Net(nn.Module):
+    """backbone + head as one callable for CUDA-graph capture (shares their parameters; never registered
+    as a submodule, so parameter names and checkpoints stay those of the module)."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+
 class BinaryEncodingModule(L.LightningModule):
     def __init__(self, backbone: nn.Module, head: Head, num_classes: int, lr: float = 1e-3,
                  weight_decay: float = 5e-4, gamma0: float = 0.0, fused_adamw: bool | None = None,
-                 check_finite_every: int = 1, channels_last: bool = False):
+                 check_finite_every: int = 1, channels_last: bool = False, cuda_graphs: bool = False):
         super().__init__()
         if lr <= 0:
             raise ValueError(f"lr must be positive, got {lr}")
         self.backbone, self.head = backbone, head
         self.num_classes, self.lr, self.weight_decay = num_classes, lr, weight_decay
         self.fused_adamw, self.check_finite_every, self.channels_last = fused_adamw, check_finite_every, channels_last
+        # Replay the training forward and backward of backbone + head as two CUDA graphs: one launch each
+        # instead of ~400 kernel launches per step. For full training batches on one CUDA device;
+        # other shapes (the last partial batch), eval mode and CPU tensors run eagerly.
+        self.cuda_graphs = cuda_graphs
+        self.__dict__["_graphed"] = None  # (input shape, graphed callable); a plain attribute, not a submodule
         if channels_last:  # NHWC convolutions: faster tensor-core kernels on GPUs
             self.backbone.to(memory_format=torch.channels_last)
         # gamma is a buffer: saved in checkpoints and kept on the device (no host sync in the loss).
@@ -44,7 +63,37 @@ class BinaryEncodingModule(L.LightningModule):
         """Return `(logits, z)`."""
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
+        if self.cuda_graphs and self.training and x.is_cuda and torch.is_grad_enabled():
+            if self._graphed is None:
+                self.__dict__["_graphed"] = (x.shape, self._capture(x))
+            shape, graphed = self._graphed
+            if graphed is not None and x.shape == shape:
+                return graphed(x)
         return self.head(self.backbone(x))
+
+    def _capture(self, x: torch.Tensor):
+        """Capture the training forward and backward of backbone + head for inputs shaped like `x`
+        (`torch.cuda.make_graphed_callables`). Its warm-up passes run on `x`; the BatchNorm statistics
+        they move are put back, so the step that triggers the capture counts once, like any other."""
+        net = _Net(self.backbone, self.head)
+        saved = [b.detach().clone() for b in net.buffers()]
+        amp = torch.is_autocast_enabled("cuda")
+        try:
+            # autocast's weight cache cannot live in a graph: capture with it off (same casts, same kernels)
+            with torch.autocast("cuda", dtype=torch.get_autocast_dtype("cuda"), enabled=amp, cache_enabled=False):
+                static_x = x.detach().clone(memory_format=torch.preserve_format)
+                return torch.cuda.make_graphed_callables(net, (static_x,))
+        except Exception as e:  # noqa: BLE001 -- e.g. an op that cannot be captured: train on, eagerly
+            warnings.warn(f"CUDA graph capture failed, training continues without graphs: {e!r}", stacklevel=2)
+            self.cuda_graphs = False
+            return None
+        finally:
+            with torch.no_grad():
+                for b, v in zip(net.buffers(), saved):
+                    b.copy_(v)
+
+    def on_train_start(self):
+        self.__dict__["_graphed"] = None  # a graph holds device addresses: capture anew in every fit
 
     def loss_terms(self, logits, z, y):
         ce = F.cross_entropy(logits.float(), y)

@@ -63,6 +63,13 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"head.width must be a positive integer for head={cfg.head.name}, got {cfg.head.width}")
     if cfg.head.gamma0 < 0 or cfg.head.gamma_factor <= 0 or cfg.head.gamma_step < 1:
         raise ConfigError("need head.gamma0 >= 0, head.gamma_factor > 0 and head.gamma_step >= 1")
+    if str(cfg.trainer.get("cuda_graphs", False)) not in ("True", "False", "auto"):
+        raise ConfigError(f"trainer.cuda_graphs must be true, false or auto, got {cfg.trainer.cuda_graphs!r}")
+    if cfg.trainer.get("cuda_graphs") is True:
+        if not on_gpu(cfg):
+            raise ConfigError("trainer.cuda_graphs=true needs a CUDA GPU (and trainer.accelerator auto or gpu)")
+        if num_devices(cfg) > 1:
+            raise ConfigError("trainer.cuda_graphs=true is for one GPU; DDP jobs (trainer.devices > 1) run without")
     if cfg.data.name == "imagefolder":
         root = OmegaConf.select(cfg, "data.root", throw_on_missing=False)
         if root in (None, "???") or not Path(str(root)).expanduser().is_dir():
@@ -116,7 +123,8 @@ def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int)
                                   gamma0=cfg.head.gamma0,
                                   # reading the device-side NaN flag syncs the host: every step on CPU, every 50 on GPU
                                   check_finite_every=int(t.get("check_finite_every", 50 if gpu else 1)),
-                                  channels_last=_auto(t.get("channels_last", "auto"), gpu and b.name != "mlp"))
+                                  channels_last=_auto(t.get("channels_last", "auto"), gpu and b.name != "mlp"),
+                                  cuda_graphs=_auto(t.get("cuda_graphs", False), gpu and num_devices(cfg) == 1))
     if _auto(t.get("compile", "auto"), gpu):
         # in place: parameter names (and checkpoints) stay those of the eager model
         backbone.compile(mode=t.get("compile_mode") or None)

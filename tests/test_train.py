@@ -45,6 +45,21 @@ def test_other_heads_train(cfg_factory, head):
     assert s["val_acc"] > 0.5  # 3 epochs of an MLP on digits is far above chance (0.1)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_cuda_graphs_train_like_eager(tmp_path):
+    """A digits run with the CUDA-graph training step (the real configs, on the GPU) reaches what the
+    same run reaches eagerly: the same epochs and gamma, accuracies within GPU nondeterminism."""
+    from conftest import make_cfg
+
+    over = ("trainer.max_epochs=5", "trainer.compile=false", "deepfool_samples=32")
+    eager = train(make_cfg(tmp_path / "eager", *over))
+    graphed = train(make_cfg(tmp_path / "graphed", *over, "trainer.cuda_graphs=true"))
+    assert graphed["epochs"] == eager["epochs"] == 5 and graphed["gamma"] == eager["gamma"]
+    for k in ("train_acc", "val_acc", "test_acc"):
+        assert graphed[k] == pytest.approx(eager[k], abs=0.03), k
+    assert graphed["val_acc"] > 0.8
+
+
 def test_same_seed_same_numbers(tmp_path):
     from conftest import make_cfg
 
@@ -93,12 +108,21 @@ def test_resume_continues_gamma_epoch_and_optimizer(tmp_path):
         ("head.name=bogus", r"unknown head 'bogus' \(head=\.\.\.\); choose one of \['binenc'"),
         ("backbone.name=vgg", "unknown backbone 'vgg'"),
         ("data=imagefolder", "data.root=DIR"),
+        ("trainer.cuda_graphs=maybe", "cuda_graphs must be true, false or auto"),
     ],
 )
 def test_bad_input_fails_before_training(cfg_factory, tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
         train(cfg_factory(override))
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_cuda_graphs_need_one_gpu(cfg_factory):
+    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+        train(cfg_factory("trainer.cuda_graphs=true", "trainer.accelerator=cpu"))
+    if torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="for one GPU"):
+            train(cfg_factory("trainer.cuda_graphs=true", "trainer=ddp", "trainer.devices=2"))
 
 
 def test_too_narrow_code_warns(cfg_factory):
