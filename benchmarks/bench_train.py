@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_train [--device cpu|cuda] [--quick] [--steps N] [--out FILE.json]
                                      [--cases digits,cifar] [--width W] [--workers W] [--threads T]
-                                     [--repeat R] [--compile auto|true|false]
+                                     [--repeat R] [--compile auto|true|false] [--variants SPEC]
 
 What is compared, per case (ratio = project images/s / reference images/s, > 1 = the project is faster):
 
@@ -24,6 +24,11 @@ What is compared, per case (ratio = project images/s / reference images/s, > 1 =
   `ToTensor()`, `Normalize(mean, std)`; digits: `ToTensor()` + `Normalize` only, as the project
   does not augment digits), `shuffle=True`, `num_workers=--workers`, `persistent_workers`,
   `pin_memory` and `.to(device, non_blocking=True)` on CUDA. No `.item()` or other host sync per step.
+
+* variants (--variants 'NAME=OVERRIDE [OVERRIDE..];NAME=..'): more project runs, each with extra
+  config overrides, timed the same way and printed as one line each with their ratio to the same
+  reference. Default on CUDA: the CUDA-graph training step (`trainer.cuda_graphs=true`) with the
+  compiled backbone and eager; none on CPU.
 
 Cases: `digits` = sklearn's digits with the MLP (`data=digits backbone=mlp`); `cifar` =
 `backbone=resnet18 head=binenc head.width=4` with the CIFAR-10 data settings (augment, pad 4, flip,
@@ -83,7 +88,7 @@ from binary_encoding.data import InMemoryDataModule, build_datamodule
 from binary_encoding.evaluation import geometry_metrics
 from binary_encoding.heads import Head
 from binary_encoding.latents import collect_latents
-from binary_encoding.train import CONF_DIR, _quiet_lightning, build_model, resolve_precision
+from binary_encoding.train import CONF_DIR, _quiet_lightning, build_model, cudnn_benchmark, resolve_precision
 
 CIFAR_EPOCH = 45_000  # CIFAR-10 training images after the 10% validation hold-out
 CIFAR_METRIC_IMAGES = 50_000  # train + val splits of the per-epoch metric pass
@@ -220,12 +225,15 @@ def run_project(cfg, dm, device, warmup: int, steps: int) -> dict:
                             max_steps=warmup + steps + probe, max_epochs=-1, limit_val_batches=0,
                             num_sanity_val_steps=0, enable_checkpointing=False, logger=False,
                             enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
-                            deterministic=cfg.trainer.deterministic, default_root_dir=tmp,
+                            deterministic=cfg.trainer.deterministic, benchmark=cudnn_benchmark(cfg),
+                            default_root_dir=tmp,
                             callbacks=[GammaScheduler(h.gamma0, h.gamma_factor, h.gamma_step, h.gamma_max), timer])
         trainer.fit(module, dm)
     if timer.seconds is None:
         raise RuntimeError(f"the project fit stopped after {timer.seen} of {warmup + steps} steps")
-    return dict(precision=precision, compile=compiled, channels_last=module.channels_last,
+    graphed = bool(module.cuda_graphs and module._graphed and module._graphed[1] is not None)
+    return dict(precision=precision, compile=compiled, channels_last=module.channels_last, cuda_graphs=graphed,
+                cudnn_benchmark=cudnn_benchmark(cfg),
                 fused_adamw=cuda if module.fused_adamw is None else module.fused_adamw, workers=0,
                 warmup_steps=warmup, steps=steps, images=timer.images, seconds=timer.seconds,
                 warmup_seconds=timer.warmup_seconds, images_per_s=timer.images / timer.seconds,
@@ -322,14 +330,14 @@ def run_reference(cfg, x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.n
 
 
 def run_case(case: str, plan: dict, device, width: int, workers: int, steps: int | None, compile_: str,
-             repeat: int = 1) -> dict:
+             repeat: int = 1, variants: list[tuple[str, list[str]]] = ()) -> dict:
     acc = "gpu" if device.type == "cuda" else "cpu"
     common = [f"trainer.accelerator={acc}", f"trainer.compile={compile_}"]
     if case == "digits":
-        cfg = compose(["data=digits", "backbone=mlp", *common])
+        base = ["data=digits", "backbone=mlp", *common]
     else:
-        cfg = compose(["data=cifar10", "backbone=resnet18", f"backbone.width={width}", "head=binenc", "head.width=4",
-                       *common])
+        base = ["data=cifar10", "backbone=resnet18", f"backbone.width={width}", "head=binenc", "head.width=4", *common]
+    cfg = compose(base)
     data_kw = {k: v for k, v in dict(cfg.data).items() if k != "name"}
     if case == "digits":
         dm = build_datamodule("digits", **data_kw, batch_size=cfg.batch_size, seed=cfg.seed)
@@ -360,6 +368,20 @@ def run_case(case: str, plan: dict, device, width: int, workers: int, steps: int
         side["warmup_seconds"] = runs[0]["warmup_seconds"]
         side["metric_first_pass_s"] = runs[0].get("metric_first_pass_s")
 
+    # project variants (other trainer settings), each against the same reference
+    var_results = []
+    for name, overrides in variants:
+        try:
+            vcfg = compose([*base, *overrides])
+            runs = [run_project(vcfg, dm, device, w_proj, steps) for _ in range(repeat)]
+        except Exception as e:  # noqa: BLE001 -- one failing variant must not cost the other numbers
+            var_results.append(dict(name=name, overrides=overrides, error=repr(e)[:300]))
+            continue
+        best = max(runs, key=lambda r: r["images_per_s"])
+        var_results.append(dict(name=name, overrides=overrides, **{k: best[k] for k in (
+            "images_per_s", "compile", "cuda_graphs", "precision")}, warmup_seconds=runs[0]["warmup_seconds"],
+            epoch_s=epoch_images / best["images_per_s"], ratio=best["images_per_s"] / ref["images_per_s"]))
+
     scale = metric_images / (n_train + n_val)
     proj["metric_pass_scaled_s"] = proj["metric_pass_s"] * scale
     for r in (proj, ref):
@@ -371,7 +393,8 @@ def run_case(case: str, plan: dict, device, width: int, workers: int, steps: int
     return dict(case=case, model=model, batch_size=cfg.batch_size, train_images=n_train, val_images=n_val,
                 epoch_images=epoch_images, metric_images=metric_images, metric_scale=scale,
                 data="sklearn digits 8x8" if case == "digits" else f"synthetic uint8 [{plan['n']},3,32,32]",
-                augment=bool(dm.augment), project=proj, reference=ref, ratio=proj["images_per_s"] / ref["images_per_s"])
+                augment=bool(dm.augment), project=proj, reference=ref, ratio=proj["images_per_s"] / ref["images_per_s"],
+                variants=var_results)
 
 
 def fmt_s(s: float) -> str:
@@ -385,6 +408,8 @@ def report(r: dict) -> str:
         ("precision", p["precision"], q["precision"], ""),
         ("compile / channels_last", f"{onoff(p['compile'])} / {onoff(p['channels_last'])}",
          f"{onoff(q['compile'])} / {onoff(q['channels_last'])}", ""),
+        ("CUDA graphs / cudnn.bench", f"{onoff(p.get('cuda_graphs'))} / {onoff(p.get('cudnn_benchmark'))}",
+         "off / off", ""),
         ("AdamW", "fused" if p["fused_adamw"] else "default", "default", ""),
         ("data pipeline", "in-memory uint8, batch aug" if r["augment"] else "in-memory uint8",
          "per-sample PIL" + (" + crop/flip" if r["augment"] else ""), ""),
@@ -402,6 +427,13 @@ def report(r: dict) -> str:
              f"(train {r['train_images']:,} / val {r['val_images']:,}) ==",
              f"  {'':<27}{'project (Lightning)':<30}{'reference (plain loop)':<26}{'proj/ref':>8}"]
     lines += [f"  {a:<27}{b:<30}{c:<26}{d:>8}" for a, b, c, d in rows]
+    for v in r.get("variants", []):
+        if "error" in v:
+            lines.append(f"  variant {v['name']:<19}FAILED: {v['error']} ({' '.join(v['overrides'])})")
+            continue
+        lines.append(f"  variant {v['name']:<19}{v['images_per_s']:>8,.0f} img/s  epoch {fmt_s(v['epoch_s']):<9}"
+                     f" {v['ratio']:.2f}x ref  (graphs {'on' if v['cuda_graphs'] else 'off'}, compile "
+                     f"{'on' if v['compile'] else 'off'}, warm-up {fmt_s(v['warmup_seconds'])}: {' '.join(v['overrides'])})")
     if len(p.get("all_images_per_s", [])) > 1:
         lines.append("  images/s of every run: project " + ", ".join(f"{v:,.0f}" for v in p["all_images_per_s"])
                      + "; reference " + ", ".join(f"{v:,.0f}" for v in q["all_images_per_s"]))
@@ -432,6 +464,10 @@ def environment(device, workers: int) -> dict:
     return env
 
 
+# project settings measured beside the default config on a GPU (the CUDA-graph step, with and without compile)
+DEFAULT_GPU_VARIANTS = "graphs=trainer.cuda_graphs=true;graphs-eager=trainer.cuda_graphs=true trainer.compile=false"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -446,6 +482,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, help="torch.set_num_threads for the main process (default: torch's)")
     parser.add_argument("--compile", default="auto", choices=["auto", "true", "false"],
                         help="project's trainer.compile (auto = on GPUs, as in the config)")
+    parser.add_argument("--variants", help="extra project runs, 'NAME=OVERRIDE [OVERRIDE..];NAME=..' (default on "
+                        f"cuda: {DEFAULT_GPU_VARIANTS!r}; none on cpu; '' for none)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -458,6 +496,12 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     _quiet_lightning()
     warnings.filterwarnings("ignore", message=".*(num_workers|bottleneck|max_epochs|smaller than the logging).*")
+    spec = args.variants if args.variants is not None else (DEFAULT_GPU_VARIANTS if device.type == "cuda" else "")
+    try:
+        variants = [(name.strip(), ovr.split())
+                    for name, ovr in (v.split("=", 1) for v in spec.split(";") if v.strip())]
+    except ValueError:
+        parser.error(f"--variants: expected 'NAME=OVERRIDE [OVERRIDE..];...', got {spec!r}")
     mode = "quick" if args.quick else "full"
     cases = (args.cases or ("digits,cifar" if device.type == "cpu" else "cifar")).split(",")
     width = args.width or (64 if device.type == "cuda" else 8)
@@ -471,7 +515,7 @@ def main(argv=None):
         if case not in ("digits", "cifar"):
             parser.error(f"unknown case {case!r}; choose digits and/or cifar")
         r = run_case(case, PLANS[(device.type, mode)][case], device, width, workers, args.steps, args.compile,
-                     args.repeat)
+                     args.repeat, variants)
         results.append(r)
         print(report(r), flush=True)
     finish(env, start, args.out, {"mode": mode, "results": results})

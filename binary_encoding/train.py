@@ -113,6 +113,12 @@ def _auto(value, default: bool) -> bool:
     return default if str(value) == "auto" else bool(value)
 
 
+def cudnn_benchmark(cfg: DictConfig) -> bool:
+    """torch.backends.cudnn.benchmark: time the convolution algorithms once per input shape and keep the
+    fastest (the shapes here are few and fixed); auto = on GPUs, unless the run asks to be deterministic."""
+    return _auto(cfg.trainer.get("cudnn_benchmark", "auto"), on_gpu(cfg) and not cfg.trainer.deterministic)
+
+
 def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> BinaryEncodingModule:
     b, t = cfg.backbone, cfg.trainer
     backbone = build_backbone(b.name, input_shape, act=b.get("act", "silu"), hidden=tuple(b.get("hidden", (256, 256))),
@@ -290,6 +296,7 @@ def _fit(cfg: DictConfig, out: Path, callbacks: list | None) -> dict:
                         precision=resolve_precision(t.precision, on_gpu(cfg)), max_epochs=t.max_epochs,
                         check_val_every_n_epoch=t.check_val_every_n_epoch, log_every_n_steps=t.log_every_n_steps,
                         enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic,
+                        benchmark=cudnn_benchmark(cfg),
                         enable_model_summary=False, use_distributed_sampler=False, callbacks=cbs,
                         logger=[*loggers, LocalRecord(out)], plugins=plugins, default_root_dir=str(out))
 
