@@ -17,6 +17,9 @@ class NonFiniteLossError(FloatingPointError):
     """Raised when the training loss stops being finite; the last good checkpoint is kept."""
 
 
+GRAPH_DEVICES = ("cuda",)  # where the training step may run as CUDA graphs
+
+
 class _Net(nn.Module):
     """backbone + head as one callable for CUDA-graph capture (shares their parameters; never registered
     as a submodule, so parameter names and checkpoints stay those of the module)."""
@@ -63,7 +66,7 @@ class BinaryEncodingModule(L.LightningModule):
         """Return `(logits, z)`."""
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        if self.cuda_graphs and self.training and x.is_cuda and torch.is_grad_enabled():
+        if self.cuda_graphs and self.training and x.device.type in GRAPH_DEVICES and torch.is_grad_enabled():
             if self._graphed is None:
                 self.__dict__["_graphed"] = (x.shape, self._capture(x))
             shape, graphed = self._graphed
@@ -77,10 +80,11 @@ class BinaryEncodingModule(L.LightningModule):
         they move are put back, so the step that triggers the capture counts once, like any other."""
         net = _Net(self.backbone, self.head)
         saved = [b.detach().clone() for b in net.buffers()]
-        amp = torch.is_autocast_enabled("cuda")
+        dev = x.device.type
         try:
             # autocast's weight cache cannot live in a graph: capture with it off (same casts, same kernels)
-            with torch.autocast("cuda", dtype=torch.get_autocast_dtype("cuda"), enabled=amp, cache_enabled=False):
+            with torch.autocast(dev, dtype=torch.get_autocast_dtype(dev), enabled=torch.is_autocast_enabled(dev),
+                                cache_enabled=False):
                 static_x = x.detach().clone(memory_format=torch.preserve_format)
                 return torch.cuda.make_graphed_callables(net, (static_x,))
         except Exception as e:  # noqa: BLE001 -- e.g. an op that cannot be captured: train on, eagerly

@@ -168,3 +168,57 @@ def test_cuda_graph_training_matches_eager(backbone, amp):
     ref = eager.state_dict()
     for k, v in graphed.state_dict().items():
         torch.testing.assert_close(v, ref[k], **tol, msg=k)  # incl. running_mean/var, num_batches_tracked
+
+
+def test_graph_capture_dispatch_and_batchnorm_restore(monkeypatch):
+    """The CUDA-graph plumbing, on CPU with a stand-in for `make_graphed_callables` that does what its
+    warm-up does (three forward+grad passes on the sample, moving BatchNorm statistics) and returns the
+    module: one capture for the full-batch shape; the capture's passes leave the statistics as one
+    eager step leaves them; another shape and eval mode run eagerly; a failed capture warns and trains
+    on eagerly."""
+    import copy
+
+    import binary_encoding.module as mod
+
+    captured = []
+
+    def stand_in(net, sample_args):
+        for _ in range(3):
+            logits, z = net(*sample_args)
+            torch.autograd.grad(logits.sum() + z.sum(), list(net.parameters()))
+        captured.append(tuple(sample_args[0].shape))
+        return net
+
+    monkeypatch.setattr(mod, "GRAPH_DEVICES", ("cpu",))
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", stand_in)
+    torch.manual_seed(0)
+    eager = make("resnet18", "binenc").train()
+    graphed = copy.deepcopy(eager)
+    graphed.cuda_graphs = True
+    x = torch.randn(16, *SHAPES["resnet18"])
+    for m in (eager, graphed):
+        m(x)
+    assert captured == [(16, 3, 16, 16)]
+    for (k, a), b in zip(eager.state_dict().items(), graphed.state_dict().values()):
+        torch.testing.assert_close(b, a, msg=k)  # running_mean/var and num_batches_tracked: one step's worth
+    graphed(torch.randn(7, *SHAPES["resnet18"]))  # the last, partial batch: eager, no new capture
+    graphed.eval()
+    graphed(x)
+    assert captured == [(16, 3, 16, 16)] and graphed.cuda_graphs
+
+    def broken(net, sample_args):
+        net(*sample_args)  # moves the statistics, then fails like an op that cannot be captured
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", broken)
+    failing = copy.deepcopy(eager)
+    failing.cuda_graphs = True
+    before = copy.deepcopy(failing.state_dict())
+    with pytest.warns(UserWarning, match="capture failed, training continues without graphs"):
+        logits, z = failing(x)
+    assert not failing.cuda_graphs and logits.shape == (16, 10)
+    stepped = copy.deepcopy(eager)
+    stepped.load_state_dict(before)
+    stepped(x)
+    for (k, a), b in zip(stepped.state_dict().items(), failing.state_dict().values()):
+        torch.testing.assert_close(b, a, msg=k)  # the failed capture's pass was undone too
