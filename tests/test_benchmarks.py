@@ -1,0 +1,30 @@
+"""The benchmarks still run against the current code (quick CPU runs; the timings themselves are not judged)."""
+
+import json
+
+from benchmarks import bench_train, gpu_floor
+
+
+def test_bench_train_quick_digits_with_a_variant(tmp_path, capsys):
+    out = tmp_path / "train.json"
+    bench_train.main(["--quick", "--cases", "digits", "--threads", "1", "--out", str(out),
+                      "--variants", "narrow=backbone.hidden=[32];broken=trainer.nonexistent=1"])
+    r = json.loads(out.read_text())["results"][0]
+    p, q = r["project"], r["reference"]
+    assert r["case"] == "digits" and p["steps"] == q["steps"] > 0
+    assert 0 < p["images"] <= p["steps"] * r["batch_size"] and p["images_per_s"] > 0 and q["images_per_s"] > 0
+    assert r["ratio"] == p["images_per_s"] / q["images_per_s"]
+    assert p["precision"] == "32-true" and not p["cuda_graphs"] and not p["cudnn_benchmark"]
+    narrow, broken = r["variants"]
+    assert narrow["name"] == "narrow" and narrow["images_per_s"] > 0 and narrow["overrides"] == ["backbone.hidden=[32]"]
+    assert "nonexistent" in broken["error"]  # reported, and the other numbers still came
+    printed = capsys.readouterr().out
+    assert "variant narrow" in printed and "variant broken" in printed and "FAILED" in printed
+
+
+def test_gpu_floor_runs_on_cpu(tmp_path):
+    out = tmp_path / "floor.json"
+    gpu_floor.main(["--device", "cpu", "--width", "4", "--batch", "16", "--steps", "2", "--out", str(out)])
+    r = json.loads(out.read_text())["env"]
+    assert r["launch_us"] > 0 and r["matmul_tflops"] > 0 and r["eager_step_s"] > 0
+    assert "graph_step_s" not in r and "eager_error" not in r
