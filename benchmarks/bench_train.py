@@ -153,6 +153,10 @@ def metric_pass(module, dm, cfg) -> None:
         geometry_metrics(lat, dm.num_classes, weight, m.nc_labels, m.global_mean)
 
 
+# CUDA runtime calls that put work on the GPU (kernels, graphs, copies, fills), counted per probe step
+LAUNCH_CALLS = ("cudaLaunch", "cuLaunch", "cudaGraphLaunch", "cudaMemcpy", "cudaMemset")
+
+
 class StepTimer(L.Callback):
     """Times `steps` training iterations after `warmup` ones, probes host syncs on CUDA, and times a
     metric pass at the end of training (the model is still on the device then)."""
@@ -165,6 +169,7 @@ class StepTimer(L.Callback):
         self.syncs: Counter = Counter()
         self._probe_cm = None
         self._probe_log = None
+        self._prof, self.launches = None, None
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -183,10 +188,25 @@ class StepTimer(L.Callback):
                 self._probe_log = self._probe_cm.__enter__()
                 warnings.simplefilter("always")
                 torch.cuda.set_sync_debug_mode("warn")
+                try:  # count the CUDA runtime launches of the probe steps (CUPTI may be unavailable)
+                    from torch.profiler import ProfilerActivity, profile
+
+                    self._prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
+                    self._prof.__enter__()
+                except Exception as e:  # noqa: BLE001
+                    self._prof, self.launches = None, {"error": repr(e)[:200]}
         elif self._probe_cm is not None and self.seen == self.warmup + self.steps + self.probe:
             self._end_probe()
 
     def _end_probe(self):
+        if self._prof is not None:
+            try:
+                self._prof.__exit__(None, None, None)
+                n = Counter(e.name for e in self._prof.events() if e.name.startswith(LAUNCH_CALLS))
+                self.launches = {k: v / self.probe for k, v in sorted(n.items(), key=lambda kv: -kv[1])}
+            except Exception as e:  # noqa: BLE001
+                self.launches = {"error": repr(e)[:200]}
+            self._prof = None
         torch.cuda.set_sync_debug_mode("default")
         self._probe_cm.__exit__(None, None, None)
         for w in self._probe_log:
@@ -238,7 +258,8 @@ def run_project(cfg, dm, device, warmup: int, steps: int) -> dict:
                 warmup_steps=warmup, steps=steps, images=timer.images, seconds=timer.seconds,
                 warmup_seconds=timer.warmup_seconds, images_per_s=timer.images / timer.seconds,
                 metric_pass_s=timer.metric_s, metric_first_pass_s=timer.metric_first_s,
-                host_syncs_per_step={k: v / probe for k, v in timer.syncs.items()} if probe else None)
+                host_syncs_per_step={k: v / probe for k, v in timer.syncs.items()} if probe else None,
+                launches_per_step=timer.launches)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -379,7 +400,8 @@ def run_case(case: str, plan: dict, device, width: int, workers: int, steps: int
             continue
         best = max(runs, key=lambda r: r["images_per_s"])
         var_results.append(dict(name=name, overrides=overrides, **{k: best[k] for k in (
-            "images_per_s", "compile", "cuda_graphs", "precision")}, warmup_seconds=runs[0]["warmup_seconds"],
+            "images_per_s", "compile", "cuda_graphs", "precision", "launches_per_step")},
+            warmup_seconds=runs[0]["warmup_seconds"],
             epoch_s=epoch_images / best["images_per_s"], ratio=best["images_per_s"] / ref["images_per_s"]))
 
     scale = metric_images / (n_train + n_val)
@@ -433,7 +455,9 @@ def report(r: dict) -> str:
             continue
         lines.append(f"  variant {v['name']:<19}{v['images_per_s']:>8,.0f} img/s  epoch {fmt_s(v['epoch_s']):<9}"
                      f" {v['ratio']:.2f}x ref  (graphs {'on' if v['cuda_graphs'] else 'off'}, compile "
-                     f"{'on' if v['compile'] else 'off'}, warm-up {fmt_s(v['warmup_seconds'])}: {' '.join(v['overrides'])})")
+                     f"{'on' if v['compile'] else 'off'}, warm-up {fmt_s(v['warmup_seconds'])}"
+                     + (f", {sum(n.values()):g} GPU submissions/step" if (n := v.get("launches_per_step"))
+                        and "error" not in n else "") + f": {' '.join(v['overrides'])})")
     if len(p.get("all_images_per_s", [])) > 1:
         lines.append("  images/s of every run: project " + ", ".join(f"{v:,.0f}" for v in p["all_images_per_s"])
                      + "; reference " + ", ".join(f"{v:,.0f}" for v in q["all_images_per_s"]))
@@ -443,6 +467,10 @@ def report(r: dict) -> str:
         s = p["host_syncs_per_step"]
         lines.append(f"  project host syncs per training step: {sum(s.values()):g}"
                      + "".join(f"\n    {n:g} x {site}" for site, n in sorted(s.items(), key=lambda kv: -kv[1])))
+    if p.get("launches_per_step"):
+        n = p["launches_per_step"]
+        lines.append("  project GPU work submissions per training step: " + (
+            n["error"] if "error" in n else f"{sum(n.values()):g} (" + ", ".join(f"{k} {v:g}" for k, v in n.items()) + ")"))
     return "\n".join(lines)
 
 
