@@ -134,7 +134,7 @@ class BinaryEncodingModule(L.LightningModule):
         sums = self.trainer.strategy.reduce(self.train_sums.clone(), reduce_op="sum")  # over DDP ranks
         loss, ce, quad, correct = (sums[:4] / sums[4].clamp_min(1)).unbind()
         self.log("train/loss", loss, prog_bar=True)
-        self.log_dict({"train/ce": ce, "train/quad": quad, "train/acc_aug": correct})
+        self.log_dict({"train/ce": ce, "train/quad": quad, "train/acc_aug": correct, "train/images": sums[4]})
 
     def _eval_step(self, batch, split: str, acc: torchmetrics.Metric):
         x, y = batch

@@ -131,6 +131,7 @@ def test_epoch_training_statistics_are_batch_weighted_means(tmp_path):
         expected = float((torch.stack([s[i] for s in seen]) * n).sum() / n.sum())
         assert rec.logged[key] == pytest.approx(expected, rel=1e-5), key
     assert rec.logged["train/loss"] == pytest.approx(rec.logged["train/ce"] + 0.3 * rec.logged["train/quad"], rel=1e-5)
+    assert rec.logged["train/images"] == 75
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")

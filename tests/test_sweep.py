@@ -44,5 +44,7 @@ def test_ddp_jobs_inside_multirun(tmp_path):
         assert s["epochs"] == 2 and s["deepfool_images"] == 21 and 0 < s["test_acc"] <= 1
         rows = list(csv.DictReader(open(job / "metrics.csv")))
         assert [r["epoch"] for r in rows] == ["0", "1"]  # logged once, not once per rank
+        # the epoch's training sums are reduced over both ranks: 1293 images, less the 1 that does not divide by 2
+        assert [float(r["train/images"]) for r in rows] == [1292.0, 1292.0]
         assert len(list((job / "wandb").glob("offline-run-*"))) == 1
     assert r.stdout.count("== digits / mlp /") == 2  # one summary per job, printed by rank 0 only

@@ -34,6 +34,7 @@ def test_default_digits_run_shows_binary_codes(cfg_factory, tmp_path):
     rows = read_csv(tmp_path / "metrics.csv")
     assert len(rows) == 150 and [int(r["epoch"]) for r in rows] == list(range(150))
     assert {"train/ce", "train/quad", "gamma", "val/acc"} <= set(rows[0])
+    assert all(float(r["train/images"]) == 1293 for r in rows)  # every training image once per epoch
     assert float(rows[0]["gamma"]) == pytest.approx(0.01) and float(rows[-1]["gamma"]) == pytest.approx(10.0)
     assert (tmp_path / "checkpoints" / "last.ckpt").exists() and (tmp_path / "config.yaml").exists()
 
