@@ -63,6 +63,9 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"head.width must be a positive integer for head={cfg.head.name}, got {cfg.head.width}")
     if cfg.head.gamma0 < 0 or cfg.head.gamma_factor <= 0 or cfg.head.gamma_step < 1:
         raise ConfigError("need head.gamma0 >= 0, head.gamma_factor > 0 and head.gamma_step >= 1")
+    if cfg.head.name == "binenc" and str(cfg.trainer.precision) in ("16", "16-mixed", "16-true"):
+        raise ConfigError(f"trainer.precision={cfg.trainer.precision}: fp16 overflows at 65,504 and gamma grows to "
+                          "1e5 and beyond with head=binenc; use bf16-mixed (auto picks it on GPUs) or 32-true")
     if str(cfg.trainer.get("cuda_graphs", False)) not in ("True", "False", "auto"):
         raise ConfigError(f"trainer.cuda_graphs must be true, false or auto, got {cfg.trainer.cuda_graphs!r}")
     if cfg.trainer.get("cuda_graphs") is True:

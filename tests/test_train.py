@@ -110,6 +110,7 @@ def test_resume_continues_gamma_epoch_and_optimizer(tmp_path):
         ("backbone.name=vgg", "unknown backbone 'vgg'"),
         ("data=imagefolder", "data.root=DIR"),
         ("trainer.cuda_graphs=maybe", "cuda_graphs must be true, false or auto"),
+        ("trainer.precision=16-mixed", "fp16 overflows"),
     ],
 )
 def test_bad_input_fails_before_training(cfg_factory, tmp_path, override, message):
