@@ -25,6 +25,7 @@ import logging
 import os
 import pickle
 import socket
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -106,6 +107,12 @@ def augment_batch(x: torch.Tensor, pad: int, flip: bool, generator: torch.Genera
     return x
 
 
+def fits_on_device(nbytes: int, free_bytes: int, fraction: float = 0.5) -> bool:
+    """Whether a data set of `nbytes` may live on the device (`device_resident=auto`): at most `fraction`
+    of the free memory, so that the model, its activations and the metric passes keep the rest."""
+    return nbytes <= fraction * free_bytes
+
+
 class InMemoryDataModule(L.LightningDataModule):
     """Base class: subclasses implement `load()`; everything else is shared."""
 
@@ -171,6 +178,16 @@ class InMemoryDataModule(L.LightningDataModule):
                                                   and device.type == "cuda")
         if not wanted or device is None or device.type == "cpu":
             return False
+        if self._placed_on != device and self.device_resident == "auto" and device.type == "cuda":
+            nbytes = sum(v.numel() * v.element_size() for v in self.x.values())
+            free, _ = torch.cuda.mem_get_info(device)
+            if not fits_on_device(nbytes, free):
+                if not getattr(self, "_warned_size", False):
+                    warnings.warn(f"data kept in host memory: {nbytes / 2**30:.1f} GiB of images is more than half "
+                                  f"of the {free / 2**30:.1f} GiB free on {device} (data.device_resident=true forces it)",
+                                  stacklevel=2)
+                    self._warned_size = True
+                return False
         if self._placed_on != device:
             self.x = {k: v.to(device) for k, v in self.x.items()}
             self.y = {k: v.to(device) for k, v in self.y.items()}

@@ -133,3 +133,28 @@ def test_imagefolder_loads_and_holds_out_test(tmp_path):
     assert dm.std.shape == (3,) and (dm.std > 0).all()
     with pytest.raises(FileNotFoundError, match="train"):
         ImageFolderDataModule(root=str(tmp_path / "train" / "cat")).setup()
+
+
+def test_data_too_large_for_the_gpu_stays_in_host_memory(monkeypatch):
+    """device_resident=auto keeps the splits on the host, with one warning, when they take more than
+    half of the GPU's free memory (the model and the metric passes need the rest)."""
+    from types import SimpleNamespace
+
+    from binary_encoding.data import fits_on_device
+
+    dm = DigitsDataModule()
+    dm.setup()
+    nbytes = sum(v.numel() for v in dm.x.values())  # uint8: 1797 images of 64 pixels
+    assert nbytes == 1797 * 64
+    assert fits_on_device(nbytes, 2 * nbytes) and not fits_on_device(nbytes, 2 * nbytes - 1)
+    gpu = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)))
+    dm.trainer = gpu
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (nbytes, 4 * nbytes))  # free, total
+    with pytest.warns(UserWarning, match="data kept in host memory"):
+        assert dm._place() is False
+    assert all(v.device.type == "cpu" for v in dm.x.values())
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once, not once per loader
+        assert dm._place() is False
