@@ -6,9 +6,9 @@ DataLoader workers are slower than the model on a GPU. So a batch is one tensor 
 augmentation (random crop with zero padding, horizontal flip) and normalization run on the whole
 batch on the device in `on_after_batch_transfer`. On a GPU (`device_resident=auto`) every split is
 moved to the GPU once as uint8 (if all splits take at most half of its free memory), so no batch
-crosses the PCIe bus at all; elsewhere batches travel
-as uint8 (4x fewer bytes than float). The per-epoch shuffle is a seeded permutation (CPU generator,
-so the order is the same on every device); the metric passes read the same resident tensors.
+crosses the PCIe bus at all; elsewhere batches travel as uint8 (4x fewer bytes than float). The
+per-epoch shuffle is a seeded permutation (CPU generator, so the order is the same on every
+device); the metric passes read the same resident tensors.
 
 Splits: the official test split is kept apart and never used for selection; a stratified, seeded
 validation split (default 10%) is held out of the training set. Normalization statistics are
