@@ -8,9 +8,10 @@ What is compared, per case (ratio = project images/s / reference images/s, > 1 =
 
 * project: the real thing. The Hydra config is composed from `conf/` (`hydra.compose`), the
   datamodule and model are built as `train()` builds them (`build_model`: torch.compile of the
-  backbone and channels_last when `auto` on a GPU; fused AdamW on CUDA; `GammaScheduler`), and
-  `lightning.Trainer(precision=resolve_precision("auto"), limit_val_batches=0, no checkpointing,
-  logger=False, no progress bar, use_distributed_sampler=False, max_steps=...)`.fit() runs. Data:
+  backbone when `auto` on a GPU; channels_last for the ResNet; fused AdamW on CUDA;
+  `GammaScheduler`), and `lightning.Trainer(precision=resolve_precision("auto"), limit_val_batches=0,
+  no checkpointing, logger=False, no progress bar, use_distributed_sampler=False, max_steps=...)`
+  .fit() runs. Data:
   the `InMemoryDataModule` path (whole split as uint8 tensors, resident on the GPU under CUDA, one
   index tensor per batch, crop/flip + normalization per batch on the device in
   `on_after_batch_transfer`, no DataLoader workers). With --device cpu the precision is 32-true
