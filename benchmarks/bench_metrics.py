@@ -41,7 +41,7 @@ from torch import nn
 
 from benchmarks import finish
 from binary_encoding.backbones import build_backbone
-from binary_encoding.heads import Head
+from binary_encoding.heads import Classifier, Head
 from binary_encoding.metrics.deepfool import deepfool, deepfool_reference, robustness_rho
 from binary_encoding.metrics.geometry import (
     code_agreement,
@@ -198,17 +198,11 @@ def bench_mahalanobis(n, d, c, cfg, device, gen):
                 check=check if cov_ok else float("inf"), note=note)
 
 
-class LatentNet(nn.Module):
+def latent_net(width: int) -> Classifier:
     """CIFAR ResNet18 backbone + binenc head (width 4, 10 classes), returning (logits, z) like the
     project's module (what `EndOfFitMetrics` attacks, with the latent shortcut)."""
-
-    def __init__(self, width):
-        super().__init__()
-        self.backbone = build_backbone("resnet18", (3, 32, 32), width=width)
-        self.head = Head("binenc", self.backbone.num_features, 10, 4)
-
-    def forward(self, x):
-        return self.head(self.backbone(x))
+    backbone = build_backbone("resnet18", (3, 32, 32), width=width)
+    return Classifier(backbone, Head("binenc", backbone.num_features, 10, 4, act=backbone.act))
 
 
 class LogitsNet(nn.Module):
@@ -224,7 +218,7 @@ class LogitsNet(nn.Module):
 
 def bench_deepfool(cfg, device, gen):
     torch.manual_seed(0)
-    net = LatentNet(cfg["df_width"]).to(device).eval()
+    net = latent_net(cfg["df_width"]).to(device).eval()
     model, weight = LogitsNet(net), net.head.classifier.weight.detach()
     x = torch.randn(cfg["df_images"], 3, 32, 32, generator=gen).to(device)
     k = min(cfg["df_ref_images"], len(x))

@@ -18,7 +18,7 @@ What is compared, per case (ratio = project images/s / reference images/s, > 1 =
   (what `resolve_precision("auto")` gives without CUDA; on a CUDA machine it would say bf16-mixed
   even for a CPU trainer, as it only looks at `torch.cuda.is_available()`).
 * reference: a plain fp32 PyTorch loop on the same data arrays (the project's training split), the
-  same backbone + head (built with `build_backbone` + `Head`, eager, default memory format), batch
+  same backbone + head (`train.build_net` from the same config, eager, default memory format), batch
   size, learning rate and weight decay, `torch.optim.AdamW` with its defaults, loss
   `CE + gamma0 * mean(z**2)`; torchvision-style per-sample transforms in a DataLoader
   (`Image.fromarray` per sample, then `RandomCrop(32, padding=4)`, `RandomHorizontalFlip()`,
@@ -79,17 +79,15 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from benchmarks import finish
-from binary_encoding.backbones import build_backbone
 from binary_encoding.callbacks import GammaScheduler
 from binary_encoding.data import InMemoryDataModule, build_datamodule
 from binary_encoding.evaluation import geometry_metrics
-from binary_encoding.heads import Head
 from binary_encoding.latents import collect_latents
-from binary_encoding.train import CONF_DIR, _quiet_lightning, build_model, cudnn_benchmark, resolve_precision
+from binary_encoding.train import (CONF_DIR, _quiet_lightning, build_model, build_net, cudnn_benchmark,
+                                   resolve_precision)
 
 CIFAR_EPOCH = 45_000  # CIFAR-10 training images after the 10% validation hold-out
 CIFAR_METRIC_IMAGES = 50_000  # train + val splits of the per-epoch metric pass
@@ -287,18 +285,6 @@ class PerSampleDataset(Dataset):
         return self.transform(Image.fromarray(self.x[i])), self.y[i]
 
 
-class RefNet(nn.Module):
-    def __init__(self, cfg, input_shape, num_classes):
-        super().__init__()
-        b = cfg.backbone
-        self.backbone = build_backbone(b.name, input_shape, act=b.get("act", "silu"),
-                                       hidden=tuple(b.get("hidden", (256, 256))), width=b.get("width", 64))
-        self.head = Head(cfg.head.name, self.backbone.num_features, num_classes, cfg.head.width, act=self.backbone.act)
-
-    def forward(self, x):
-        return self.head(self.backbone(x))
-
-
 def run_reference(cfg, x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.ndarray, num_classes: int,
                   augment: bool, pad: int, flip: bool, device, workers: int, warmup: int, steps: int) -> dict:
     from torchvision import transforms as T
@@ -315,7 +301,7 @@ def run_reference(cfg, x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.n
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=workers, pin_memory=cuda,
                         persistent_workers=workers > 0)
     torch.manual_seed(cfg.seed)
-    model = RefNet(cfg, tuple(x.shape[1:]), num_classes).to(device).train()
+    model = build_net(cfg, tuple(x.shape[1:]), num_classes).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gamma = float(cfg.head.gamma0)
     it = iter(loader)

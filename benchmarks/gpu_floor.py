@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks import finish
-from binary_encoding.backbones import build_backbone
-from binary_encoding.heads import Head
+from benchmarks.bench_metrics import latent_net
 
 
 def sync(dev: torch.device) -> None:
@@ -61,20 +60,10 @@ def matmul_tflops(dev: torch.device) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t) / 1e12
 
 
-class Net(torch.nn.Module):
-    def __init__(self, width: int):
-        super().__init__()
-        self.backbone = build_backbone("resnet18", (3, 32, 32), width=width)
-        self.head = Head("binenc", self.backbone.num_features, 10, 4, act=self.backbone.act)
-
-    def forward(self, x):
-        return self.head(self.backbone(x))
-
-
 def make(dev: torch.device, width: int, capturable: bool = False):
     torch.manual_seed(0)
     cuda = dev.type == "cuda"
-    net = Net(width).to(dev)
+    net = latent_net(width).to(dev)
     if cuda:
         net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=5e-4, fused=cuda or None,

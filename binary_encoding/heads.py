@@ -44,3 +44,14 @@ class Head(nn.Module):
         """Return `(logits, z)`."""
         z = self.penultimate(h)
         return self.classifier(z), z
+
+
+class Classifier(nn.Module):
+    """A backbone and a head as one module: `forward(x) -> (logits, z)`."""
+
+    def __init__(self, backbone: nn.Module, head: Head):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.backbone(x))

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import torchmetrics
 from torch import nn
 
-from .heads import Head
+from .heads import Classifier, Head
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -18,18 +18,6 @@ class NonFiniteLossError(FloatingPointError):
 
 
 GRAPH_DEVICES = ("cuda",)  # where the training step may run as CUDA graphs
-
-
-class _Net(nn.Module):
-    """backbone + head as one callable for CUDA-graph capture (shares their parameters; never registered
-    as a submodule, so parameter names and checkpoints stay those of the module)."""
-
-    def __init__(self, backbone: nn.Module, head: nn.Module):
-        super().__init__()
-        self.backbone, self.head = backbone, head
-
-    def forward(self, x):
-        return self.head(self.backbone(x))
 
 
 class BinaryEncodingModule(L.LightningModule):
@@ -79,7 +67,8 @@ class BinaryEncodingModule(L.LightningModule):
         """Capture the training forward and backward of backbone + head for inputs shaped like `x`
         (`torch.cuda.make_graphed_callables`). Its warm-up passes run on `x`; the BatchNorm statistics
         they move are put back, so the step that triggers the capture counts once, like any other."""
-        net = _Net(self.backbone, self.head)
+        # one callable over the same parameters, never registered as a submodule (checkpoint names stay)
+        net = Classifier(self.backbone, self.head)
         saved = [b.detach().clone() for b in net.buffers()]
         dev = x.device.type
         try:

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from .backbones import BACKBONES, build_backbone
 from .callbacks import GammaScheduler, LocalRecord, write_json
 from .data import DATASETS, build_datamodule
-from .heads import HEADS, Head
+from .heads import HEADS, Classifier, Head
 from .evaluation import EndOfFitMetrics, LatentMetrics
 from .module import BinaryEncodingModule
 
@@ -122,11 +122,18 @@ def cudnn_benchmark(cfg: DictConfig) -> bool:
     return _auto(cfg.trainer.get("cudnn_benchmark", "auto"), on_gpu(cfg) and not cfg.trainer.deterministic)
 
 
-def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> BinaryEncodingModule:
-    b, t = cfg.backbone, cfg.trainer
+def build_net(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> Classifier:
+    """The backbone and head that `cfg` describes (eager, default memory format)."""
+    b = cfg.backbone
     backbone = build_backbone(b.name, input_shape, act=b.get("act", "silu"), hidden=tuple(b.get("hidden", (256, 256))),
                               width=b.get("width", 64))
-    head = Head(cfg.head.name, backbone.num_features, num_classes, cfg.head.width, act=backbone.act)
+    return Classifier(backbone, Head(cfg.head.name, backbone.num_features, num_classes, cfg.head.width, act=backbone.act))
+
+
+def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> BinaryEncodingModule:
+    b, t = cfg.backbone, cfg.trainer
+    net = build_net(cfg, input_shape, num_classes)
+    backbone, head = net.backbone, net.head
     gpu = on_gpu(cfg)
     module = BinaryEncodingModule(backbone, head, num_classes, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   gamma0=cfg.head.gamma0,
