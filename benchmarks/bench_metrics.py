@@ -37,12 +37,11 @@ import time
 import numpy as np
 import torch
 from scipy.spatial.distance import cdist
-from torch import nn
 
 from benchmarks import finish
 from binary_encoding.backbones import build_backbone
 from binary_encoding.heads import Classifier, Head
-from binary_encoding.metrics.deepfool import deepfool, deepfool_reference, robustness_rho
+from binary_encoding.metrics.deepfool import LogitsOnly, deepfool, deepfool_reference, robustness_rho
 from binary_encoding.metrics.geometry import (
     code_agreement,
     encoding_agreement,
@@ -205,21 +204,10 @@ def latent_net(width: int) -> Classifier:
     return Classifier(backbone, Head("binenc", backbone.num_features, 10, 4, act=backbone.act))
 
 
-class LogitsNet(nn.Module):
-    """The same network returning the logits only (what the straightforward reference attacks)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net(x)[0]
-
-
 def bench_deepfool(cfg, device, gen):
     torch.manual_seed(0)
     net = latent_net(cfg["df_width"]).to(device).eval()
-    model, weight = LogitsNet(net), net.head.classifier.weight.detach()
+    model, weight = LogitsOnly(net), net.head.classifier.weight.detach()
     x = torch.randn(cfg["df_images"], 3, 32, 32, generator=gen).to(device)
     k = min(cfg["df_ref_images"], len(x))
     project = lambda xs: deepfool(net, xs, num_candidates=10, latent_weight=weight)  # noqa: E731

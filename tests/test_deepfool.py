@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from binary_encoding.metrics.deepfool import deepfool, deepfool_reference, robustness_rho
+from binary_encoding.metrics.deepfool import LogitsOnly, deepfool, deepfool_reference, robustness_rho
 
 
 @pytest.fixture(scope="module")
@@ -122,14 +122,6 @@ def test_latent_shortcut_equals_direct_gradients():
         def forward(self, x):
             z = self.body(x)
             return self.classifier(z), z
-
-    class LogitsOnly(nn.Module):
-        def __init__(self, net):
-            super().__init__()
-            self.net = net
-
-        def forward(self, t):
-            return self.net(t)[0]
 
     net = Net().double().eval()
     x = torch.randn(40, 30, dtype=torch.float64)

@@ -22,9 +22,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["deepfool", "deepfool_reference", "robustness_rho"]
+__all__ = ["LogitsOnly", "deepfool", "deepfool_reference", "robustness_rho"]
 
 _EPS_NORM = 1e-12
+
+
+class LogitsOnly(nn.Module):
+    """The logits of a model that returns `(logits, z)` (as the project's module does), for attacks
+    that take a logits-only model: `deepfool` without the latent shortcut, `deepfool_reference`."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[0]
 
 
 def _candidates(logits: torch.Tensor, num_candidates: int | None) -> torch.Tensor:
