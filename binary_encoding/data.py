@@ -35,6 +35,8 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from .latents import rank_world
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
@@ -166,9 +168,7 @@ class InMemoryDataModule(L.LightningDataModule):
         t = self.trainer
         if t is not None:
             return t.global_rank, t.world_size
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return 0, 1
+        return rank_world()
 
     def _place(self) -> bool:
         """Move every split to the accelerator once (`device_resident`: auto = on CUDA devices).

@@ -21,9 +21,8 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-import torch.distributed as dist
 
-from .latents import Latents, collect_latents, gather_strided
+from .latents import Latents, collect_latents, gather_strided, rank_world
 from .metrics.deepfool import deepfool
 from .metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
 from .metrics.reliability import fit_class_gaussians, mahalanobis_distance, max_softmax_score, misclassification_scores
@@ -129,7 +128,7 @@ class EndOfFitMetrics(L.Callback):
         n_test = len(dm.y["test"])
         k = min(self.deepfool_samples, n_test)
         idx = torch.randperm(n_test, generator=torch.Generator().manual_seed(self.seed))[:k].sort().values
-        rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+        rank, world = rank_world()
         mine = idx[rank::world]
         x = dm.normalize(dm.x["test"][mine].to(pl_module.device))
         y = dm.y["test"][mine].to(pl_module.device)

@@ -30,6 +30,13 @@ class Latents:
         return {"z": self.z.cpu().numpy(), "logits": self.logits.cpu().numpy(), "y": self.y.cpu().numpy()}
 
 
+def rank_world() -> tuple[int, int]:
+    """`(rank, world size)` of the initialized process group; `(0, 1)` without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 @torch.no_grad()
 def collect_latents(module, datamodule, split: str) -> Latents:
     """Latents of the whole clean `split`, on `module.device`, identical on every rank."""
@@ -45,7 +52,7 @@ def collect_latents(module, datamodule, split: str) -> Latents:
     finally:
         module.train(was_training)
     out = Latents(torch.cat(zs), torch.cat(ls), torch.cat(ys))
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if rank_world()[1] > 1:
         out = Latents(*(gather_strided(t) for t in (out.z, out.logits, out.y)))
     return out
 
