@@ -394,30 +394,30 @@ def plot_histograms(latents_path: Path | None, path: Path, title: str = "", run:
     return _save(fig, path)
 
 
-def plot_agreement(hist: pd.DataFrame, path: Path, title: str = "") -> str:
-    """Fig. 3: per-dimension encoding agreement per epoch, all heads (train split)."""
-    if note := _need(hist, ["train/agreement_dim"], path.name):
+def _plot_column(hist: pd.DataFrame, path: Path, col: str, ylabel: str, heading: str, title: str,
+                 log: bool = False) -> str:
+    """One panel: `col` per epoch, mean +- std band per head."""
+    if note := _need(hist, [col], path.name):
         return note
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    _band(ax, hist, "train/agreement_dim", _heads(hist))
-    ax.set_ylabel("encoding agreement (per dimension)")
+    _band(ax, hist, col, _heads(hist), log=log)
+    ax.set_ylabel(ylabel)
     ax.legend()
-    ax.set_title(f"Encoding agreement (train split)\n{title.lstrip(' —')}")
+    ax.set_title(f"{heading}\n{title.lstrip(' —')}")
     return _save(fig, path)
+
+
+def plot_agreement(hist: pd.DataFrame, path: Path, title: str = "") -> str:
+    """Fig. 3: per-dimension encoding agreement per epoch, all heads (train split)."""
+    return _plot_column(hist, path, "train/agreement_dim", "encoding agreement (per dimension)",
+                        "Encoding agreement (train split)", title)
 
 
 def plot_nc1(hist: pd.DataFrame, path: Path, title: str = "") -> str:
     """Fig. 4: NC1 per epoch, log y-scale, all heads (train split)."""
-    if note := _need(hist, ["train/nc1"], path.name):
-        return note
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    _band(ax, hist, "train/nc1", _heads(hist), log=True)
-    ax.set_ylabel("NC1 = tr(Σ_W Σ_B⁺) / C  (log scale)")
-    ax.legend()
-    ax.set_title(f"Within-class variability collapse (train split)\n{title.lstrip(' —')}")
-    return _save(fig, path)
+    return _plot_column(hist, path, "train/nc1", "NC1 = tr(Σ_W Σ_B⁺) / C  (log scale)",
+                        "Within-class variability collapse (train split)", title, log=True)
 
 
 def plot_accuracy(hist: pd.DataFrame, path: Path, title: str = "") -> str:
