@@ -22,7 +22,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from .latents import Latents, collect_latents, gather_strided, rank_world
+from .latents import Latents, collect_latents, gather_strided, rank_world, release_latents
 from .metrics.deepfool import deepfool
 from .metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
 from .metrics.reliability import fit_class_gaussians, mahalanobis_distance, max_softmax_score, misclassification_scores
@@ -68,7 +68,7 @@ class LatentMetrics(L.Callback):
         start = time.perf_counter()
         dm, weight = trainer.datamodule, pl_module.head.classifier.weight.detach().float()
         for split in self.splits:
-            lat = collect_latents(pl_module, dm, split)
+            lat = collect_latents(pl_module, dm, split, keep=last_epoch)  # the last ones serve EndOfFitMetrics too
             values = geometry_metrics(lat, dm.num_classes, weight, self.nc_labels, self.global_mean)
             if split != "train":
                 values.pop("acc")  # the module already logs {split}/acc on the same clean data
@@ -104,9 +104,12 @@ class EndOfFitMetrics(L.Callback):
 
     def on_fit_end(self, trainer, pl_module):
         if trainer.interrupted or trainer.state.status.value == "interrupted":
+            release_latents(pl_module)
             return
         dm = trainer.datamodule
+        # train and val: those of the last epoch's metric pass when the weights have not changed since
         lats = {s: collect_latents(pl_module, dm, s) for s in ("train", "val", "test")}
+        release_latents(pl_module)
         self.results.update({f"{s}_acc": lat.acc for s, lat in lats.items()})
         weight = pl_module.head.classifier.weight.detach().float()
         self.results.update(geometry_metrics(lats["train"], dm.num_classes, weight, self.nc_labels))

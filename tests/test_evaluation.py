@@ -81,8 +81,19 @@ def test_ddp_metrics_equal_single_process(tmp_path):
         assert ddp[k] == pytest.approx(v, rel=1e-5, abs=1e-7, nan_ok=True), k
 
 
-def test_run_records_metrics_every_epoch_and_final_scores(cfg_factory, tmp_path):
+def test_run_records_metrics_every_epoch_and_final_scores(cfg_factory, tmp_path, monkeypatch):
+    import binary_encoding.latents as latents
+
+    passes, forward_split = [], latents._forward_split
+
+    def counted(module, dm, split):
+        passes.append(split)
+        return forward_split(module, dm, split)
+
+    monkeypatch.setattr(latents, "_forward_split", counted)
     s = train(cfg_factory("trainer.max_epochs=4", "metrics_every=2", "save_latents=true", "deepfool_samples=50"))
+    # metric passes after epochs 1 and 3 (train, val); the end-of-fit metrics reuse the last ones, then test
+    assert passes == ["train", "val", "train", "val", "test"]
     import csv
 
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
@@ -102,3 +113,4 @@ def test_run_records_metrics_every_epoch_and_final_scores(cfg_factory, tmp_path)
     assert z["train_z"].shape == (1293, 4) and z["test_pred"].shape == (360,)
     assert (z["test_pred"] == z["test_y"]).mean() == pytest.approx(s["test_acc"])
     assert json.loads((tmp_path / "summary.json").read_text())["mahalanobis_auroc"] == s["mahalanobis_auroc"]
+    assert s["train_acc"] == float(rows[-1]["train/acc"])  # the same latents as the last epoch's pass
