@@ -17,18 +17,18 @@ export PYTHONUNBUFFERED=1
   python3 -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)"
   echo "mps control: $(command -v nvidia-cuda-mps-control || echo none)"; } 2>&1 | tee "$out/gpu.txt"
 if [[ $stages == *,tests,* ]]; then
-  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_geometry.py tests/test_reliability.py \
+  timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_geometry.py tests/test_reliability.py \
       tests/test_deepfool.py tests/test_models.py tests/test_train.py -k cuda 2>&1 | tail -25 | tee "$out/gpu_tests.txt"
 fi
 if [[ $stages == *,train,* ]]; then
-  timeout 200 python3 -m benchmarks.bench_train --device cuda --out "$out/bench_train.json" 2>&1 | tee "$out/bench_train.txt"
+  timeout 140 python3 -m benchmarks.bench_train --device cuda --out "$out/bench_train.json" 2>&1 | tee "$out/bench_train.txt"
 fi
 if [[ $stages == *,floor,* ]]; then
-  timeout 75 python3 -m benchmarks.gpu_floor --device cuda --out "$out/gpu_floor.json" 2>&1 | tee "$out/gpu_floor.txt"
+  timeout 40 python3 -m benchmarks.gpu_floor --device cuda --out "$out/gpu_floor.json" 2>&1 | tee "$out/gpu_floor.txt"
 fi
 if [[ $stages == *,pack,* ]]; then
   from=(); [[ -f $out/bench_train.json ]] && from=(--overrides-from "$out/bench_train.json")
-  timeout 220 python3 -m benchmarks.gpu_pack --device cuda --jobs 1,2,4,8 --seconds 10 "${from[@]}" \
+  timeout 160 python3 -m benchmarks.gpu_pack --device cuda --jobs 1,2,4,8 --seconds 8 "${from[@]}" \
       --out "$out/gpu_pack.json" 2>&1 | tee "$out/gpu_pack.txt"
 fi
 if [[ $stages == *,metrics,* ]]; then

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 import torchmetrics
 from torch import nn
 
-from .heads import Classifier, Head
+from .heads import Head
+from .step_graph import capture_step
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -30,11 +31,12 @@ class BinaryEncodingModule(L.LightningModule):
         self.backbone, self.head = backbone, head
         self.num_classes, self.lr, self.weight_decay = num_classes, lr, weight_decay
         self.fused_adamw, self.check_finite_every, self.channels_last = fused_adamw, check_finite_every, channels_last
-        # Replay the training forward and backward of backbone + head as two CUDA graphs: one launch each
-        # instead of ~400 kernel launches per step. For full training batches on one CUDA device;
-        # other shapes (the last partial batch), eval mode and CPU tensors run eagerly.
+        # Run each full training batch as one CUDA graph: forward, loss, backward, optimizer step and the
+        # epoch sums (`step_graph.py`): one launch instead of ~400 per step. One CUDA device; the last
+        # partial batch, eval mode and CPU tensors run eagerly.
         self.cuda_graphs = cuda_graphs
-        self.__dict__["_graphed"] = None  # (input shape, graphed callable); a plain attribute, not a submodule
+        self.__dict__["_step_graph"] = None  # (batch shape, replay); a plain attribute, not a submodule
+        self.__dict__["_replayed"] = False  # whether this step ran as the graph (then backward and step are done)
         if channels_last:  # NHWC convolutions: faster kernels on GPUs (tensor cores) and CPUs (oneDNN)
             self.backbone.to(memory_format=torch.channels_last)
         # gamma is a buffer: saved in checkpoints and kept on the device (no host sync in the loss).
@@ -42,6 +44,7 @@ class BinaryEncodingModule(L.LightningModule):
         # first training step whose loss was not finite (-1: none); kept on the device, read every
         # `check_finite_every` steps and at every epoch's last step, before anything is checkpointed
         self.register_buffer("bad_step", torch.tensor(-1), persistent=False)
+        self.register_buffer("step_index", torch.tensor(0), persistent=False)  # global step, for a graphed step
         # this epoch's training sums [loss, ce, quad, correct, images], on the device: one in-place add per
         # step, reduced over ranks and logged once at the epoch end. (Lightning moves its whole result
         # collection on every `self.log` call: four of them and a torchmetrics update per step cost about
@@ -55,57 +58,83 @@ class BinaryEncodingModule(L.LightningModule):
         """Return `(logits, z)`."""
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        if self.cuda_graphs and self.training and x.device.type in GRAPH_DEVICES and torch.is_grad_enabled():
-            if self._graphed is None:
-                self.__dict__["_graphed"] = (x.shape, self._capture(x))
-            shape, graphed = self._graphed
-            if graphed is not None and x.shape == shape:
-                return graphed(x)
         return self.head(self.backbone(x))
 
-    def _capture(self, x: torch.Tensor):
-        """Capture the training forward and backward of backbone + head for inputs shaped like `x`
-        (`torch.cuda.make_graphed_callables`). Its warm-up passes run on `x`; the BatchNorm statistics
-        they move are put back, so the step that triggers the capture counts once, like any other."""
-        # one callable over the same parameters, never registered as a submodule (checkpoint names stay)
-        net = Classifier(self.backbone, self.head)
-        saved = [b.detach().clone() for b in net.buffers()]
-        dev = x.device.type
-        try:
-            # autocast's weight cache cannot live in a graph: capture with it off (same casts, same kernels)
-            with torch.autocast(dev, dtype=torch.get_autocast_dtype(dev), enabled=torch.is_autocast_enabled(dev),
-                                cache_enabled=False):
-                static_x = x.detach().clone(memory_format=torch.preserve_format)
-                return torch.cuda.make_graphed_callables(net, (static_x,))
-        except Exception as e:  # noqa: BLE001 -- e.g. an op that cannot be captured: train on, eagerly
-            warnings.warn(f"CUDA graph capture failed, training continues without graphs: {e!r}", stacklevel=2)
-            self.cuda_graphs = False
-            return None
-        finally:
-            with torch.no_grad():
-                for b, v in zip(net.buffers(), saved):
-                    b.copy_(v)
-
     def on_train_start(self):
-        self.__dict__["_graphed"] = None  # a graph holds device addresses: capture anew in every fit
+        self.__dict__["_step_graph"] = None  # a graph holds device addresses: capture anew in every fit
 
     def loss_terms(self, logits, z, y):
         ce = F.cross_entropy(logits.float(), y)
         quad = z.float().pow(2).mean()  # mean over batch AND latent dimensions
         return ce, quad, ce + self.gamma * quad
 
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        logits, z = self(x)
-        ce, quad, loss = self.loss_terms(logits, z, y)
-        if self.check_finite_every:
-            bad = ~torch.isfinite(loss.detach()) & (self.bad_step < 0)
-            self.bad_step = torch.where(bad, self.global_step, self.bad_step)
+    def _account(self, logits, y, ce, quad, loss, step) -> None:
+        """Add this step to the epoch sums and remember the first non-finite step, in place (graph-safe)."""
         with torch.no_grad():
+            if self.check_finite_every:
+                bad = ~torch.isfinite(loss.detach()) & (self.bad_step < 0)
+                self.bad_step.copy_(torch.where(bad, step, self.bad_step))
             n = torch.full((1,), float(len(y)), device=y.device)
             correct = (logits.argmax(1) == y).sum(0, keepdim=True).float()
-            self.train_sums += torch.cat((torch.stack((loss, ce, quad)) * n, correct, n))
+            self.train_sums += torch.cat((torch.stack((loss.detach(), ce, quad)) * n, correct, n))
+
+    def _whole_step(self, x, y):
+        """Forward, loss, backward, optimizer step and bookkeeping: what the step graph holds."""
+        logits, z = self(x)
+        ce, quad, loss = self.loss_terms(logits, z, y)
+        with torch.autocast(x.device.type, enabled=False):
+            loss.backward()
+            self.trainer.optimizers[0].step()
+            self._account(logits, y, ce, quad, loss, self.step_index)
+        return loss.detach()
+
+    def _graph_for(self, x, y):
+        """The replay function of the step graph for batches shaped like `x`, captured on first use, or
+        None (another shape, not training on a graph device, or a failed capture)."""
+        if not (self.cuda_graphs and self.training and x.device.type in GRAPH_DEVICES):
+            return None
+        if self._step_graph is None:
+            dev = x.device.type
+            try:
+                # autocast's weight cache cannot live in a graph: capture with it off (same casts, same kernels)
+                with torch.autocast(dev, dtype=torch.get_autocast_dtype(dev), enabled=torch.is_autocast_enabled(dev),
+                                    cache_enabled=False):
+                    replay = capture_step(self._whole_step, (x, y), [self], self.trainer.optimizers[0])
+            except Exception as e:  # noqa: BLE001 -- e.g. an op that cannot be captured: train on, eagerly
+                warnings.warn(f"CUDA graph capture failed, training continues without graphs: {e!r}", stacklevel=2)
+                self.cuda_graphs = False
+                return None
+            self.__dict__["_step_graph"] = (x.shape, replay)
+        shape, replay = self._step_graph
+        return replay if x.shape == shape else None
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        replay = self._graph_for(x, y)
+        self.__dict__["_replayed"] = replay is not None
+        if replay is not None:
+            self.step_index.fill_(self.global_step)
+            return replay(x, y)  # the step is done: `backward` and `optimizer_step` below do nothing more
+        logits, z = self(x)
+        ce, quad, loss = self.loss_terms(logits, z, y)
+        self._account(logits, y, ce, quad, loss, self.global_step)
         return loss
+
+    # Lightning hooks around the step, for the graph: the graph already ran backward and the optimizer
+    def backward(self, loss, *args, **kwargs):
+        if not self._replayed:
+            super().backward(loss, *args, **kwargs)
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):
+        if not self.cuda_graphs:
+            return super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        optimizer_closure()  # zero_grad, training_step (a replay or an eager forward) and backward
+        if not self._replayed:  # an eager step (the partial batch, or a failed capture)
+            getattr(optimizer, "optimizer", optimizer).step()
+
+    def optimizer_zero_grad(self, epoch, batch_idx, optimizer):
+        # the step graph owns the gradients' memory: zero them in place, never drop them
+        optimizer.zero_grad(set_to_none=not self.cuda_graphs)
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         every = self.check_finite_every
@@ -144,4 +173,6 @@ class BinaryEncodingModule(L.LightningModule):
         fused = self.fused_adamw
         if fused is None:  # fused AdamW is faster on CUDA and not available everywhere else
             fused = self.device.type == "cuda"
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=fused)
+        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=fused,
+                                 # step counts on the device, as a captured step needs
+                                 capturable=bool(self.cuda_graphs) and self.device.type == "cuda")

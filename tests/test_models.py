@@ -134,94 +134,113 @@ def test_epoch_training_statistics_are_batch_weighted_means(tmp_path):
     assert rec.logged["train/images"] == 75
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
-@pytest.mark.parametrize("backbone", ["mlp", "resnet18"])
-@pytest.mark.parametrize("amp", [False, True], ids=["fp32", "bf16"])
-def test_cuda_graph_training_matches_eager(backbone, amp, monkeypatch):
-    """Training steps through the captured forward/backward give the losses, weights and BatchNorm
-    statistics of eager steps (the capture's warm-up passes leave no trace); a batch of another shape
-    (the last, partial one) runs eagerly."""
+def _fit_steps(module, batches, device: str, precision: str = "32-true"):
+    """Train `module` with Lightning on `batches` (one epoch, in order); return the optimizer state and
+    the logged epoch statistics."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    class Keep(L.Callback):
+        def on_train_end(self, trainer, module):
+            self.opt = {k: v.detach().cpu().clone() for s in trainer.optimizers[0].state.values()
+                        for k, v in s.items() if k != "step"} | {"step": [float(s["step"]) for s in
+                                                                         trainer.optimizers[0].state.values()]}
+            self.logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+    keep = Keep()
+    trainer = L.Trainer(max_epochs=1, accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=precision,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, callbacks=[keep])
+    trainer.fit(module, DataLoader(batches, batch_size=None))
+    return keep
+
+
+def _graph_parity(backbone, device, precision, tol, monkeypatch):
     import copy
 
-    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)  # same algorithms, no atomics noise
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     torch.manual_seed(0)
-    dev = torch.device("cuda")
-    eager = make(backbone, "binenc", gamma0=0.5).to(dev)
+    eager = make(backbone, "binenc", gamma0=0.5)
     graphed = copy.deepcopy(eager)
     graphed.cuda_graphs = True
     shape = SHAPES[backbone]
-    batches = [(torch.randn(n, *shape, device=dev), torch.randint(0, 10, (n,), device=dev)) for n in (16,) * 5 + (7,)]
-    losses = {}
-    for name, m in (("eager", eager), ("graphed", graphed)):
-        m.train()
-        opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
-        losses[name] = []
-        for x, y in batches:
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                logits, z = m(x)
-                loss = m.loss_terms(logits, z, y)[2]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses[name].append(loss.item())
-    assert graphed.cuda_graphs and graphed._graphed[0] == (16, *shape)  # captured, not fallen back
-    tol = dict(rtol=2e-2, atol=2e-2) if amp else dict(rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(torch.tensor(losses["graphed"]), torch.tensor(losses["eager"]), **tol)
+    batches = [(torch.randn(n, *shape), torch.randint(0, 10, (n,))) for n in (16,) * 5 + (7,)]
+    runs = {name: _fit_steps(m, batches, device, precision) for name, m in (("eager", eager), ("graphed", graphed))}
+    assert graphed.cuda_graphs and graphed._step_graph[0] == (16, *shape)  # captured, not fallen back
     ref = eager.state_dict()
-    for k, v in graphed.state_dict().items():
-        torch.testing.assert_close(v, ref[k], **tol, msg=k)  # incl. running_mean/var, num_batches_tracked
+    for k, v in graphed.state_dict().items():  # weights, BatchNorm running_mean/var and num_batches_tracked
+        torch.testing.assert_close(v, ref[k], **tol, msg=k)
+    for k in ("exp_avg", "exp_avg_sq"):
+        torch.testing.assert_close(runs["graphed"].opt[k], runs["eager"].opt[k], **tol)
+    assert runs["graphed"].opt["step"] == runs["eager"].opt["step"] == [6.0] * len(runs["eager"].opt["step"])
+    for k in ("train/loss", "train/ce", "train/quad", "train/acc_aug", "train/images"):
+        assert runs["graphed"].logged[k] == pytest.approx(runs["eager"].logged[k], rel=tol["rtol"], abs=tol["atol"]), k
+    return graphed
 
 
-def test_graph_capture_dispatch_and_batchnorm_restore(monkeypatch):
-    """The CUDA-graph plumbing, on CPU with a stand-in for `make_graphed_callables` that does what its
-    warm-up does (three forward+grad passes on the sample, moving BatchNorm statistics) and returns the
-    module: one capture for the full-batch shape; the capture's passes leave the statistics as one
-    eager step leaves them; another shape and eval mode run eagerly; a failed capture warns and trains
-    on eagerly."""
-    import copy
+def _eager_stand_in(fn, static_args):
+    """`step_graph._record` for CPU tests: "recording" runs nothing; each replay runs `fn` eagerly on
+    the static inputs and writes its output where the graph's output would be."""
+    out = torch.zeros(())
 
+    def replay():
+        out.copy_(fn(*static_args))
+
+    return replay, out
+
+
+@pytest.mark.parametrize("backbone", ["mlp", "resnet18"])
+def test_step_graph_trains_like_eager_steps(backbone, monkeypatch):
+    """The whole-step graph path inside Lightning (capture on the first full batch, replays, the
+    partial last batch eagerly; `training_step`, `backward`, `optimizer_step` and `optimizer_zero_grad`
+    wired for it) leaves the weights, BatchNorm statistics, optimizer state and epoch statistics of
+    plain eager Lightning steps. On CPU, with a stand-in for the recording that runs the captured
+    function eagerly at every replay, so the capture's warm-up steps and their undoing are real."""
     import binary_encoding.module as mod
-
-    captured = []
-
-    def stand_in(net, sample_args):
-        for _ in range(3):
-            logits, z = net(*sample_args)
-            torch.autograd.grad(logits.sum() + z.sum(), list(net.parameters()))
-        captured.append(tuple(sample_args[0].shape))
-        return net
+    import binary_encoding.step_graph as sg
 
     monkeypatch.setattr(mod, "GRAPH_DEVICES", ("cpu",))
-    monkeypatch.setattr(torch.cuda, "make_graphed_callables", stand_in)
-    torch.manual_seed(0)
-    eager = make("resnet18", "binenc").train()
-    graphed = copy.deepcopy(eager)
-    graphed.cuda_graphs = True
-    x = torch.randn(16, *SHAPES["resnet18"])
-    for m in (eager, graphed):
-        m(x)
-    assert captured == [(16, 3, 16, 16)]
-    for (k, a), b in zip(eager.state_dict().items(), graphed.state_dict().values()):
-        torch.testing.assert_close(b, a, msg=k)  # running_mean/var and num_batches_tracked: one step's worth
-    graphed(torch.randn(7, *SHAPES["resnet18"]))  # the last, partial batch: eager, no new capture
-    graphed.eval()
-    graphed(x)
-    assert captured == [(16, 3, 16, 16)] and graphed.cuda_graphs
+    monkeypatch.setattr(sg, "_record", _eager_stand_in)
+    _graph_parity(backbone, "cpu", "32-true", dict(rtol=1e-5, atol=1e-6), monkeypatch)
 
-    def broken(net, sample_args):
-        net(*sample_args)  # moves the statistics, then fails like an op that cannot be captured
+
+def test_failed_step_graph_capture_warns_and_trains_eagerly(monkeypatch):
+    """A capture that fails (an op that cannot be captured) warns once and the run trains on eagerly,
+    exactly like a run without graphs: the warm-up steps it took are undone."""
+    import binary_encoding.module as mod
+    import binary_encoding.step_graph as sg
+
+    def broken(fn, static_args):
         raise RuntimeError("operation not permitted when stream is capturing")
 
-    monkeypatch.setattr(torch.cuda, "make_graphed_callables", broken)
-    failing = copy.deepcopy(eager)
+    monkeypatch.setattr(mod, "GRAPH_DEVICES", ("cpu",))
+    monkeypatch.setattr(sg, "_record", broken)
+    torch.manual_seed(0)
+    eager = make("resnet18", "binenc", gamma0=0.5)
+    failing = copy_of(eager)
     failing.cuda_graphs = True
-    before = copy.deepcopy(failing.state_dict())
+    batches = [(torch.randn(n, *SHAPES["resnet18"]), torch.randint(0, 10, (n,))) for n in (16, 16, 7)]
+    _fit_steps(eager, batches, "cpu")
     with pytest.warns(UserWarning, match="capture failed, training continues without graphs"):
-        logits, z = failing(x)
-    assert not failing.cuda_graphs and logits.shape == (16, 10)
-    stepped = copy.deepcopy(eager)
-    stepped.load_state_dict(before)
-    stepped(x)
-    for (k, a), b in zip(stepped.state_dict().items(), failing.state_dict().values()):
-        torch.testing.assert_close(b, a, msg=k)  # the failed capture's pass was undone too
+        _fit_steps(failing, batches, "cpu")
+    assert not failing.cuda_graphs and failing._step_graph is None
+    ref = eager.state_dict()
+    for k, v in failing.state_dict().items():
+        torch.testing.assert_close(v, ref[k], rtol=1e-6, atol=1e-7, msg=k)
+
+
+def copy_of(m):
+    import copy
+
+    return copy.deepcopy(m)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.parametrize("backbone", ["mlp", "resnet18"])
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_cuda_step_graph_matches_eager(backbone, precision, monkeypatch):
+    """On a GPU, the real captured step: the same weights, statistics and optimizer state as eager
+    Lightning steps (deterministic cuDNN on both sides; bf16 within its rounding)."""
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)  # same algorithms, no atomics noise
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    tol = dict(rtol=2e-2, atol=2e-2) if precision == "bf16-mixed" else dict(rtol=1e-4, atol=1e-5)
+    _graph_parity(backbone, "cuda", precision, tol, monkeypatch)
