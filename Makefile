@@ -29,5 +29,5 @@ bench:  ## speed against straightforward implementations: metrics + DeepFool, th
 	$(PY) -m benchmarks.bench_metrics $(ARGS)
 	$(PY) -m benchmarks.bench_train $(ARGS)
 
-bench-gpu:  ## on a GPU machine: CUDA tests, both benchmarks and the bare-step floor (gpu_floor), outputs in bench_out/
+bench-gpu:  ## on a GPU machine: CUDA tests, bench_train, the bare-step floor and jobs-per-GPU packing, outputs in bench_out/
 	bash benchmarks/gpu.sh bench_out

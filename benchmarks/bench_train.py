@@ -8,7 +8,7 @@ What is compared, per case (ratio = project images/s / reference images/s, > 1 =
 
 * project: the real thing. The Hydra config is composed from `conf/` (`hydra.compose`), the
   datamodule and model are built as `train()` builds them (`build_model`: on one GPU the whole
-  training step as one CUDA graph, torch.compile only without it; channels_last for the ResNet; fused AdamW on CUDA;
+  training step as one CUDA graph, torch.compile of the backbone on GPUs; channels_last for the ResNet; fused AdamW on CUDA;
   `GammaScheduler`), and `lightning.Trainer(precision=resolve_precision("auto"), limit_val_batches=0,
   no checkpointing, logger=False, no progress bar, use_distributed_sampler=False, max_steps=...)`
   .fit() runs. Data:
@@ -29,7 +29,7 @@ What is compared, per case (ratio = project images/s / reference images/s, > 1 =
 * variants (--variants 'NAME=OVERRIDE [OVERRIDE..];NAME=..'): more project runs, each with extra
   config overrides, timed the same way and printed as one line each with their ratio to the same
   reference. Default on CUDA: the compiled step without graphs (`trainer.cuda_graphs=false`, what DDP
-  jobs run) and the step graph over a compiled backbone (`trainer.compile=true`); none on CPU.
+  jobs run) and the step graph over the eager backbone (`trainer.compile=false`); none on CPU.
 
 Cases: `digits` = sklearn's digits with the MLP (`data=digits backbone=mlp`); `cifar` =
 `backbone=resnet18 head=binenc head.width=4` with the CIFAR-10 data settings (augment, pad 4, flip,
@@ -477,9 +477,9 @@ def environment(device, workers: int) -> dict:
     return env
 
 
-# project settings measured beside the default config (the whole-step CUDA graph, eager backbone) on a GPU:
-# the compiled eager step without graphs (what DDP jobs run), and the step graph over a compiled backbone
-DEFAULT_GPU_VARIANTS = "compiled=trainer.cuda_graphs=false;graphs-compiled=trainer.compile=true"
+# project settings measured beside the default config (the whole-step CUDA graph over the compiled backbone) on
+# a GPU: the compiled step without graphs (what DDP jobs run) and the step graph over the eager backbone
+DEFAULT_GPU_VARIANTS = "no-graphs=trainer.cuda_graphs=false;graphs-eager=trainer.compile=false"
 
 
 def main(argv=None):

@@ -28,3 +28,35 @@ def test_gpu_floor_runs_on_cpu(tmp_path):
     r = json.loads(out.read_text())["env"]
     assert r["launch_us"] > 0 and r["matmul_tflops"] > 0 and r["eager_step_s"] > 0
     assert "graph_step_s" not in r and "eager_error" not in r
+
+
+def test_gpu_pack_measures_levels_with_workers_on_cpu(tmp_path):
+    """Two CPU worker processes warm up once, then train in one shared window per level: every level
+    reports one rate per job, the aggregate is their sum, and the GPU-hours follow from it."""
+    from benchmarks import gpu_pack
+
+    out = tmp_path / "pack.json"
+    gpu_pack.main(["--device", "cpu", "--jobs", "1,2", "--seconds", "1.5", "--width", "4", "--images", "600",
+                   "--out", str(out)])
+    r = json.loads(out.read_text())
+    (run,) = r["runs"]
+    assert "error" not in run and [lvl["jobs"] for lvl in run["levels"]] == [1, 2]
+    for lvl in run["levels"]:
+        assert len(lvl["per_job_images_per_s"]) == lvl["jobs"] and min(lvl["per_job_images_per_s"]) > 0
+        assert lvl["aggregate_images_per_s"] == sum(lvl["per_job_images_per_s"])
+        assert lvl["table_gpu_hours"] == 72_000 * 45_000 / lvl["aggregate_images_per_s"] / 3600
+    assert r["best"]["aggregate_images_per_s"] == max(lvl["aggregate_images_per_s"] for lvl in run["levels"])
+
+
+def test_gpu_pack_takes_the_fastest_bench_train_setting(tmp_path):
+    from benchmarks.gpu_pack import best_overrides
+
+    f = tmp_path / "bench.json"
+    f.write_text(json.dumps({"results": [{"project": {"images_per_s": 100.0}, "variants": [
+        {"name": "a", "overrides": ["x=1"], "images_per_s": 150.0},
+        {"name": "broken", "overrides": ["y=2"], "error": "RuntimeError()"},
+        {"name": "b", "overrides": ["z=3"], "images_per_s": 120.0}]}]}))
+    assert best_overrides(str(f)) == ("a", ["x=1"])
+    f.write_text(json.dumps({"results": [{"project": {"images_per_s": 200.0}, "variants": [
+        {"name": "a", "overrides": ["x=1"], "images_per_s": 150.0}]}]}))
+    assert best_overrides(str(f)) == ("default", [])

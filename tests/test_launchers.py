@@ -32,6 +32,14 @@ def test_ray_preset_composes():
     assert cfg.hydra.launcher.ray.remote.num_gpus == 1
 
 
+def test_packed_ray_preset_puts_four_jobs_on_a_gpu():
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    cfg = hydra_cfg("hydra/launcher=ray_gpu_packed")
+    remote = cfg.hydra.launcher.ray.remote
+    assert cfg.hydra.launcher._target_.endswith("RayLauncher")
+    assert remote.num_gpus == 0.25 and remote.num_cpus == 2 and remote.max_calls == 1  # the rest from ray_gpu
+
+
 def test_paper_lr_sweep_has_the_18_rates():
     cfg = hydra_cfg("sweep=paper_lr")
     lrs = [float(v) for v in str(cfg.hydra.sweeper.params.lr).split(",")]
