@@ -7,11 +7,13 @@ What is compared (ratio = straightforward time / project time, > 1 means the pro
 1. suite: the per-epoch latent metrics of `evaluation.geometry_metrics` (gmm_binarity,
    encoding_agreement, code_agreement, neural_collapse with a classifier weight) on synthetic
    latents: each class sits near a random vertex of {-1, 1}^d, plus Gaussian noise; 10% of the
-   predictions are wrong. Straightforward = the code below: one sklearn GaussianMixture(2) per
-   standardised column, numpy loops over classes, np.cov per class, np.linalg.pinv, scipy cdist.
+   predictions are wrong. Straightforward = the code below and tests/oracles.py: one sklearn
+   GaussianMixture(2) per standardised column, numpy loops over classes, np.cov per class,
+   np.linalg.pinv, scipy cdist.
 2. mahalanobis: fit_class_gaussians + mahalanobis_distance (train N, test N/5) against a numpy
-   per-class fit (np.cov) + mahalanobis_distance_reference (scipy, one test point at a time).
-3. deepfool: batched `deepfool` against `deepfool_reference` (one image at a time) on a CIFAR
+   per-class fit (np.cov) + mahalanobis_distance_reference (tests/oracles.py: scipy, one test point
+   at a time).
+3. deepfool: batched `deepfool` against `deepfool_reference` (tests/oracles.py: one image at a time) on a CIFAR
    ResNet18 (random init, eval mode) with a "binenc" head of width 4, 10 classes, top-10 candidates.
 
 Timing: time.perf_counter (with torch.cuda.synchronize on cuda). The project functions get one
@@ -39,17 +41,17 @@ import torch
 from scipy.spatial.distance import cdist
 
 from benchmarks import finish
-from binary_encoding.backbones import build_backbone
-from binary_encoding.heads import Classifier, Head
-from binary_encoding.metrics.deepfool import LogitsOnly, deepfool, deepfool_reference, robustness_rho
+from binary_encoding.backbones import ResNet
+from binary_encoding.heads import Classifier, LinearHead
+from binary_encoding.metrics.deepfool import LogitsOnly, deepfool, robustness_rho
 from binary_encoding.metrics.geometry import (
     code_agreement,
     encoding_agreement,
     gmm_binarity,
-    gmm_binarity_reference,
     neural_collapse,
 )
-from binary_encoding.metrics.reliability import fit_class_gaussians, mahalanobis_distance, mahalanobis_distance_reference
+from binary_encoding.metrics.reliability import fit_class_gaussians, mahalanobis_distance
+from tests.oracles import deepfool_reference, gmm_binarity_reference, mahalanobis_distance_reference
 
 FULL = dict(n=50_000, cases=[(4, 10), (4, 100), (64, 10), (64, 100), (512, 10), (512, 100)],
             gmm_dims=32, maha_points=2_000, df_images=200, df_ref_images=20, df_width=64)
@@ -118,7 +120,7 @@ def neural_collapse_numpy(z, y, pred, w):
     norms = np.linalg.norm(centred, axis=1)
     cos = (centred @ centred.T / np.outer(norms, norms))[np.triu_indices(len(classes), 1)]
     m, v = centred.T, w[classes].T
-    # rcond = D * eps as the spec says: numpy's default 1e-15 can keep the null space of sigma_b
+    # rcond = D * eps as docs/method.md §6.3 defines NC1: numpy's default 1e-15 can keep the null space of sigma_b
     pinv_b = np.linalg.pinv(sigma_b, rcond=z.shape[1] * np.finfo(float).eps, hermitian=True)
     return {"nc1": np.trace(sigma_w @ pinv_b) / len(classes),
             "equinorm": norms.std() / norms.mean(), "equiangular": cos.std(),
@@ -199,9 +201,9 @@ def bench_mahalanobis(n, d, c, cfg, device, gen):
 
 def latent_net(width: int) -> Classifier:
     """CIFAR ResNet18 backbone + binenc head (width 4, 10 classes), returning (logits, z) like the
-    project's module (what `EndOfFitMetrics` attacks, with the latent shortcut)."""
-    backbone = build_backbone("resnet18", (3, 32, 32), width=width)
-    return Classifier(backbone, Head("binenc", backbone.num_features, 10, 4, act=backbone.act))
+    project's module (what the end-of-training DeepFool attacks, with the latent shortcut)."""
+    backbone = ResNet((3, 32, 32), layers=(2, 2, 2, 2), block="basic", width=width, name="resnet18")
+    return Classifier(backbone, LinearHead(backbone.num_features, 10, width=4))
 
 
 def bench_deepfool(cfg, device, gen):

@@ -2,14 +2,14 @@
 
     python -m benchmarks.bench_train [--device cpu|cuda] [--quick] [--steps N] [--out FILE.json]
                                      [--cases digits,cifar] [--width W] [--workers W] [--threads T]
-                                     [--repeat R] [--compile auto|true|false] [--variants SPEC]
+                                     [--repeat R] [--compile auto|true|false] [--variants VARIANTS]
 
 What is compared, per case (ratio = project images/s / reference images/s, > 1 = the project is faster):
 
 * project: the real thing. The Hydra config is composed from `conf/` (`hydra.compose`), the
   datamodule and model are built as `train()` builds them (`build_model`: on one GPU the whole
   training step as one CUDA graph, torch.compile of the backbone on GPUs; channels_last for the ResNet; fused AdamW on CUDA;
-  `GammaScheduler`), and `lightning.Trainer(precision=resolve_precision("auto"), limit_val_batches=0,
+  the config's gamma schedule), and `lightning.Trainer(precision=resolve_precision("auto"), limit_val_batches=0,
   no checkpointing, logger=False, no progress bar, use_distributed_sampler=False, max_steps=...)`
   .fit() runs. Data:
   the `InMemoryDataModule` path (whole split as uint8 tensors, resident on the GPU under CUDA, one
@@ -28,8 +28,8 @@ What is compared, per case (ratio = project images/s / reference images/s, > 1 =
 
 * variants (--variants 'NAME=OVERRIDE [OVERRIDE..];NAME=..'): more project runs, each with extra
   config overrides, timed the same way and printed as one line each with their ratio to the same
-  reference. Default on CUDA: the compiled step without graphs (`trainer.cuda_graphs=false`, what DDP
-  jobs run) and the step graph over the eager backbone (`trainer.compile=false`); none on CPU.
+  reference. Default on CUDA: the compiled step without graphs (`runtime.cuda_graphs=false`, what DDP
+  jobs run) and the step graph over the eager backbone (`runtime.compile=false`); none on CPU.
 
 Cases: `digits` = sklearn's digits with the MLP (`data=digits backbone=mlp`); `cifar` =
 `backbone=resnet18 head=binenc head.width=4` with the CIFAR-10 data settings (augment, pad 4, flip,
@@ -49,7 +49,7 @@ digits; epoch time = epoch images / images/s, so per-epoch costs outside the ste
 partial batch, the new permutation, epoch-end hooks) are not in it for CIFAR (digits windows span
 many epochs, so there they are).
 
-"metric pass": the work of `evaluation.LatentMetrics` at an epoch end on the project path
+"metric pass": the per-epoch work of `evaluation.Metrics` at an epoch end on the project path
 (`collect_latents` on the clean train and val splits + `geometry_metrics` on each; the W&B
 histograms are not drawn), timed inside the fit (before Lightning moves the model back to the CPU)
 after one untimed pass when the backbone is compiled (eval mode compiles new graphs). When the
@@ -75,6 +75,7 @@ import time
 import warnings
 from collections import Counter
 
+import hydra
 import lightning as L
 import numpy as np
 import torch
@@ -82,12 +83,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from benchmarks import finish
-from binary_encoding.callbacks import GammaScheduler
-from binary_encoding.data import InMemoryDataModule, build_datamodule
+from binary_encoding.conf_dir import CONF_DIR
+from binary_encoding.data import InMemoryDataModule
 from binary_encoding.evaluation import geometry_metrics
+from binary_encoding.job import quiet_lightning
 from binary_encoding.latents import collect_latents
-from binary_encoding.train import (CONF_DIR, _quiet_lightning, build_model, build_net, cudnn_benchmark,
-                                   resolve_precision)
+from binary_encoding.policy import cudnn_benchmark, resolve_precision
+from binary_encoding.train import build_datamodule, build_model, build_net
 
 CIFAR_EPOCH = 45_000  # CIFAR-10 training images after the 10% validation hold-out
 CIFAR_METRIC_IMAGES = 50_000  # train + val splits of the per-epoch metric pass
@@ -144,7 +146,7 @@ def sync(device: torch.device) -> None:
 
 
 def metric_pass(module, dm, cfg) -> None:
-    """What `LatentMetrics.on_train_epoch_end` computes (without W&B histograms)."""
+    """What `Metrics.on_train_epoch_end` computes (without W&B histograms)."""
     m = cfg.metrics
     weight = module.head.classifier.weight.detach().float()
     for split in m.splits:
@@ -236,7 +238,6 @@ def run_project(cfg, dm, device, warmup: int, steps: int) -> dict:
     compiled = hasattr(module.backbone, "_compiled_call_impl") and module.backbone._compiled_call_impl is not None
     probe = SYNC_PROBE_STEPS if cuda else 0
     timer = StepTimer(warmup, steps, probe, device, cfg, compiled)
-    h = cfg.head
     with tempfile.TemporaryDirectory() as tmp:
         trainer = L.Trainer(accelerator="gpu" if cuda else "cpu", devices=1, precision=precision,
                             max_steps=warmup + steps + probe, max_epochs=-1, limit_val_batches=0,
@@ -244,7 +245,7 @@ def run_project(cfg, dm, device, warmup: int, steps: int) -> dict:
                             enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
                             deterministic=cfg.trainer.deterministic, benchmark=cudnn_benchmark(cfg),
                             default_root_dir=tmp,
-                            callbacks=[GammaScheduler(h.gamma0, h.gamma_factor, h.gamma_step, h.gamma_max), timer])
+                            callbacks=[hydra.utils.instantiate(cfg.callbacks.gamma), timer])
         trainer.fit(module, dm)
     if timer.seconds is None:
         raise RuntimeError(f"the project fit stopped after {timer.seen} of {warmup + steps} steps")
@@ -301,7 +302,7 @@ def run_reference(cfg, x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.n
     torch.manual_seed(cfg.seed)
     model = build_net(cfg, tuple(x.shape[1:]), num_classes).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gamma = float(cfg.head.gamma0)
+    gamma = hydra.utils.instantiate(cfg.callbacks.gamma).value(0)  # the first epoch's, held constant
     it = iter(loader)
     images, start, t0 = 0, time.perf_counter(), None
     for i in range(warmup + steps):
@@ -338,19 +339,19 @@ def run_reference(cfg, x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.n
 def run_case(case: str, plan: dict, device, width: int, workers: int, steps: int | None, compile_: str,
              repeat: int = 1, variants: list[tuple[str, list[str]]] = ()) -> dict:
     acc = "gpu" if device.type == "cuda" else "cpu"
-    common = [f"trainer.accelerator={acc}", f"trainer.compile={compile_}"]
+    common = [f"trainer.accelerator={acc}", f"runtime.compile={compile_}"]
     if case == "digits":
         base = ["data=digits", "backbone=mlp", *common]
     else:
         base = ["data=cifar10", "backbone=resnet18", f"backbone.width={width}", "head=binenc", "head.width=4", *common]
     cfg = compose(base)
-    data_kw = {k: v for k, v in dict(cfg.data).items() if k != "name"}
     if case == "digits":
-        dm = build_datamodule("digits", **data_kw, batch_size=cfg.batch_size, seed=cfg.seed)
+        dm = build_datamodule(cfg)
     else:
+        data_kw = {k: v for k, v in dict(cfg.data).items() if k not in ("name", "_target_")}
         dm = SyntheticCIFAR(n=plan["n"], **data_kw, batch_size=cfg.batch_size, seed=cfg.seed)
-    dm.prepare_data()
-    dm.setup("fit")
+        dm.prepare_data()
+        dm.setup("fit")
     n_train, n_val = len(dm.y["train"]), len(dm.y["val"])
     epoch_images = n_train if case == "digits" else CIFAR_EPOCH
     metric_images = n_train + n_val if case == "digits" else CIFAR_METRIC_IMAGES
@@ -479,7 +480,7 @@ def environment(device, workers: int) -> dict:
 
 # project settings measured beside the default config (the whole-step CUDA graph over the compiled backbone) on
 # a GPU: the compiled step without graphs (what DDP jobs run) and the step graph over the eager backbone
-DEFAULT_GPU_VARIANTS = "no-graphs=trainer.cuda_graphs=false;graphs-eager=trainer.compile=false"
+DEFAULT_GPU_VARIANTS = "no-graphs=runtime.cuda_graphs=false;graphs-eager=runtime.compile=false"
 
 
 def main(argv=None):
@@ -495,7 +496,7 @@ def main(argv=None):
                         help="alternate reference and project runs this many times; the fastest of each counts")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads for the main process (default: torch's)")
     parser.add_argument("--compile", default="auto", choices=["auto", "true", "false"],
-                        help="project's trainer.compile (auto = on GPUs, as in the config)")
+                        help="project's runtime.compile (auto = on GPUs, as in the config)")
     parser.add_argument("--variants", help="extra project runs, 'NAME=OVERRIDE [OVERRIDE..];NAME=..' (default on "
                         f"cuda: {DEFAULT_GPU_VARIANTS!r}; none on cpu; '' for none)")
     args = parser.parse_args(argv)
@@ -508,7 +509,7 @@ def main(argv=None):
         parser.error("--repeat must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    _quiet_lightning()
+    quiet_lightning()
     warnings.filterwarnings("ignore", message=".*(num_workers|bottleneck|max_epochs|smaller than the logging).*")
     spec = args.variants if args.variants is not None else (DEFAULT_GPU_VARIANTS if device.type == "cuda" else "")
     try:

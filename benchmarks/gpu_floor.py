@@ -7,7 +7,7 @@ Prints, on one device and in one run:
 * kernel launch: microseconds per tiny kernel (`x.add_(1)` 2,000 times), i.e. the host cost of every
   op an eager step launches (a ResNet18 step launches several hundred);
 * matmul: bf16 (CUDA) or fp32 (CPU) TFLOP/s of a large square matrix product, the arithmetic ceiling;
-* the training step of the project's model (`build_backbone("resnet18")` + binenc head, d=4, 10
+* the training step of the project's model (`ResNet` 18 + binenc `LinearHead`, d=4, 10
   classes, CIFAR-shaped inputs already on the device, loss CE + gamma * mean(z**2), fused AdamW on
   CUDA, bf16 autocast and channels_last on CUDA) written as a bare loop, in three forms:
   `eager`, `compiled` (torch.compile of the backbone) and `graph` (the whole step -- forward, backward

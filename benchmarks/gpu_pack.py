@@ -9,7 +9,7 @@ This measures what running several of them at once on one GPU gives, the way a l
 them: as separate processes (Ray with fractional `num_gpus`, several SLURM tasks on one GPU, or a
 shell loop), each the project's real training loop -- Lightning `fit` of the model `train.build_model`
 builds, on CIFAR-shaped synthetic data resident on the device (`bench_train.SyntheticCIFAR`, 45,000
-training / 5,000 validation images), with the validation loop and the per-epoch `LatentMetrics`
+training / 5,000 validation images), with the validation loop and the per-epoch `Metrics`
 pass on, as in a real run.
 
 How: max(--jobs) worker processes start once and warm up (compile, CUDA-graph capture, one whole
@@ -66,20 +66,21 @@ def write_atomic(path: Path, obj) -> None:
 
 def worker(folder: Path, index: int, device: str, width: int, images: int, overrides: list[str],
            warmup_steps: int) -> None:
+    import hydra
     import lightning as L
     import torch
 
     from benchmarks.bench_train import SyntheticCIFAR, compose, sync
-    from binary_encoding.callbacks import GammaScheduler
-    from binary_encoding.evaluation import LatentMetrics
-    from binary_encoding.train import _quiet_lightning, build_model, cudnn_benchmark, resolve_precision
+    from binary_encoding.job import quiet_lightning
+    from binary_encoding.policy import cudnn_benchmark, resolve_precision
+    from binary_encoding.train import build_model
 
-    _quiet_lightning()
+    quiet_lightning()
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     cfg = compose(["data=cifar10", "backbone=resnet18", f"backbone.width={width}", "head=binenc", "head.width=4",
                    f"trainer.accelerator={'gpu' if cuda else 'cpu'}", *overrides])
-    data_kw = {k: v for k, v in dict(cfg.data).items() if k != "name"}
+    data_kw = {k: v for k, v in dict(cfg.data).items() if k not in ("name", "_target_")}
     dm = SyntheticCIFAR(n=images, **data_kw, batch_size=cfg.batch_size, seed=cfg.seed + index)
     L.seed_everything(cfg.seed + index, workers=True, verbose=False)
     module = build_model(cfg, (3, 32, 32), 10)
@@ -124,14 +125,13 @@ def worker(folder: Path, index: int, device: str, width: int, images: int, overr
                              {"images": self.images, "seconds": seconds, "images_per_s": self.images / seconds})
                 self._next_round(trainer)
 
-    h, m = cfg.head, cfg.metrics
     precision = resolve_precision(cfg.trainer.precision) if cuda else "32-true"
     trainer = L.Trainer(accelerator="gpu" if cuda else "cpu", devices=1, precision=precision, max_epochs=-1,
                         max_steps=-1, num_sanity_val_steps=0, enable_checkpointing=False, logger=False,
                         enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
                         benchmark=cudnn_benchmark(cfg), default_root_dir=str(folder),
-                        callbacks=[GammaScheduler(h.gamma0, h.gamma_factor, h.gamma_step, h.gamma_max),
-                                   LatentMetrics(1, m.splits, m.nc_labels, m.global_mean, hist_dims=0),
+                        callbacks=[hydra.utils.instantiate(cfg.callbacks.gamma),
+                                   hydra.utils.instantiate(cfg.callbacks.metrics, every=1, hist_dims=0),
                                    Driven()])
     trainer.fit(module, dm)
 

@@ -1,8 +1,10 @@
 """Backbones: the non-linear feature extractors `h = f(x)` that a head sits on.
 
 Contract every backbone keeps (so heads and tests can treat them alike):
+  * built as `Backbone(input_shape=(C, H, W), **settings)`: the input shape is known only at run
+    time and passed at instantiation (`conf/backbone/*.yaml` holds the settings and `_target_`);
   * `num_features`: width of the feature vector `h` it returns;
-  * `act`: the activation class used in its non-linear layers (the `nonlinpen` head reuses it);
+  * `name`: the label the records use; `act`: the activation class of its non-linear layers;
   * `forward(x) -> h` of shape `[batch, num_features]`.
 
 ResNets are the CIFAR variant used by the paper: a 3x3 stride-1 stem convolution (with bias), no
@@ -12,6 +14,7 @@ max-pool, four stages of 64/128/256/512 channels, global average pooling, SiLU e
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -20,16 +23,19 @@ from torch import nn
 class MLP(nn.Module):
     """Flatten, then `Linear -> BatchNorm -> act` for every hidden width."""
 
-    def __init__(self, in_features: int, hidden: tuple[int, ...] = (256, 256), act: type[nn.Module] = nn.SiLU):
+    def __init__(self, input_shape: tuple[int, ...], hidden: Sequence[int] = (256, 256), act: str = "silu",
+                 name: str = "mlp"):
         super().__init__()
+        if not hidden or any(h <= 0 for h in hidden):
+            raise ValueError(f"MLP hidden widths must be positive, got {list(hidden)}")
+        self.name, self.act = name, activation(act)
         layers: list[nn.Module] = [nn.Flatten()]
-        width = in_features
+        width = math.prod(input_shape)
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), act()]
+            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), self.act()]
             width = h
         self.net = nn.Sequential(*layers)
         self.num_features = width
-        self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -81,19 +87,29 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
 
+BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
+
+
 class ResNet(nn.Module):
-    def __init__(self, block, layers: tuple[int, ...], in_channels: int = 3, width: int = 64,
-                 act: type[nn.Module] = nn.SiLU):
+    """`block` ("basic" or "bottleneck") repeated `layers[i]` times in stage i, `width * 2**i` planes."""
+
+    def __init__(self, input_shape: tuple[int, ...], layers: Sequence[int] = (2, 2, 2, 2), block: str = "basic",
+                 width: int = 64, act: str = "silu", name: str = "resnet"):
         super().__init__()
-        self.act = act
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=True), nn.BatchNorm2d(width), act())
+        if block not in BLOCKS:
+            raise ValueError(f"unknown ResNet block {block!r}; choose one of {sorted(BLOCKS)}")
+        if width <= 0 or not layers or any(n <= 0 for n in layers):
+            raise ValueError(f"ResNet needs width > 0 and positive stage depths, got width={width}, layers={list(layers)}")
+        self.name, self.act = name, activation(act)
+        block_cls = BLOCKS[block]
+        self.stem = nn.Sequential(nn.Conv2d(input_shape[0], width, 3, 1, 1, bias=True), nn.BatchNorm2d(width), self.act())
         stages, cin = [], width
         for i, n in enumerate(layers):
             planes = width * 2**i
             for j in range(n):
                 stride = 2 if (i > 0 and j == 0) else 1
-                stages.append(block(cin, planes, stride, act))
-                cin = planes * block.expansion
+                stages.append(block_cls(cin, planes, stride, self.act))
+                cin = planes * block_cls.expansion
         self.stages = nn.Sequential(*stages)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.num_features = cin
@@ -102,26 +118,11 @@ class ResNet(nn.Module):
         return self.pool(self.stages(self.stem(x)))
 
 
-ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU}
-RESNETS = {
-    "resnet18": (BasicBlock, (2, 2, 2, 2)),
-    "resnet34": (BasicBlock, (3, 4, 6, 3)),
-    "resnet50": (Bottleneck, (3, 4, 6, 3)),
-}
-BACKBONES = ("mlp", *RESNETS)
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
 
-def build_backbone(name: str, input_shape: tuple[int, ...], act: str = "silu",
-                   hidden: tuple[int, ...] = (256, 256), width: int = 64) -> nn.Module:
-    """Build a backbone for inputs of shape `input_shape` = (channels, height, width)."""
-    if act not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {act!r}; choose one of {sorted(ACTIVATIONS)}")
-    act_cls = ACTIVATIONS[act]
-    if name == "mlp":
-        if any(h <= 0 for h in hidden):
-            raise ValueError(f"MLP hidden widths must be positive, got {list(hidden)}")
-        return MLP(math.prod(input_shape), tuple(hidden), act_cls)
-    if name in RESNETS:
-        block, layers = RESNETS[name]
-        return ResNet(block, layers, in_channels=input_shape[0], width=width, act=act_cls)
-    raise ValueError(f"unknown backbone {name!r}; choose one of {list(BACKBONES)}")
+def activation(name: str) -> type[nn.Module]:
+    """The activation class called `name` in configs."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]

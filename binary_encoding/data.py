@@ -23,7 +23,6 @@ every sample exactly once.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import socket
 import warnings
@@ -124,8 +123,9 @@ class InMemoryDataModule(L.LightningDataModule):
     def __init__(self, root: str = "data", batch_size: int = 128, val_fraction: float = 0.1,
                  split_seed: int = 0, augment: bool = False, pad: int = 4, flip: bool = True,
                  eval_batch_size: int = 1024, download: bool = True, seed: int = 0,
-                 device_resident: bool | str = "auto", **_unused):
+                 device_resident: bool | str = "auto", name: str | None = None, shuffle: bool = True):
         super().__init__()
+        self.name = name or type(self).name  # the label the records use
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if not 0.0 < val_fraction < 1.0:
@@ -135,6 +135,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.val_fraction, self.split_seed, self.seed = val_fraction, split_seed, seed
         self.augment, self.pad, self.flip, self.download = augment, pad, flip, download
         self.device_resident = device_resident
+        self.shuffle = shuffle  # a new seeded permutation of the training split every epoch (false: same order)
         self._ready = False
         self._placed_on: torch.device | None = None
         self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -199,7 +200,7 @@ class InMemoryDataModule(L.LightningDataModule):
         resident = self._place()
         rank, world = self._rank_world()
         bs = max(1, self.batch_size // world) if train else self.eval_batch_size
-        sampler = BatchIndexSampler(len(self.y[split]), bs, shuffle=train, seed=self.seed, rank=rank, world=world,
+        sampler = BatchIndexSampler(len(self.y[split]), bs, shuffle=train and self.shuffle, seed=self.seed, rank=rank, world=world,
                                     device=self.x[split].device)
         return DataLoader(_Indexed(self.x[split], self.y[split]), batch_size=None, sampler=sampler,
                           pin_memory=torch.cuda.is_available() and not resident)
@@ -266,10 +267,9 @@ class CIFARDataModule(InMemoryDataModule):
     }
 
     def __init__(self, name: str = "cifar10", **kw):
-        super().__init__(**kw)
+        super().__init__(name=name, **kw)
         if name not in self.layout:
             raise ValueError(f"unknown CIFAR variant {name!r}; choose one of {list(self.layout)}")
-        self.name = name
 
     @property
     def folder(self) -> Path:
@@ -325,6 +325,8 @@ class ImageFolderDataModule(InMemoryDataModule):
 
     def __init__(self, image_size: int = 32, test_fraction: float = 0.2, channels: int = 3, **kw):
         super().__init__(**kw)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"data=imagefolder needs data.root=DIR, an existing folder; got {str(self.root)!r}")
         self.image_size, self.test_fraction, self.channels = image_size, test_fraction, channels
 
     def _read(self, folder: Path, classes: list[str] | None = None):
@@ -358,18 +360,3 @@ def _open(path: str, mode: str):
 
     with open(path, "rb") as f:
         return Image.open(f).convert(mode)
-
-
-DATASETS = ("digits", "cifar10", "cifar100", "imagefolder")
-
-
-def build_datamodule(name: str, **kw) -> InMemoryDataModule:
-    if name == "digits":
-        return DigitsDataModule(**kw)
-    if name in ("cifar10", "cifar100"):
-        return CIFARDataModule(name=name, **kw)
-    if name == "imagefolder":
-        if not kw.get("root") or not os.path.isdir(os.path.expanduser(str(kw["root"]))):
-            raise FileNotFoundError(f"data=imagefolder needs data.root=DIR pointing to an existing folder, got {kw.get('root')!r}")
-        return ImageFolderDataModule(**kw)
-    raise ValueError(f"unknown data set {name!r}; choose one of {list(DATASETS)}")

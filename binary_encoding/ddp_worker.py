@@ -1,6 +1,6 @@
 """One DDP rank of one job: `torch.distributed.run ... -m binary_encoding.ddp_worker CONFIG.yaml`.
 
-Started by `binary_encoding.train.launch_ddp`, never by hand. Lightning reads the rank and world size
+Started by `binary_encoding.job.launch_ddp`, never by hand. Lightning reads the rank and world size
 from the environment that torch.distributed.run sets, so it does not launch processes itself.
 """
 

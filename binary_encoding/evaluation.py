@@ -1,13 +1,17 @@
-"""Callbacks that schedule the metrics of `binary_encoding.metrics` (pure functions) during a run.
+"""`Metrics`: the callback that schedules the metrics of `binary_encoding.metrics` (pure functions).
 
-* `LatentMetrics`: every `every` epochs, on the clean training split and the validation split:
+* every `every` epochs (and at the last), on the clean training split and the validation split:
   Gaussian-mixture binarity, encoding agreement (per dimension and joint code), number of codes,
-  neural collapse (NC1-NC4, sigma_w), clean accuracy, and per-dimension latent histograms (W&B).
-* `EndOfFitMetrics`: once after training: accuracies of every split, the latent metrics of the
-  training split, and on the test split: Mahalanobis misclassification-detection
-  AUROC (per-class Gaussians on correctly classified training latents), the max-softmax baseline,
-  AURC and FPR at 95% TPR; DeepFool robustness rho on a seeded sample of test images; optionally
-  the final latents of every split in `latents.npz`.
+  neural collapse (NC1-NC4, sigma_w), clean accuracy, and per-dimension latent histograms (W&B);
+* once after training (`final_metrics`, which `python -m binary_encoding.evaluate` calls on a saved
+  checkpoint too): accuracies of every split, the latent metrics of the training split, and on the
+  test split: Mahalanobis misclassification-detection AUROC (per-class Gaussians on correctly
+  classified training latents), the max-softmax baseline, AURC and FPR at 95% TPR; DeepFool
+  robustness rho on a seeded sample of test images; optionally the final latents of every split in
+  `latents.npz`.
+
+The callback owns its latent cache: the last epoch's train/val latents (same weights) serve the
+end-of-training metrics instead of forwarding those splits again.
 
 Under DDP every rank gathers whole splits (see `latents.py`), so every value equals the
 single-process value; DeepFool images are split across ranks and their norms gathered.
@@ -22,7 +26,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from .latents import Latents, collect_latents, gather_strided, rank_world, release_latents
+from . import record
+from .latents import Latents, collect_latents, gather_strided, rank_world
 from .metrics.deepfool import deepfool
 from .metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
 from .metrics.reliability import fit_class_gaussians, mahalanobis_distance, max_softmax_score, misclassification_scores
@@ -49,17 +54,32 @@ def geometry_metrics(lat: Latents, num_classes: int, classifier_weight: torch.Te
     return out
 
 
-class LatentMetrics(L.Callback):
+class Metrics(L.Callback):
+    """Per-epoch latent metrics and the end-of-training metrics of a run (see the module docstring)."""
+
     def __init__(self, every: int = 1, splits=("train", "val"), nc_labels: str = "labels",
-                 global_mean: str = "samples", hist_dims: int = 8, hist_every: int = 10):
+                 global_mean: str = "samples", hist_dims: int = 8, hist_every: int = 10,
+                 deepfool_samples: int = 1000, deepfool_candidates: int | None = 10, deepfool_overshoot: float = 0.02,
+                 deepfool_max_iter: int = 50, deepfool_batch: int = 256, mahalanobis_reg: float = 1e-6,
+                 seed: int = 0, save_latents: bool = False, out_dir: str | Path | None = None):
         if every < 0:
             raise ValueError(f"metrics_every must be >= 0 (0 = never), got {every}")
         if nc_labels not in ("labels", "pred"):
             raise ValueError(f"metrics.nc_labels must be 'labels' or 'pred', got {nc_labels!r}")
+        if global_mean not in ("samples", "class_means"):
+            raise ValueError(f"metrics.global_mean must be 'samples' or 'class_means', got {global_mean!r}")
         self.every, self.splits, self.nc_labels, self.global_mean = every, tuple(splits), nc_labels, global_mean
         self.hist_dims, self.hist_every = hist_dims, hist_every
+        self.final_kw = dict(nc_labels=nc_labels, global_mean=global_mean, deepfool_samples=deepfool_samples,
+                             deepfool_candidates=deepfool_candidates, deepfool_overshoot=deepfool_overshoot,
+                             deepfool_max_iter=deepfool_max_iter, deepfool_batch=deepfool_batch,
+                             mahalanobis_reg=mahalanobis_reg, seed=seed)
+        self.save_latents, self.out_dir = save_latents, out_dir
         self.last: dict[str, float] = {}
+        self.results: dict[str, float] = {}
+        self._kept: tuple[int, dict[str, Latents]] | None = None  # (global_step, latents of the last epoch)
 
+    # -- every epoch ------------------------------------------------------------------------------
     def on_train_epoch_end(self, trainer, pl_module):
         epoch = trainer.current_epoch
         last_epoch = epoch + 1 == trainer.max_epochs
@@ -67,14 +87,16 @@ class LatentMetrics(L.Callback):
             return
         start = time.perf_counter()
         dm, weight = trainer.datamodule, pl_module.head.classifier.weight.detach().float()
+        kept = {}
         for split in self.splits:
-            lat = collect_latents(pl_module, dm, split, keep=last_epoch)  # the last ones serve EndOfFitMetrics too
+            lat = kept[split] = collect_latents(pl_module, dm, split)
             values = geometry_metrics(lat, dm.num_classes, weight, self.nc_labels, self.global_mean)
             if split != "train":
                 values.pop("acc")  # the module already logs {split}/acc on the same clean data
             self.last.update({f"{split}/{k}": v for k, v in values.items()})
             if self.hist_dims and (epoch % self.hist_every == 0 or last_epoch):
                 self._histograms(trainer, split, lat.z)
+        self._kept = (trainer.global_step, kept) if last_epoch else None  # the end-of-fit metrics reuse them
         self.last["time/latent_metrics_s"] = time.perf_counter() - start
         # identical on every rank (whole splits are gathered), so no further reduction is needed
         pl_module.log_dict({k: float(v) for k, v in self.last.items()}, sync_dist=False)
@@ -90,62 +112,68 @@ class LatentMetrics(L.Callback):
                         for j in range(min(self.hist_dims, z.shape[1]))}
                 lg.experiment.log({**data, "trainer/global_step": trainer.global_step})
 
-
-class EndOfFitMetrics(L.Callback):
-    def __init__(self, deepfool_samples: int = 1000, deepfool_candidates: int | None = 10,
-                 deepfool_overshoot: float = 0.02, deepfool_max_iter: int = 50, deepfool_batch: int = 256,
-                 mahalanobis_reg: float = 1e-6, seed: int = 0, save_latents: bool = False,
-                 out_dir: str | Path | None = None, nc_labels: str = "labels"):
-        self.deepfool_samples, self.deepfool_candidates = deepfool_samples, deepfool_candidates
-        self.overshoot, self.max_iter, self.deepfool_batch = deepfool_overshoot, deepfool_max_iter, deepfool_batch
-        self.reg, self.seed, self.save_latents, self.out_dir = mahalanobis_reg, seed, save_latents, out_dir
-        self.nc_labels = nc_labels
-        self.results: dict[str, float] = {}
-
+    # -- once, after training ---------------------------------------------------------------------
     def on_fit_end(self, trainer, pl_module):
+        kept, self._kept = self._kept, None
         if trainer.interrupted or trainer.state.status.value == "interrupted":
-            release_latents(pl_module)
             return
-        dm = trainer.datamodule
         # train and val: those of the last epoch's metric pass when the weights have not changed since
-        lats = {s: collect_latents(pl_module, dm, s) for s in ("train", "val", "test")}
-        release_latents(pl_module)
-        self.results.update({f"{s}_acc": lat.acc for s, lat in lats.items()})
-        weight = pl_module.head.classifier.weight.detach().float()
-        self.results.update(geometry_metrics(lats["train"], dm.num_classes, weight, self.nc_labels))
-        del self.results["acc"]
-        self.results.update(reliability_metrics(lats["train"], lats["test"], dm.num_classes, self.reg))
-        if self.deepfool_samples:
-            self.results.update(self.robustness(pl_module, dm))
+        reuse = kept[1] if kept is not None and kept[0] == trainer.global_step else {}
+        self.results, lats = final_metrics(pl_module, trainer.datamodule, latents=reuse, **self.final_kw)
         if self.save_latents and trainer.is_global_zero and self.out_dir is not None:
-            arrays = {}
-            for s, lat in lats.items():
-                arrays.update({f"{s}_z": lat.z.cpu().numpy(), f"{s}_y": lat.y.cpu().numpy(),
-                               f"{s}_pred": lat.pred.cpu().numpy()})
-            np.savez_compressed(Path(self.out_dir) / "latents.npz", **arrays)
+            save_latents(lats, Path(self.out_dir) / record.LATENTS)
         for lg in trainer.loggers:
             lg.log_metrics({f"final/{k}": v for k, v in self.results.items()}, step=trainer.global_step)
 
-    def robustness(self, pl_module, dm) -> dict[str, float]:
-        """DeepFool on a seeded sample of test images (normalized input space, no clipping)."""
-        n_test = len(dm.y["test"])
-        k = min(self.deepfool_samples, n_test)
-        idx = torch.randperm(n_test, generator=torch.Generator().manual_seed(self.seed))[:k].sort().values
-        rank, world = rank_world()
-        mine = idx[rank::world]
-        x = dm.normalize(dm.x["test"][mine].to(pl_module.device))
-        y = dm.y["test"][mine].to(pl_module.device)
-        # the module returns (logits, z) with logits linear in z: DeepFool can take the latent shortcut
-        out = deepfool(pl_module, x, num_candidates=self.deepfool_candidates, overshoot=self.overshoot,
-                       max_iter=self.max_iter, batch_size=self.deepfool_batch,
-                       latent_weight=pl_module.head.classifier.weight.detach().float())
-        ratio = out["r"].flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1)
-        correct, fooled = (out["orig_pred"] == y), out["fooled"]
-        if world > 1:
-            ratio, correct, fooled = (gather_strided(t) for t in (ratio, correct, fooled))
-        return {"deepfool_rho": ratio.mean().item(),
-                "deepfool_rho_correct": ratio[correct].mean().item() if correct.any() else float("nan"),
-                "deepfool_fooled": fooled.float().mean().item(), "deepfool_images": int(k)}
+
+def final_metrics(module, dm, *, nc_labels: str = "labels", global_mean: str = "samples",
+                  deepfool_samples: int = 1000, deepfool_candidates: int | None = 10, deepfool_overshoot: float = 0.02,
+                  deepfool_max_iter: int = 50, deepfool_batch: int = 256, mahalanobis_reg: float = 1e-6, seed: int = 0,
+                  latents: dict[str, Latents] | None = None, bf16: bool | None = None
+                  ) -> tuple[dict[str, float], dict[str, Latents]]:
+    """The end-of-training metrics of `module` on `dm` (and the latents they were computed from):
+    what a run's summary holds, and what `evaluate` recomputes from its checkpoint. `latents`: splits
+    already forwarded with the same weights; `bf16`: as in `collect_latents`."""
+    lats = {s: (latents or {}).get(s) or collect_latents(module, dm, s, bf16) for s in ("train", "val", "test")}
+    results = {f"{s}_acc": lat.acc for s, lat in lats.items()}
+    weight = module.head.classifier.weight.detach().float()
+    geometry = geometry_metrics(lats["train"], dm.num_classes, weight, nc_labels, global_mean)
+    del geometry["acc"]
+    results.update(geometry)
+    results.update(reliability_metrics(lats["train"], lats["test"], dm.num_classes, mahalanobis_reg))
+    if deepfool_samples:
+        results.update(robustness(module, dm, deepfool_samples, deepfool_candidates, deepfool_overshoot,
+                                  deepfool_max_iter, deepfool_batch, seed))
+    return results, lats
+
+
+def save_latents(lats: dict[str, Latents], path: Path) -> None:
+    arrays = {}
+    for s, lat in lats.items():
+        arrays.update({f"{s}_z": lat.z.cpu().numpy(), f"{s}_y": lat.y.cpu().numpy(), f"{s}_pred": lat.pred.cpu().numpy()})
+    np.savez_compressed(path, **arrays)
+
+
+def robustness(module, dm, samples: int = 1000, candidates: int | None = 10, overshoot: float = 0.02,
+               max_iter: int = 50, batch: int = 256, seed: int = 0) -> dict[str, float]:
+    """DeepFool on a seeded sample of test images (normalized input space, no clipping)."""
+    n_test = len(dm.y["test"])
+    k = min(samples, n_test)
+    idx = torch.randperm(n_test, generator=torch.Generator().manual_seed(seed))[:k].sort().values
+    rank, world = rank_world()
+    mine = idx[rank::world]
+    x = dm.normalize(dm.x["test"][mine].to(module.device))
+    y = dm.y["test"][mine].to(module.device)
+    # the module returns (logits, z) with logits linear in z: DeepFool can take the latent shortcut
+    out = deepfool(module, x, num_candidates=candidates, overshoot=overshoot, max_iter=max_iter, batch_size=batch,
+                   latent_weight=module.head.classifier.weight.detach().float())
+    ratio = out["r"].flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1)
+    correct, fooled = (out["orig_pred"] == y), out["fooled"]
+    if world > 1:
+        ratio, correct, fooled = (gather_strided(t) for t in (ratio, correct, fooled))
+    return {"deepfool_rho": ratio.mean().item(),
+            "deepfool_rho_correct": ratio[correct].mean().item() if correct.any() else float("nan"),
+            "deepfool_fooled": fooled.float().mean().item(), "deepfool_images": int(k)}
 
 
 def reliability_metrics(train: Latents, test: Latents, num_classes: int, reg: float = 1e-6) -> dict[str, float]:

@@ -1,15 +1,21 @@
 """Heads: what sits between the backbone features `h` and the logits.
 
-| head        | latent z            | logits      | extra loss (added by the module) |
-|-------------|---------------------|-------------|----------------------------------|
-| `binenc`    | `W h + b` (width d) | `V z + c`   | `gamma * mean(z**2)`             |
-| `linpen`    | `W h + b`           | `V z + c`   | none (gamma stays 0)             |
-| `nonlinpen` | `act(W h + b)`      | `V z + c`   | none                             |
-| `nopen`     | `h`                 | `V h + c`   | none                             |
+| config head  | class             | latent z            | logits    | extra loss (added by the module) |
+|--------------|-------------------|---------------------|-----------|----------------------------------|
+| `binenc`     | `LinearHead`      | `W h + b` (width d) | `V z + c` | `gamma * mean(z**2)`             |
+| `linpen`     | `LinearHead`      | `W h + b`           | `V z + c` | none (gamma stays 0)             |
+| `nonlinpen`  | `NonLinearHead`   | `act(W h + b)`      | `V z + c` | none                             |
+| `nopen`      | `NoPenultimate`   | `h`                 | `V h + c` | none                             |
 
 `binenc`, `linpen` and `nonlinpen` have exactly the same parameters; `nopen` has one layer less.
-The heads differ only in structure: the penalty weight gamma lives in the module and is 0 for every
-head but `binenc` (see `conf/head/*.yaml`).
+The heads differ only in structure: the loss weight gamma is the gamma schedule's (the `head.gamma*`
+keys of `conf/head/*.yaml`, applied by `callbacks.GammaScheduler`) and is 0 for every head but `binenc`.
+
+Contract every head keeps: built as `Head(in_features=..., num_classes=..., **settings)` (the two
+sizes are known at run time and passed at instantiation, `conf/head/<name>.yaml` holds `net:` with
+`_target_` and the settings); `latent_dim`; a linear `classifier` (`z -> logits`, which DeepFool's
+latent shortcut and NC3 read); `forward(h) -> (logits, z)`. A new head is a subclass of `Head` that
+sets `self.penultimate`, plus one yaml (see the README).
 """
 
 from __future__ import annotations
@@ -17,33 +23,57 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-HEADS = ("binenc", "linpen", "nonlinpen", "nopen")
+from .backbones import activation
 
 
 class Head(nn.Module):
-    def __init__(self, kind: str, in_features: int, num_classes: int, width: int | None,
-                 act: type[nn.Module] = nn.SiLU):
-        super().__init__()
-        if kind not in HEADS:
-            raise ValueError(f"unknown head {kind!r}; choose one of {list(HEADS)}")
-        self.kind = kind
-        if kind == "nopen":
-            self.penultimate = nn.Identity()
-            self.latent_dim = in_features
-        else:
-            if width is None or width <= 0:
-                raise ValueError(f"head {kind!r} needs a positive latent width, got {width}")
-            layers: list[nn.Module] = [nn.Linear(in_features, width)]
-            if kind == "nonlinpen":
-                layers.append(act())
-            self.penultimate = nn.Sequential(*layers)
-            self.latent_dim = width
-        self.classifier = nn.Linear(self.latent_dim, num_classes)
+    """`z = penultimate(h)`, `logits = classifier(z)`; subclasses build `penultimate` and call `_finish`."""
+
+    penultimate: nn.Module
+
+    def _finish(self, latent_dim: int, num_classes: int) -> None:
+        self.latent_dim = latent_dim
+        self.classifier = nn.Linear(latent_dim, num_classes)
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return `(logits, z)`."""
         z = self.penultimate(h)
         return self.classifier(z), z
+
+
+def _check_width(width: int | None) -> int:
+    if width is None or width <= 0:
+        raise ValueError(f"this head needs a positive latent width (head.width), got {width}")
+    return int(width)
+
+
+class LinearHead(Head):
+    """A linear penultimate layer of width `width` (`binenc`, `linpen`)."""
+
+    def __init__(self, in_features: int, num_classes: int, width: int = 4):
+        super().__init__()
+        self.penultimate = nn.Linear(in_features, _check_width(width))
+        self._finish(width, num_classes)
+
+
+class NonLinearHead(Head):
+    """A linear penultimate layer followed by an activation (`nonlinpen`, the backbone's activation)."""
+
+    def __init__(self, in_features: int, num_classes: int, width: int = 4, act: str = "silu"):
+        super().__init__()
+        self.penultimate = nn.Sequential(nn.Linear(in_features, _check_width(width)), activation(act)())
+        self._finish(width, num_classes)
+
+
+class NoPenultimate(Head):
+    """No penultimate layer: `z = h` (`nopen`)."""
+
+    def __init__(self, in_features: int, num_classes: int, width: int | None = None):
+        super().__init__()
+        if width is not None:
+            raise ValueError(f"head nopen has no latent layer: its latent width is the backbone's, got width={width}")
+        self.penultimate = nn.Identity()
+        self._finish(in_features, num_classes)
 
 
 class Classifier(nn.Module):

@@ -38,39 +38,17 @@ def rank_world() -> tuple[int, int]:
 
 
 @torch.no_grad()
-def collect_latents(module, datamodule, split: str, keep: bool = False) -> Latents:
-    """Latents of the whole clean `split`, on `module.device`, identical on every rank.
-
-    With `keep` (and a trainer attached) the result stays on the module while the weights stay as
-    they are (same `global_step`): a later call for that split returns it instead of forwarding the
-    split again. The last epoch's metric pass keeps its splits for the end-of-fit metrics, which then
-    `release_latents`."""
-    trainer = getattr(module, "_trainer", None)
-    step = trainer.global_step if trainer is not None else None
-    kept = module.__dict__.get("_kept_latents")
-    if kept is not None and step is not None and kept[0] == step and split in kept[1]:
-        return kept[1][split]
-    out = _forward_split(module, datamodule, split)
-    if keep and step is not None:
-        if kept is None or kept[0] != step:
-            kept = module.__dict__["_kept_latents"] = (step, {})
-        kept[1][split] = out
-    return out
-
-
-def release_latents(module) -> None:
-    """Drop the latents kept by `collect_latents(..., keep=True)`."""
-    module.__dict__.pop("_kept_latents", None)
-
-
-def _forward_split(module, datamodule, split: str) -> Latents:
+def collect_latents(module, datamodule, split: str, bf16: bool | None = None) -> Latents:
+    """Latents of the whole clean `split`, on `module.device`, identical on every rank. `bf16`: forward
+    under bf16 autocast (None: as the attached trainer's precision says)."""
+    bf16 = _autocast_bf16(module) if bf16 is None else bf16
     was_training = module.training
     module.eval()
     zs, ls, ys = [], [], []
     try:
         for x, y in datamodule.eval_dataloader(split):
             x = datamodule.normalize(x.to(module.device, non_blocking=True))
-            with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=_autocast_bf16(module)):
+            with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits, z = module(x)
             zs.append(z.float()), ls.append(logits.float()), ys.append(y.to(module.device))
     finally:

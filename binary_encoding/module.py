@@ -23,7 +23,7 @@ GRAPH_DEVICES = ("cuda",)  # where the training step may run as CUDA graphs
 
 class BinaryEncodingModule(L.LightningModule):
     def __init__(self, backbone: nn.Module, head: Head, num_classes: int, lr: float = 1e-3,
-                 weight_decay: float = 5e-4, gamma0: float = 0.0, fused_adamw: bool | None = None,
+                 weight_decay: float = 5e-4, fused_adamw: bool | None = None,
                  check_finite_every: int = 1, channels_last: bool = False, cuda_graphs: bool = False):
         super().__init__()
         if lr <= 0:
@@ -39,8 +39,9 @@ class BinaryEncodingModule(L.LightningModule):
         self.__dict__["_replayed"] = False  # whether this step ran as the graph (then backward and step are done)
         if channels_last:  # NHWC convolutions: faster kernels on GPUs (tensor cores) and CPUs (oneDNN)
             self.backbone.to(memory_format=torch.channels_last)
-        # gamma is a buffer: saved in checkpoints and kept on the device (no host sync in the loss).
-        self.register_buffer("gamma", torch.tensor(float(gamma0), dtype=torch.float32))
+        # gamma, the weight of mean(z**2): a buffer, saved in checkpoints and kept on the device (no host sync
+        # in the loss). The module only reads it; the gamma schedule (callbacks.GammaScheduler) sets it.
+        self.register_buffer("gamma", torch.tensor(0.0, dtype=torch.float32))
         # first training step whose loss was not finite (-1: none); kept on the device, read every
         # `check_finite_every` steps and at every epoch's last step, before anything is checkpointed
         self.register_buffer("bad_step", torch.tensor(-1), persistent=False)
@@ -143,7 +144,7 @@ class BinaryEncodingModule(L.LightningModule):
             raise NonFiniteLossError(
                 f"non-finite training loss at epoch {self.current_epoch}, step {self.bad_step.item()} "
                 f"(gamma={self.gamma.item():.4g}); the last good checkpoint is kept. "
-                f"Lower lr, gamma0 or gamma_factor, or set head.gamma_max.")
+                f"Lower the learning rate or the gamma schedule.")
 
     def on_train_epoch_start(self):
         self.train_sums.zero_()

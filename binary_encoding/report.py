@@ -29,11 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import record
+
 HEAD_ORDER = ["binenc", "nopen", "linpen", "nonlinpen"]
 HEAD_LABEL = {"binenc": "BinEnc", "nopen": "NoPen", "linpen": "LinPen", "nonlinpen": "NonlinPen"}
 HEAD_COLOR = {"binenc": "tab:red", "nopen": "tab:blue", "linpen": "tab:green", "nonlinpen": "tab:orange"}
 GROUP = ["data", "backbone", "head", "width"]  # a table row; `seed` and `lr` vary inside it
-JOB_FILES = ("config.yaml", "metrics.csv", "summary.json", "failed.json")
+JOB_FILES = (record.CONFIG, record.METRICS, record.SUMMARY, record.FAILED)
 SKIP_DIRS = {"checkpoints", "wandb", "report", "__pycache__"}
 
 # (summary key, column title, scale, format) of the table; scale 100 = shown in %
@@ -48,7 +50,7 @@ TABLE = [
     ("nc1", "NC1", 1, ".2e"),
 ]
 
-# Section 4 of the spec: the paper (v3), mean +- std over 5 seeds; selected on test accuracy.
+# docs/method.md §9: the paper (v3), mean +- std over 5 seeds; selected on test accuracy (§4.2).
 PAPER = {
     "cifar10": {"binenc": ("93.79 ± 0.21", "99.97", "87.74 ± 0.62", "0.1176 ± 0.0281"),
                 "nopen": ("93.33 ± 0.05", "99.85", "77.50 ± 2.84", "0.0120 ± 0.0004"),
@@ -158,20 +160,20 @@ def load_runs(path) -> tuple[pd.DataFrame, pd.DataFrame]:
     records, histories = [], []
     for job in find_jobs(root):
         run_id = str(job.relative_to(root)) if job != root else job.name
-        cfg = _read_yaml(job / "config.yaml") or _read_yaml(job / ".hydra" / "config.yaml")
-        summary = _read_json(job / "summary.json") if (job / "summary.json").exists() else None
+        cfg = _read_yaml(job / record.CONFIG) or _read_yaml(job / ".hydra" / record.CONFIG)
+        summary = _read_json(job / record.SUMMARY) if (job / record.SUMMARY).exists() else None
         if summary is not None:
             status, error = "finished", ""
-        elif (job / "failed.json").exists():
-            failed = _read_json(job / "failed.json")
+        elif (job / record.FAILED).exists():
+            failed = _read_json(job / record.FAILED)
             status = "failed"
             error = str(failed.get("error") or failed.get("message") or failed.get("exception") or failed)[:300]
         else:
             status, error = "unfinished", ""
         records.append({**_run_record(run_id, cfg, summary or {}, status, error), "path": str(job)})
-        if (job / "metrics.csv").exists():
+        if (job / record.METRICS).exists():
             try:
-                h = pd.read_csv(job / "metrics.csv")
+                h = pd.read_csv(job / record.METRICS)
             except (pd.errors.EmptyDataError, pd.errors.ParserError):
                 h = pd.DataFrame()
             if "epoch" in h:
@@ -450,8 +452,8 @@ def _pick_latents(selected: pd.DataFrame) -> tuple[Path, str] | None:
     if "path" not in selected:
         return None
     for _, r in selected[selected["head"] == "binenc"].sort_values("seed").iterrows():
-        if isinstance(r["path"], str) and (Path(r["path"]) / "latents.npz").exists():
-            return Path(r["path"]) / "latents.npz", f"train split, seed {r['seed']}, lr {r['lr']:g}, d={r['width']}"
+        if isinstance(r["path"], str) and (Path(r["path"]) / record.LATENTS).exists():
+            return Path(r["path"]) / record.LATENTS, f"train split, seed {r['seed']}, lr {r['lr']:g}, d={r['width']}"
     return None
 
 

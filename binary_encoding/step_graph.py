@@ -23,8 +23,8 @@ place, never set them to None).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from typing import Callable, Sequence
 
 import torch
 from torch import nn

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from binary_encoding.data import BatchIndexSampler, CIFARDataModule, DigitsDataModule, ImageFolderDataModule, augment_batch
+from binary_encoding.data import (
+    BatchIndexSampler,
+    CIFARDataModule,
+    DigitsDataModule,
+    ImageFolderDataModule,
+    augment_batch,
+)
 
 
 def write_fake_cifar10(root, n_per_batch=20, n_test=30, seed=0):

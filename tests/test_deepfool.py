@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from oracles import deepfool_reference
 from torch import nn
 
-from binary_encoding.metrics.deepfool import LogitsOnly, deepfool, deepfool_reference, robustness_rho
+from binary_encoding.metrics.deepfool import LogitsOnly, deepfool, robustness_rho
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from binary_encoding.backbones import build_backbone
+from binary_encoding.backbones import MLP
 from binary_encoding.data import DigitsDataModule
-from binary_encoding.evaluation import EndOfFitMetrics, geometry_metrics, reliability_metrics
-from binary_encoding.heads import Head
+from binary_encoding.evaluation import geometry_metrics, reliability_metrics, robustness
+from binary_encoding.heads import LinearHead
 from binary_encoding.latents import collect_latents
 from binary_encoding.module import BinaryEncodingModule
 from binary_encoding.train import train
@@ -23,8 +23,8 @@ def digits_model(seed=0, train_steps=30):
     torch.manual_seed(seed)
     dm = DigitsDataModule(eval_batch_size=100)  # several batches per shard
     dm.setup()
-    bb = build_backbone("mlp", dm.input_shape, hidden=(32,))
-    module = BinaryEncodingModule(bb, Head("binenc", bb.num_features, 10, 4), 10)
+    bb = MLP(dm.input_shape, hidden=(32,))
+    module = BinaryEncodingModule(bb, LinearHead(bb.num_features, 10, width=4), 10)
     # a few plain steps so that predictions are neither constant nor perfect
     opt = torch.optim.Adam(module.parameters(), 1e-2)
     for _ in range(train_steps):
@@ -39,7 +39,7 @@ def all_metrics(module, dm):
     out = {f"{s}/{k}": v for s in ("train", "val") for k, v in
            geometry_metrics(lats[s], 10, module.head.classifier.weight.detach()).items()}
     out.update(reliability_metrics(lats["train"], lats["test"], 10))
-    out.update(EndOfFitMetrics(deepfool_samples=101, deepfool_batch=16).robustness(module, dm))
+    out.update(robustness(module, dm, samples=101, batch=16))
     out["n_train"] = len(lats["train"].y)
     out["train_y_checksum"] = int((lats["train"].y * torch.arange(len(lats["train"].y))).sum())
     return out
@@ -82,15 +82,15 @@ def test_ddp_metrics_equal_single_process(tmp_path):
 
 
 def test_run_records_metrics_every_epoch_and_final_scores(cfg_factory, tmp_path, monkeypatch):
-    import binary_encoding.latents as latents
+    import binary_encoding.evaluation as evaluation
 
-    passes, forward_split = [], latents._forward_split
+    passes, collect = [], evaluation.collect_latents
 
-    def counted(module, dm, split):
+    def counted(module, dm, split, *args):
         passes.append(split)
-        return forward_split(module, dm, split)
+        return collect(module, dm, split, *args)
 
-    monkeypatch.setattr(latents, "_forward_split", counted)
+    monkeypatch.setattr(evaluation, "collect_latents", counted)
     s = train(cfg_factory("trainer.max_epochs=4", "metrics_every=2", "save_latents=true", "deepfool_samples=50"))
     # metric passes after epochs 1 and 3 (train, val); the end-of-fit metrics reuse the last ones, then test
     assert passes == ["train", "val", "train", "val", "test"]

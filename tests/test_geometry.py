@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from oracles import gmm_binarity_reference
 
 from binary_encoding.metrics.geometry import (
     code_agreement,
     encoding_agreement,
     gmm_binarity,
-    gmm_binarity_reference,
     neural_collapse,
 )
 

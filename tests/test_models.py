@@ -1,17 +1,46 @@
+"""Backbones and heads, parametrized over the config groups (every conf/backbone and conf/head yaml),
+the module's loss, the gamma schedule and the CUDA-graph training step."""
+
+from pathlib import Path
+
+import hydra
 import pytest
 import torch
+from omegaconf import OmegaConf
 
-from binary_encoding.backbones import BACKBONES, build_backbone
 from binary_encoding.callbacks import GammaScheduler
-from binary_encoding.heads import HEADS, Head
+from binary_encoding.conf_dir import CONF_DIR
+from binary_encoding.heads import LinearHead, NonLinearHead, NoPenultimate
 from binary_encoding.module import BinaryEncodingModule
+from binary_encoding.train import build_net
 
+BACKBONES = sorted(p.stem for p in Path(CONF_DIR, "backbone").glob("*.yaml"))
+HEADS = sorted(p.stem for p in Path(CONF_DIR, "head").glob("*.yaml"))
 SHAPES = {"mlp": (1, 8, 8), "resnet18": (3, 16, 16), "resnet34": (3, 16, 16), "resnet50": (3, 16, 16)}
 
 
-def make(backbone: str, head: str, num_classes: int = 10, width: int = 4, gamma0: float = 0.0):
-    bb = build_backbone(backbone, SHAPES[backbone], width=8)  # ResNets at 1/8 width: same graph, fast
-    return BinaryEncodingModule(bb, Head(head, bb.num_features, num_classes, width, bb.act), num_classes, gamma0=gamma0)
+def net_cfg(backbone: str, head: str, **backbone_settings):
+    """The real backbone and head configs (resolved the way a run resolves them)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[f"backbone={backbone}", f"head={head}",
+                                           *(f"backbone.{k}={v}" for k, v in backbone_settings.items())])
+    return cfg
+
+
+def make(backbone: str, head: str, num_classes: int = 10, gamma0: float = 0.0):
+    # ResNets at 1/8 width: same graph, fast
+    cfg = net_cfg(backbone, head, **({} if backbone == "mlp" else {"width": 8}))
+    net = build_net(cfg, SHAPES.get(backbone, (3, 16, 16)), num_classes)
+    m = BinaryEncodingModule(net.backbone, net.head, num_classes)
+    m.gamma.fill_(gamma0)
+    return m
+
+
+def test_the_registries_hold_the_paper_models():
+    assert set(BACKBONES) >= {"mlp", "resnet18", "resnet34", "resnet50"}
+    assert set(HEADS) >= {"binenc", "linpen", "nonlinpen", "nopen"}
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
@@ -19,7 +48,7 @@ def make(backbone: str, head: str, num_classes: int = 10, width: int = 4, gamma0
 def test_every_head_on_every_backbone(backbone, head):
     torch.manual_seed(0)
     m = make(backbone, head, gamma0=0.1)
-    x = torch.randn(4, *SHAPES[backbone])
+    x = torch.randn(4, *SHAPES.get(backbone, (3, 16, 16)))
     y = torch.tensor([0, 1, 2, 3])
     logits, z = m(x)
     assert logits.shape == (4, 10)
@@ -32,19 +61,29 @@ def test_every_head_on_every_backbone(backbone, head):
     assert all(p.grad.abs().sum() > 0 for n, p in m.named_parameters() if "classifier" in n)
 
 
+def build_backbone(name: str, shape, **settings):
+    cfg = net_cfg(name, "binenc", **settings)
+    return hydra.utils.instantiate(cfg.backbone, input_shape=shape)
+
+
 def test_backbone_contract_features():
     assert build_backbone("resnet18", (3, 32, 32)).num_features == 512
     assert build_backbone("resnet50", (3, 32, 32)).num_features == 2048
-    assert build_backbone("mlp", (1, 8, 8), hidden=(256, 256)).num_features == 256
+    assert build_backbone("mlp", (1, 8, 8), hidden="[256,256]").num_features == 256
     # CIFAR stem: 3x3 stride-1 conv with bias, no max-pool
     stem = build_backbone("resnet18", (3, 32, 32)).stem[0]
     assert stem.kernel_size == (3, 3) and stem.stride == (1, 1) and stem.bias is not None
+    # torchvision's depths: 2-2-2-2 basic blocks (18 layers), 3-4-6-3 basic (34), 3-4-6-3 bottleneck (50)
+    blocks = {n: [type(b).__name__ for b in build_backbone(n, (3, 32, 32)).stages] for n in ("resnet18", "resnet34", "resnet50")}
+    assert blocks["resnet18"] == ["BasicBlock"] * 8 and blocks["resnet34"] == ["BasicBlock"] * 16
+    assert blocks["resnet50"] == ["Bottleneck"] * 16
+    assert all(build_backbone(n, (3, 32, 32)).name == n for n in BACKBONES)  # the label the records use
 
 
 @pytest.mark.parametrize("backbone", ["mlp", "resnet18"])
 def test_penultimate_heads_have_identical_parameter_counts(backbone):
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    n = {h: count(make(backbone, h)) for h in HEADS}
+    n = {h: count(make(backbone, h)) for h in ("binenc", "linpen", "nonlinpen", "nopen")}
     assert n["binenc"] == n["linpen"] == n["nonlinpen"]
     feat = make(backbone, "nopen").backbone.num_features
     # nopen lacks exactly the d-wide layer: W (feat x d) + b (d), and its classifier reads feat, not d
@@ -53,17 +92,24 @@ def test_penultimate_heads_have_identical_parameter_counts(backbone):
 
 def test_head_structure():
     h = torch.randn(5, 16)
-    lin, nonlin = Head("linpen", 16, 3, 4), Head("nonlinpen", 16, 3, 4)
-    nonlin.load_state_dict(lin.state_dict())  # same parameters, only the activation differs
+    lin, nonlin = LinearHead(16, 3, width=4), NonLinearHead(16, 3, width=4, act="silu")
+    nonlin.penultimate[0].load_state_dict(lin.penultimate.state_dict())  # same weights: only the activation differs
+    nonlin.classifier.load_state_dict(lin.classifier.state_dict())
     _, z_lin = lin(h)
     _, z_non = nonlin(h)
     torch.testing.assert_close(z_non, torch.nn.functional.silu(z_lin))
-    logits, z = Head("nopen", 16, 3, None)(h)
+    logits, z = NoPenultimate(16, 3)(h)
     assert z is h and logits.shape == (5, 3)
-    with pytest.raises(ValueError, match="choose one of"):
-        Head("bogus", 16, 3, 4)
     with pytest.raises(ValueError, match="positive latent width"):
-        Head("binenc", 16, 3, 0)
+        LinearHead(16, 3, width=0)
+    with pytest.raises(ValueError, match="unknown activation"):
+        NonLinearHead(16, 3, width=4, act="bogus")
+
+
+def test_nonlinpen_uses_the_backbones_activation():
+    cfg = net_cfg("resnet18", "nonlinpen", act="relu", width=8)
+    net = build_net(cfg, (3, 16, 16), 10)
+    assert isinstance(net.head.penultimate[1], torch.nn.ReLU) and OmegaConf.select(cfg, "head.net.act") == "relu"
 
 
 def test_loss_is_ce_plus_gamma_mean_square():

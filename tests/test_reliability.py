@@ -3,12 +3,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from oracles import mahalanobis_distance_reference
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from binary_encoding.metrics.reliability import (
     fit_class_gaussians,
     mahalanobis_distance,
-    mahalanobis_distance_reference,
     max_softmax_score,
     misclassification_scores,
 )

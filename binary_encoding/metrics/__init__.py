@@ -1,1 +1,1 @@
-"""Metrics of the latent space and of the classifier (see SPEC.md section 3)."""
+"""Metrics of the latent space and of the classifier (definitions: docs/method.md §6-§8)."""

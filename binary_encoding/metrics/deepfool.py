@@ -1,4 +1,4 @@
-"""L2 DeepFool (Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016), SPEC section 3 "Robustness".
+"""L2 DeepFool (Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016), as defined in docs/method.md §8.
 
 Input space as given (e.g. normalized images), no clipping. Candidate classes are the top-k
 logits of the clean input, fixed per image at the start; the original label is the top-1.
@@ -22,14 +22,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["LogitsOnly", "deepfool", "deepfool_reference", "robustness_rho"]
+__all__ = ["LogitsOnly", "deepfool", "robustness_rho"]
 
 _EPS_NORM = 1e-12
 
 
 class LogitsOnly(nn.Module):
     """The logits of a model that returns `(logits, z)` (as the project's module does), for attacks
-    that take a logits-only model: `deepfool` without the latent shortcut, `deepfool_reference`."""
+    that take a logits-only model, e.g. `deepfool` without the latent shortcut."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -160,68 +160,6 @@ def deepfool(
     finally:
         model.train(was_training)
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-
-
-def deepfool_reference(
-    model: nn.Module,
-    x: torch.Tensor,
-    num_candidates: int | None = 10,
-    overshoot: float = 0.02,
-    max_iter: int = 50,
-) -> dict:
-    """Textbook DeepFool: one image at a time, one backward pass per candidate logit.
-
-    Same outputs as :func:`deepfool`.
-    """
-    was_training = model.training
-    model.eval()
-    outs = {"r": [], "n_iter": [], "fooled": [], "orig_pred": [], "adv_pred": []}
-    try:
-        with torch.enable_grad():
-            for i in range(x.shape[0]):
-                image = x[i : i + 1].detach()
-                with torch.no_grad():
-                    cand = _candidates(model(image), num_candidates)[0]
-                label = int(cand[0])
-                r_tot = torch.zeros_like(image)
-                pert = image.clone().requires_grad_(True)
-                fs = model(pert)
-                k_i = int(fs.argmax(1))
-                loop_i = 0
-                while k_i == label and loop_i < max_iter:
-                    grad_orig = torch.autograd.grad(fs[0, label], pert, retain_graph=True)[0]
-                    pert_best, w_best = float("inf"), None
-                    for k in range(1, cand.numel()):
-                        cur_grad = torch.autograd.grad(
-                            fs[0, int(cand[k])], pert, retain_graph=True
-                        )[0]
-                        w_k = cur_grad - grad_orig
-                        f_k = (fs[0, int(cand[k])] - fs[0, label]).item()
-                        nw = max(w_k.norm().item(), _EPS_NORM)
-                        pert_k = abs(f_k) / nw
-                        if pert_k < pert_best:
-                            pert_best, w_best, f_best, nw_best = pert_k, w_k, f_k, nw
-                    r_i = (abs(f_best) + 1e-4) / nw_best**2 * w_best
-                    r_tot = r_tot + r_i
-                    pert = (image + (1 + overshoot) * r_tot).detach().requires_grad_(True)
-                    fs = model(pert)
-                    k_i = int(fs.argmax(1))
-                    loop_i += 1
-                outs["r"].append((1 + overshoot) * r_tot)
-                outs["n_iter"].append(loop_i)
-                outs["fooled"].append(k_i != label)
-                outs["orig_pred"].append(label)
-                outs["adv_pred"].append(k_i)
-    finally:
-        model.train(was_training)
-    dev = x.device
-    return {
-        "r": torch.cat(outs["r"]),
-        "n_iter": torch.tensor(outs["n_iter"], dtype=torch.long, device=dev),
-        "fooled": torch.tensor(outs["fooled"], dtype=torch.bool, device=dev),
-        "orig_pred": torch.tensor(outs["orig_pred"], dtype=torch.long, device=dev),
-        "adv_pred": torch.tensor(outs["adv_pred"], dtype=torch.long, device=dev),
-    }
 
 
 def robustness_rho(r: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None) -> float:

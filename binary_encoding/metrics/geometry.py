@@ -2,7 +2,7 @@
 
 Pure functions on torch tensors (any device, any float dtype). Everything is computed in float64 and
 returned as Python floats (or small float64 tensors for per-dimension values). The formulas are
-those of SPEC.md section 3.
+those of docs/method.md §6.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def _fit_rows(x: Tensor, n_iter: int, tol: float, reg_covar: float, n_init: int,
 def gmm_binarity(
     z: Tensor, n_iter: int = 100, tol: float = 1e-3, reg_covar: float = 1e-6, n_init: int = 1, seed: int = 0
 ) -> dict:
-    """Binarity of every latent dimension via a 2-component 1-d Gaussian mixture (SPEC section 3).
+    """Binarity of every latent dimension via a 2-component 1-d Gaussian mixture (docs/method.md §6.1).
 
     Each column z[:, j] is standardised (zero mean, unit variance, ddof 0; a constant column
     becomes zeros) and fitted with EM, all columns at once, as sklearn's
@@ -264,7 +264,7 @@ def neural_collapse(
     global_mean: str = "samples",
     min_count: int = 2,
 ) -> dict:
-    """Neural-collapse metrics NC1-NC4 of latents z [N, D] grouped by labels (SPEC section 3).
+    """Neural-collapse metrics NC1-NC4 of latents z [N, D] grouped by labels (docs/method.md §6.3).
 
     Classes are 0..C_all-1 with C_all = max(max label + 1, rows of classifier_weight).
     mu_c = class means (classes with >= 1 sample: "present"), mu_G = mean over all samples
@@ -339,24 +339,3 @@ def neural_collapse(
         nearest = classes[torch.cdist(z, means[present]).argmin(1)]
         out["nc4"] = (nearest != pred.detach().to(device=z.device, dtype=torch.long)).double().mean().item()
     return out
-
-
-def gmm_binarity_reference(z, dims=None):
-    """The straightforward version of `gmm_binarity`: per dimension, standardise and fit sklearn's
-    `GaussianMixture(n_components=2, random_state=0)` (numpy in, numpy out). The test oracle and
-    the benchmark's baseline. Returns rows of (score, std, peak_dist), one per dimension in `dims`."""
-    import warnings
-
-    import numpy as np
-    from sklearn.mixture import GaussianMixture
-
-    z = np.asarray(z, dtype=np.float64)
-    rows = []
-    for j in range(z.shape[1]) if dims is None else dims:
-        x = ((z[:, j] - z[:, j].mean()) / z[:, j].std())[:, None]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence warnings on unimodal columns
-            g = GaussianMixture(n_components=2, random_state=0).fit(x)
-        std = np.sqrt(g.covariances_.ravel()).mean()
-        rows.append((g.score(x), std, abs(g.means_[0, 0] - g.means_[1, 0]) / std))
-    return np.array(rows)

@@ -1,4 +1,4 @@
-"""Misclassification detection (SPEC section 3, "Misclassification detection (Mahalanobis)").
+"""Misclassification detection (Mahalanobis and max-softmax), as defined in docs/method.md §7.
 
 Pure functions: torch tensors in, floats / tensors out. Computations follow the device of the
 inputs; the Gaussian fit and the distances are computed in float64.
@@ -13,14 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 __all__ = [
     "ClassGaussians",
     "fit_class_gaussians",
     "mahalanobis_distance",
-    "mahalanobis_distance_reference",
     "misclassification_scores",
     "max_softmax_score",
 ]
@@ -137,37 +135,6 @@ def mahalanobis_distance(gauss: ClassGaussians, z: torch.Tensor, pred: torch.Ten
             diff = zs[idx] - gauss.means[c]
             out[idx] = ((diff @ gauss.precisions[c]) * diff).sum(1).clamp_min(0).sqrt()
     out[~gauss.valid[pred]] = math.inf
-    return out
-
-
-def mahalanobis_distance_reference(
-    gauss: ClassGaussians, z: torch.Tensor, pred: torch.Tensor
-) -> np.ndarray:
-    """Straightforward oracle: one test point at a time with ``scipy.spatial.distance.mahalanobis``.
-
-    Uses ``numpy.linalg.inv`` of the stored (regularized) covariances, independently of the
-    precisions computed by :func:`fit_class_gaussians`. Skipped classes give ``+inf``.
-    Returns a float64 numpy array.
-    """
-    from scipy.spatial.distance import mahalanobis
-
-    mean = gauss.mean.cpu().numpy()
-    std = gauss.std.cpu().numpy()
-    means = gauss.means.cpu().numpy()
-    covs = gauss.covariances.cpu().numpy()
-    valid = gauss.valid.cpu().numpy()
-    zs = (z.detach().cpu().double().reshape(z.shape[0], -1).numpy() - mean) / std
-    pred = pred.detach().cpu().long().reshape(-1).numpy()
-    inv = {}
-    out = np.empty(len(zs))
-    for i in range(len(zs)):
-        c = int(pred[i])
-        if not valid[c]:
-            out[i] = np.inf
-            continue
-        if c not in inv:
-            inv[c] = np.linalg.inv(covs[c])
-        out[i] = mahalanobis(zs[i], means[c], inv[c])
     return out
 
 

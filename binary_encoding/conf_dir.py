@@ -1,0 +1,28 @@
+"""Where the Hydra configs are: `conf/` at the top of the repository, installed as `binary_encoding.conf`.
+
+Light on purpose (no torch): the command-line entry points import it before Hydra parses anything.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+
+def conf_dir() -> str:
+    """The folder of `config.yaml`: the installed package data, else the checkout's `conf/`."""
+    try:
+        spec = importlib.util.find_spec("binary_encoding.conf")
+    except ModuleNotFoundError:
+        spec = None
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(loc) / "config.yaml").is_file():
+            return str(Path(loc))
+    checkout = Path(__file__).resolve().parent.parent / "conf"  # a checkout on PYTHONPATH, not installed
+    if (checkout / "config.yaml").is_file():
+        return str(checkout)
+    raise FileNotFoundError("binary_encoding's configs were not found: neither the installed package data "
+                            f"(binary_encoding.conf) nor {checkout}; reinstall the package")
+
+
+CONF_DIR = conf_dir()

@@ -1,0 +1,104 @@
+"""Recompute a finished run's end-of-training metrics from its checkpoint, without training.
+
+    python -m binary_encoding.evaluate RUN_DIR [RUN_DIR ...] [--device cpu|cuda] [--checkpoint PATH]
+
+A RUN_DIR holds `config.yaml` and `checkpoints/last.ckpt` (`record.py`); a folder without
+`config.yaml` is searched for run folders (a sweep: every job in it with a checkpoint). For each run
+the data and model are built from its config, the checkpoint's weights loaded, and the metrics of the
+run's summary (accuracies, latent metrics, Mahalanobis, DeepFool; `evaluation.final_metrics`, with
+the run's metric settings) written to `eval.json` beside it. On the device the run trained on, with
+the same precision, they equal the summary's values for the same checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def find_runs(paths: list[str]) -> list[Path]:
+    """Run folders (with config.yaml and a checkpoint) at or below each path."""
+    from . import record
+
+    runs = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise FileNotFoundError(f"no such folder: {p}")
+        candidates = [p] if (p / record.CONFIG).is_file() else sorted(c.parent for c in p.rglob(record.CONFIG))
+        runs += [c for c in candidates if record.last_checkpoint(c).is_file()]
+    return runs
+
+
+def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str | None = None) -> dict:
+    """The end-of-training metrics of the run in `run_dir` recomputed from its checkpoint; also written
+    to `<run_dir>/eval.json`."""
+    import hydra
+    import lightning as L
+    import torch
+    from omegaconf import OmegaConf, open_dict
+
+    from . import policy, record
+    from .evaluation import final_metrics
+    from .train import build_datamodule, build_model
+
+    run_dir = Path(run_dir)
+    cfg = OmegaConf.load(run_dir / record.CONFIG)
+    gpu = device == "cuda" if device else policy.on_gpu(cfg)
+    with open_dict(cfg):  # evaluation runs eagerly on one device
+        cfg.trainer.accelerator = "gpu" if gpu else "cpu"
+        cfg.trainer.devices = 1
+        cfg.trainer.strategy = "auto"
+        cfg.runtime.compile = False
+        cfg.runtime.cuda_graphs = False
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    dm = build_datamodule(cfg)
+    module = build_model(cfg, dm.input_shape, dm.num_classes)
+    path = Path(checkpoint) if checkpoint else record.last_checkpoint(run_dir)
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    module.load_state_dict(ckpt["state_dict"])
+    dev = torch.device("cuda" if gpu else "cpu")
+    module.to(dev)
+    settings = hydra.utils.instantiate(cfg.callbacks.metrics).final_kw
+    bf16 = "bf16" in policy.resolve_precision(cfg.trainer.precision, gpu)
+    results, _ = final_metrics(module, dm, bf16=bf16, **settings)
+    out = {"checkpoint": str(path), "epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
+           "gamma": float(module.gamma), **results}
+    record.write_json(run_dir / record.EVAL, out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point (`binary-encoding-evaluate`, `python -m binary_encoding.evaluate`)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("paths", nargs="+", metavar="RUN_DIR", help="a run folder, or a sweep folder holding runs")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: the GPU when the run's config trains on one")
+    p.add_argument("--checkpoint", help="another checkpoint of the run (one RUN_DIR only)")
+    a = p.parse_args(argv)
+    try:
+        runs = find_runs(a.paths)
+    except FileNotFoundError as e:
+        p.error(str(e))
+    if not runs:
+        p.error(f"no run with config.yaml and checkpoints/last.ckpt under {' '.join(a.paths)}")
+    if a.checkpoint and len(runs) > 1:
+        p.error("--checkpoint needs exactly one run folder")
+    from . import job, record
+
+    job.quiet_lightning()
+    failed = 0
+    for i, run in enumerate(runs, 1):
+        try:
+            r = evaluate_run(run, a.device, a.checkpoint)
+        except Exception as e:  # noqa: BLE001 -- one broken run must not stop a sweep's evaluation
+            failed += 1
+            print(f"[{i}/{len(runs)}] {run}: FAILED {type(e).__name__}: {e}", file=sys.stderr)
+            continue
+        print(f"[{i}/{len(runs)}] {run}: test acc {r['test_acc']:.4f}, NC1 {r['nc1']:.3e}, "
+              f"Mahalanobis AUROC {r['mahalanobis_auroc']:.4f} -> {run / record.EVAL}")
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

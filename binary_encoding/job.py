@@ -1,0 +1,151 @@
+"""The life of one job around its training: output folder, skip or resume, failure record, DDP ranks.
+
+A job is a folder (`record.py` names its files). Sweep-safe: a job whose folder holds a summary is
+skipped (its summary returned); a job cut off earlier resumes from its last checkpoint; a failure is
+recorded in failed.json and re-raised (Hydra's launcher then runs the remaining jobs and reports the
+failure at the end). With `trainer.devices > 1` the job starts its own ranks with torch.distributed.run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from . import record
+
+log = logging.getLogger("binary_encoding")
+
+
+def is_rank() -> bool:
+    """Whether this process is one rank of a job that `launch_ddp` started."""
+    return "LOCAL_RANK" in os.environ
+
+
+def rank() -> int:
+    """This process's rank in its job (0 outside DDP)."""
+    return int(os.environ.get("RANK", 0))
+
+
+def is_rank0() -> bool:
+    return rank() == 0
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    """`output_dir` if set, else Hydra's job folder, else outputs/<name>/<time>."""
+    if cfg.get("output_dir"):
+        return Path(cfg.output_dir)
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path("outputs") / str(cfg.name) / time.strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def run_name(cfg: DictConfig) -> str:
+    """The job's overrides in a sweep (its folder name), else `head=...,seed=...`."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        name = HydraConfig.get().job.override_dirname
+        if name:
+            return name
+    return f"head={cfg.head.name},seed={cfg.seed}"
+
+
+def finished(cfg: DictConfig, out: Path) -> dict | None:
+    """The summary of a job that already finished in `out` (then it is skipped), else None."""
+    done = out / record.SUMMARY
+    if is_rank() or not done.exists() or not cfg.get("resume", True) or cfg.get("ckpt_path") is not None:
+        return None
+    print(f"already finished: {out} (remove its {record.SUMMARY} to train it again)")
+    return json.loads(done.read_text())
+
+
+@contextmanager
+def recording_failure(out: Path):
+    """Remove an earlier attempt's failed.json; write one (error and traceback) if this attempt fails."""
+    if is_rank0():
+        (out / record.FAILED).unlink(missing_ok=True)
+    try:
+        yield
+    except BaseException as err:
+        if is_rank0():
+            record.write_json(out / record.FAILED, {"error": f"{type(err).__name__}: {err}", "time": time.strftime("%c"),
+                                                    "traceback": traceback.format_exc()})
+        raise
+
+
+def start(cfg: DictConfig, out: Path) -> None:
+    """Fix the job's folder and run name in `cfg` and write the resolved config."""
+    with open_dict(cfg):
+        cfg.output_dir = str(out)
+        cfg.run_name = cfg.get("run_name") or run_name(cfg)
+    if is_rank0():
+        (out / record.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def resume_checkpoint(cfg: DictConfig, out: Path) -> str | None:
+    """`ckpt_path`, else the job's last checkpoint when it was cut off (and `resume` is on), else None."""
+    if cfg.get("ckpt_path") is not None:
+        return str(cfg.ckpt_path)
+    last = record.last_checkpoint(out)
+    if cfg.get("resume", True) and last.exists():
+        log.info("resuming from %s", last)
+        return str(last)
+    return None
+
+
+def launch_ddp(cfg: DictConfig, out: Path, ranks: int) -> dict:
+    """Run this one job on `ranks` ranks with torch.distributed.run.
+
+    Each job gets its own process group on a free port (--standalone), so jobs of a Hydra sweep never
+    share or re-launch each other; if one rank fails, torch.distributed.run stops the others and the
+    job fails instead of hanging. Rank 0 writes the record; the job's W&B run id is fixed beforehand.
+    """
+    if "_target_" in cfg.logger:
+        record.wandb_run_id(out)
+    path = out / record.DDP_CONFIG
+    OmegaConf.save(cfg, path, resolve=True)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
+           "-m", "binary_encoding.ddp_worker", str(path)]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    result = subprocess.run(cmd, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"DDP job on {ranks} ranks failed (exit code {result.returncode}); the ranks' output is "
+                           f"above and the record in {out}")
+    return json.loads((out / record.SUMMARY).read_text())
+
+
+def cluster_plugins() -> list:
+    """Lightning's cluster environment for this process: a rank of `launch_ddp` (also inside a SLURM task),
+    or a SLURM task whose requeueing is the launcher's job."""
+    from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        return [TorchElasticEnvironment()]
+    if SLURMEnvironment.detect():
+        return [SLURMEnvironment(auto_requeue=False)]
+    return []
+
+
+def quiet_lightning() -> None:
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed",
+                 "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.distributed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into the same folder
+    # latent metrics (splits gathered from all ranks) and the training sums (reduced by the module) are
+    # identical on every rank when logged: no further reduction is needed
+    warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting.*")

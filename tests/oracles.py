@@ -1,0 +1,153 @@
+"""Straightforward reference implementations, used only as test oracles (and as the baselines of
+`benchmarks/bench_metrics.py`). They are deliberately slow and simple, and they import nothing from
+`binary_encoding`: whatever they check is recomputed here with plain torch / numpy / scipy / sklearn.
+
+Tests import them as ``from oracles import ...`` (pytest puts ``tests/`` on ``sys.path``); the
+benchmarks, run as ``python -m benchmarks...`` from the repository root, as ``from tests.oracles import ...``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+__all__ = ["deepfool_reference", "gmm_binarity_reference", "mahalanobis_distance_reference"]
+
+
+# --------------------------------------------------------------------------------------------------
+# DeepFool (docs/method.md §8)
+# --------------------------------------------------------------------------------------------------
+
+_EPS_NORM = 1e-12  # floor on ||w_k|| (a zero gradient difference gives an (almost) zero step, not NaN)
+
+
+def _top_classes(logits: torch.Tensor, num_candidates: int | None) -> list[int]:
+    """Candidate classes of one image: the indices of its `num_candidates` largest logits, largest
+    first (all classes for None); ties keep the lower index first, as argmax does."""
+    values = logits.detach().reshape(-1).tolist()
+    k = len(values) if num_candidates is None else min(int(num_candidates), len(values))
+    if k < 2:
+        raise ValueError("DeepFool needs at least 2 candidate classes")
+    return sorted(range(len(values)), key=lambda j: -values[j])[:k]
+
+
+def deepfool_reference(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    num_candidates: int | None = 10,
+    overshoot: float = 0.02,
+    max_iter: int = 50,
+) -> dict:
+    """Textbook L2 DeepFool: one image at a time, one backward pass per candidate logit.
+
+    `model(x)` must return the logits only. Same outputs as `binary_encoding.metrics.deepfool.deepfool`:
+    ``r`` (final perturbation ``(1 + overshoot) * r_tot``), ``n_iter``, ``fooled``, ``orig_pred``,
+    ``adv_pred``. The model is evaluated in eval mode and its mode restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    outs = {"r": [], "n_iter": [], "fooled": [], "orig_pred": [], "adv_pred": []}
+    try:
+        with torch.enable_grad():
+            for i in range(x.shape[0]):
+                image = x[i : i + 1].detach()
+                with torch.no_grad():
+                    cand = _top_classes(model(image)[0], num_candidates)
+                label = cand[0]
+                r_tot = torch.zeros_like(image)
+                pert = image.clone().requires_grad_(True)
+                fs = model(pert)
+                k_i = int(fs.argmax(1))
+                loop_i = 0
+                while k_i == label and loop_i < max_iter:
+                    grad_orig = torch.autograd.grad(fs[0, label], pert, retain_graph=True)[0]
+                    pert_best, w_best, f_best, nw_best = float("inf"), None, 0.0, 1.0
+                    for k in cand[1:]:
+                        cur_grad = torch.autograd.grad(fs[0, k], pert, retain_graph=True)[0]
+                        w_k = cur_grad - grad_orig
+                        f_k = (fs[0, k] - fs[0, label]).item()
+                        nw = max(w_k.norm().item(), _EPS_NORM)
+                        pert_k = abs(f_k) / nw
+                        if pert_k < pert_best:
+                            pert_best, w_best, f_best, nw_best = pert_k, w_k, f_k, nw
+                    r_i = (abs(f_best) + 1e-4) / nw_best**2 * w_best
+                    r_tot = r_tot + r_i
+                    pert = (image + (1 + overshoot) * r_tot).detach().requires_grad_(True)
+                    fs = model(pert)
+                    k_i = int(fs.argmax(1))
+                    loop_i += 1
+                outs["r"].append((1 + overshoot) * r_tot)
+                outs["n_iter"].append(loop_i)
+                outs["fooled"].append(k_i != label)
+                outs["orig_pred"].append(label)
+                outs["adv_pred"].append(k_i)
+    finally:
+        model.train(was_training)
+    dev = x.device
+    return {
+        "r": torch.cat(outs["r"]),
+        "n_iter": torch.tensor(outs["n_iter"], dtype=torch.long, device=dev),
+        "fooled": torch.tensor(outs["fooled"], dtype=torch.bool, device=dev),
+        "orig_pred": torch.tensor(outs["orig_pred"], dtype=torch.long, device=dev),
+        "adv_pred": torch.tensor(outs["adv_pred"], dtype=torch.long, device=dev),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Gaussian-mixture binarity (docs/method.md §6.1)
+# --------------------------------------------------------------------------------------------------
+
+
+def gmm_binarity_reference(z, dims=None) -> np.ndarray:
+    """Per dimension: standardise and fit sklearn's `GaussianMixture(n_components=2, random_state=0)`
+    (numpy in, numpy out). Returns rows of (score, std, peak_dist), one per dimension in `dims`
+    (all dimensions for None)."""
+    from sklearn.mixture import GaussianMixture
+
+    z = np.asarray(z, dtype=np.float64)
+    rows = []
+    for j in range(z.shape[1]) if dims is None else dims:
+        x = ((z[:, j] - z[:, j].mean()) / z[:, j].std())[:, None]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence warnings on unimodal columns
+            g = GaussianMixture(n_components=2, random_state=0).fit(x)
+        std = np.sqrt(g.covariances_.ravel()).mean()
+        rows.append((g.score(x), std, abs(g.means_[0, 0] - g.means_[1, 0]) / std))
+    return np.array(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Mahalanobis distance to the predicted class (docs/method.md §7)
+# --------------------------------------------------------------------------------------------------
+
+
+def mahalanobis_distance_reference(gauss, z: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
+    """One test point at a time with ``scipy.spatial.distance.mahalanobis``.
+
+    `gauss` is a fitted `ClassGaussians`; only its fitted parameters are read (standardisation
+    `mean` / `std`, class `means`, regularised `covariances`, `valid`). The precision matrices
+    are recomputed here with ``numpy.linalg.inv``, independently of the ones the fit stored.
+    Samples predicted as a skipped class give ``+inf``. Returns a float64 numpy array.
+    """
+    from scipy.spatial.distance import mahalanobis
+
+    mean = gauss.mean.cpu().numpy()
+    std = gauss.std.cpu().numpy()
+    means = gauss.means.cpu().numpy()
+    covs = gauss.covariances.cpu().numpy()
+    valid = gauss.valid.cpu().numpy()
+    zs = (z.detach().cpu().double().reshape(z.shape[0], -1).numpy() - mean) / std
+    pred = pred.detach().cpu().long().reshape(-1).numpy()
+    inv = {}
+    out = np.empty(len(zs))
+    for i in range(len(zs)):
+        c = int(pred[i])
+        if not valid[c]:
+            out[i] = np.inf
+            continue
+        if c not in inv:
+            inv[c] = np.linalg.inv(covs[c])
+        out[i] = mahalanobis(zs[i], means[c], inv[c])
+    return out
