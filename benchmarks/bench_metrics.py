@@ -53,10 +53,18 @@ from binary_encoding.metrics.geometry import (
 from binary_encoding.metrics.reliability import fit_class_gaussians, mahalanobis_distance
 from tests.oracles import deepfool_reference, gmm_binarity_reference, mahalanobis_distance_reference
 
-FULL = dict(n=50_000, cases=[(4, 10), (4, 100), (64, 10), (64, 100), (512, 10), (512, 100)],
-            gmm_dims=32, maha_points=2_000, df_images=200, df_ref_images=20, df_width=64)
-QUICK = dict(n=5_000, cases=[(4, 10), (64, 100)],
-             gmm_dims=8, maha_points=500, df_images=20, df_ref_images=4, df_width=8)
+FULL = dict(
+    n=50_000,
+    cases=[(4, 10), (4, 100), (64, 10), (64, 100), (512, 10), (512, 100)],
+    gmm_dims=32,
+    maha_points=2_000,
+    df_images=200,
+    df_ref_images=20,
+    df_width=64,
+)
+QUICK = dict(
+    n=5_000, cases=[(4, 10), (64, 100)], gmm_dims=8, maha_points=500, df_images=20, df_ref_images=4, df_width=8
+)
 
 
 def timed(fn, device, warmup=False, budget=1.0, max_calls=5):
@@ -122,10 +130,13 @@ def neural_collapse_numpy(z, y, pred, w):
     m, v = centred.T, w[classes].T
     # rcond = D * eps as docs/method.md §6.3 defines NC1: numpy's default 1e-15 can keep the null space of sigma_b
     pinv_b = np.linalg.pinv(sigma_b, rcond=z.shape[1] * np.finfo(float).eps, hermitian=True)
-    return {"nc1": np.trace(sigma_w @ pinv_b) / len(classes),
-            "equinorm": norms.std() / norms.mean(), "equiangular": cos.std(),
-            "nc3": ((v / np.linalg.norm(v) - m / np.linalg.norm(m)) ** 2).sum(),
-            "nc4": np.mean(classes[cdist(z, mus).argmin(1)] != pred)}
+    return {
+        "nc1": np.trace(sigma_w @ pinv_b) / len(classes),
+        "equinorm": norms.std() / norms.mean(),
+        "equiangular": cos.std(),
+        "nc3": ((v / np.linalg.norm(v) - m / np.linalg.norm(m)) ** 2).sum(),
+        "nc4": np.mean(classes[cdist(z, mus).argmin(1)] != pred),
+    }
 
 
 def fit_numpy(z, pred, y, c, reg=1e-6, min_count=3):
@@ -153,25 +164,47 @@ def bench_suite(n, d, c, cfg, device, gen):
     zt, yt, pt, wt = (t.to(device) for t in (z, y, pred, w))
 
     def project():
-        return (gmm_binarity(zt), encoding_agreement(zt, pt, c), code_agreement(zt, pt, c),
-                neural_collapse(zt, yt, pt, wt))
+        return (
+            gmm_binarity(zt),
+            encoding_agreement(zt, pt, c),
+            code_agreement(zt, pt, c),
+            neural_collapse(zt, yt, pt, wt),
+        )
 
     t_proj, (gmm, agree, codes, nc) = timed(project, device, warmup=True)
     zn, yn, pn, wn = (t.numpy() for t in (z.double(), y, pred, w.double()))
     dims = np.arange(min(d, cfg["gmm_dims"]))
     t_gmm, rows = timed(lambda: gmm_binarity_reference(zn, dims), torch.device("cpu"))
     t_rest, (agree_np, (code_np, ncodes_np), nc_np) = timed(
-        lambda: (encoding_agreement_numpy(zn, pn, c), code_agreement_numpy(zn, pn), neural_collapse_numpy(zn, yn, pn, wn)),
-        torch.device("cpu"))
+        lambda: (
+            encoding_agreement_numpy(zn, pn, c),
+            code_agreement_numpy(zn, pn),
+            neural_collapse_numpy(zn, yn, pn, wn),
+        ),
+        torch.device("cpu"),
+    )
     t_gmm_all = t_gmm * d / len(dims)
     ours = np.stack([gmm[k][dims].cpu().numpy() for k in ("score_per_dim", "std_per_dim", "peak_dist_per_dim")], 1)
-    check = max([float(np.max(np.abs(ours - rows) / np.maximum(np.abs(rows), 1e-12))), rel(agree, agree_np),
-                 rel(codes["agreement"], code_np), rel(codes["n_codes"], ncodes_np)]
-                + [rel(nc[k], nc_np[k]) for k in ("nc1", "equinorm", "equiangular", "nc3")] + [abs(nc["nc4"] - nc_np["nc4"])])
+    check = max(
+        [
+            float(np.max(np.abs(ours - rows) / np.maximum(np.abs(rows), 1e-12))),
+            rel(agree, agree_np),
+            rel(codes["agreement"], code_np),
+            rel(codes["n_codes"], ncodes_np),
+        ]
+        + [rel(nc[k], nc_np[k]) for k in ("nc1", "equinorm", "equiangular", "nc3")]
+        + [abs(nc["nc4"] - nc_np["nc4"])]
+    )
     note = "" if len(dims) == d else f"sklearn GMM extrapolated from {len(dims)} of {d} dims"
-    return dict(bench="suite", case=f"N={n} d={d} C={c}", project_s=t_proj, straightforward_s=t_gmm_all + t_rest,
-                straightforward_parts_s=dict(sklearn_gmm=t_gmm_all, sklearn_gmm_measured=t_gmm, numpy_rest=t_rest),
-                check=check, note=note)
+    return dict(
+        bench="suite",
+        case=f"N={n} d={d} C={c}",
+        project_s=t_proj,
+        straightforward_s=t_gmm_all + t_rest,
+        straightforward_parts_s=dict(sklearn_gmm=t_gmm_all, sklearn_gmm_measured=t_gmm, numpy_rest=t_rest),
+        check=check,
+        note=note,
+    )
 
 
 def bench_mahalanobis(n, d, c, cfg, device, gen):
@@ -191,12 +224,19 @@ def bench_mahalanobis(n, d, c, cfg, device, gen):
     ours = dist[:m].cpu().numpy()
     fin = np.isfinite(ref)
     check = float(np.max(np.abs(ours[fin] - ref[fin]) / np.maximum(ref[fin], 1e-12))) if fin.any() else 0.0
-    cov_ok = all(np.allclose(cov, gauss.covariances[k].cpu().numpy(), rtol=1e-6, atol=1e-9) for k, (_, cov) in fitted.items())
+    cov_ok = all(
+        np.allclose(cov, gauss.covariances[k].cpu().numpy(), rtol=1e-6, atol=1e-9) for k, (_, cov) in fitted.items()
+    )
     note = "" if m == len(zq) else f"scipy distances extrapolated from {m} of {len(zq)} pts"
-    return dict(bench="mahalanobis", case=f"N={n}/{len(zq)} d={d} C={c}", project_s=t_proj,
-                straightforward_s=t_fit + t_ref_all,
-                straightforward_parts_s=dict(numpy_fit=t_fit, scipy_distance=t_ref_all, scipy_distance_measured=t_ref),
-                check=check if cov_ok else float("inf"), note=note)
+    return dict(
+        bench="mahalanobis",
+        case=f"N={n}/{len(zq)} d={d} C={c}",
+        project_s=t_proj,
+        straightforward_s=t_fit + t_ref_all,
+        straightforward_parts_s=dict(numpy_fit=t_fit, scipy_distance=t_ref_all, scipy_distance_measured=t_ref),
+        check=check if cov_ok else float("inf"),
+        note=note,
+    )
 
 
 def latent_net(width: int) -> Classifier:
@@ -221,15 +261,29 @@ def bench_deepfool(cfg, device, gen):
     note = f"reference extrapolated from {k} of {len(x)} images; rho on them matches to {check:.1e}"
     if not torch.equal(out["n_iter"][:k], ref["n_iter"]):
         note += "; n_iter DIFFERS"
-    return dict(bench="deepfool", case=f"{len(x)} imgs ResNet18 w={cfg['df_width']}", project_s=t_proj,
-                straightforward_s=t_ref_all, straightforward_parts_s=dict(reference_measured=t_ref),
-                check=check, note=note, rho=robustness_rho(out["r"], x),
-                mean_iters=out["n_iter"].double().mean().item(), fooled=out["fooled"].double().mean().item())
+    return dict(
+        bench="deepfool",
+        case=f"{len(x)} imgs ResNet18 w={cfg['df_width']}",
+        project_s=t_proj,
+        straightforward_s=t_ref_all,
+        straightforward_parts_s=dict(reference_measured=t_ref),
+        check=check,
+        note=note,
+        rho=robustness_rho(out["r"], x),
+        mean_iters=out["n_iter"].double().mean().item(),
+        fooled=out["fooled"].double().mean().item(),
+    )
 
 
 def environment(device):
-    env = dict(device=str(device), torch=torch.__version__, threads=torch.get_num_threads(), cpus=os.cpu_count(),
-               python=platform.python_version(), load_avg=[round(v, 2) for v in os.getloadavg()])
+    env = dict(
+        device=str(device),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+        load_avg=[round(v, 2) for v in os.getloadavg()],
+    )
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     return env
@@ -240,8 +294,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes, well under a minute")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", help="write the numbers to this JSON file")
-    parser.add_argument("--threads", type=int,
-                        help="CPU threads for torch and numpy/scipy (default: as is; 1 with --quick)")
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads for torch and numpy/scipy (default: as is; 1 with --quick)"
+    )
     args = parser.parse_args(argv)
     if args.quick and args.threads is None:
         args.threads = 1  # a smoke test: steady under load (2 threads on 2 busy cores stall badly)
@@ -263,8 +318,11 @@ def main(argv=None):
         r = fn(*params, cfg, device, gen)
         r["ratio"] = r["straightforward_s"] / r["project_s"]
         results.append(r)
-        print(f"{r['bench']:<12}{r['case']:<28}{r['project_s']:>10.3f}{r['straightforward_s']:>13.3f}"
-              f"{r['ratio']:>8.1f}x{r['check']:>9.1e}  {r['note']}", flush=True)
+        print(
+            f"{r['bench']:<12}{r['case']:<28}{r['project_s']:>10.3f}{r['straightforward_s']:>13.3f}"
+            f"{r['ratio']:>8.1f}x{r['check']:>9.1e}  {r['note']}",
+            flush=True,
+        )
     finish(env, start, args.out, {"mode": "quick" if args.quick else "full", "config": cfg, "results": results})
 
 

@@ -8,10 +8,10 @@ What is compared, per case (ratio = project images/s / reference images/s, > 1 =
 
 * project: the real thing. The Hydra config is composed from `conf/` (`hydra.compose`), the
   datamodule and model are built as `train()` builds them (`build_model`: on one GPU the whole
-  training step as one CUDA graph, torch.compile of the backbone on GPUs; channels_last for the ResNet; fused AdamW on CUDA;
-  the config's gamma schedule), and `lightning.Trainer(precision=resolve_precision("auto"), limit_val_batches=0,
-  no checkpointing, logger=False, no progress bar, use_distributed_sampler=False, max_steps=...)`
-  .fit() runs. Data:
+  training step as one CUDA graph, torch.compile of the backbone on GPUs; channels_last for the
+  ResNet; fused AdamW on CUDA; the config's gamma schedule), and
+  `lightning.Trainer(precision=resolve_precision("auto"), limit_val_batches=0, no checkpointing,
+  logger=False, no progress bar, use_distributed_sampler=False, max_steps=...)` .fit() runs. Data:
   the `InMemoryDataModule` path (whole split as uint8 tensors, resident on the GPU under CUDA, one
   index tensor per batch, crop/flip + normalization per batch on the device in
   `on_after_batch_transfer`, no DataLoader workers). With --device cpu the precision is 32-true
@@ -96,14 +96,10 @@ CIFAR_METRIC_IMAGES = 50_000  # train + val splits of the per-epoch metric pass
 
 # per device and mode: synthetic images (cifar), warm-up steps (project, reference), timed steps
 PLANS = {
-    ("cpu", "full"): {"digits": dict(warmup=(20, 20), steps=300),
-                      "cifar": dict(n=20_000, warmup=(10, 10), steps=100)},
-    ("cpu", "quick"): {"digits": dict(warmup=(12, 12), steps=40),
-                       "cifar": dict(n=5_000, warmup=(2, 2), steps=8)},
-    ("cuda", "full"): {"digits": dict(warmup=(20, 20), steps=300),
-                       "cifar": dict(n=50_000, warmup=(30, 20), steps=200)},
-    ("cuda", "quick"): {"digits": dict(warmup=(12, 12), steps=50),
-                        "cifar": dict(n=50_000, warmup=(15, 10), steps=40)},
+    ("cpu", "full"): {"digits": dict(warmup=(20, 20), steps=300), "cifar": dict(n=20_000, warmup=(10, 10), steps=100)},
+    ("cpu", "quick"): {"digits": dict(warmup=(12, 12), steps=40), "cifar": dict(n=5_000, warmup=(2, 2), steps=8)},
+    ("cuda", "full"): {"digits": dict(warmup=(20, 20), steps=300), "cifar": dict(n=50_000, warmup=(30, 20), steps=200)},
+    ("cuda", "quick"): {"digits": dict(warmup=(12, 12), steps=50), "cifar": dict(n=50_000, warmup=(15, 10), steps=40)},
 }
 SYNC_PROBE_STEPS = 3
 
@@ -218,6 +214,7 @@ class StepTimer(L.Callback):
     def on_train_end(self, trainer, pl_module):
         if self._probe_cm is not None:
             self._end_probe()
+
         def timed_pass() -> float:
             sync(self.device)
             t = time.perf_counter()
@@ -239,25 +236,47 @@ def run_project(cfg, dm, device, warmup: int, steps: int) -> dict:
     probe = SYNC_PROBE_STEPS if cuda else 0
     timer = StepTimer(warmup, steps, probe, device, cfg, compiled)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = L.Trainer(accelerator="gpu" if cuda else "cpu", devices=1, precision=precision,
-                            max_steps=warmup + steps + probe, max_epochs=-1, limit_val_batches=0,
-                            num_sanity_val_steps=0, enable_checkpointing=False, logger=False,
-                            enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
-                            deterministic=cfg.trainer.deterministic, benchmark=cudnn_benchmark(cfg),
-                            default_root_dir=tmp,
-                            callbacks=[hydra.utils.instantiate(cfg.callbacks.gamma), timer])
+        trainer = L.Trainer(
+            accelerator="gpu" if cuda else "cpu",
+            devices=1,
+            precision=precision,
+            max_steps=warmup + steps + probe,
+            max_epochs=-1,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            enable_checkpointing=False,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            use_distributed_sampler=False,
+            deterministic=cfg.trainer.deterministic,
+            benchmark=cudnn_benchmark(cfg),
+            default_root_dir=tmp,
+            callbacks=[hydra.utils.instantiate(cfg.callbacks.gamma), timer],
+        )
         trainer.fit(module, dm)
     if timer.seconds is None:
         raise RuntimeError(f"the project fit stopped after {timer.seen} of {warmup + steps} steps")
     graphed = bool(module.cuda_graphs and module._step_graph is not None)
-    return dict(precision=precision, compile=compiled, channels_last=module.channels_last, cuda_graphs=graphed,
-                cudnn_benchmark=cudnn_benchmark(cfg),
-                fused_adamw=cuda if module.fused_adamw is None else module.fused_adamw, workers=0,
-                warmup_steps=warmup, steps=steps, images=timer.images, seconds=timer.seconds,
-                warmup_seconds=timer.warmup_seconds, images_per_s=timer.images / timer.seconds,
-                metric_pass_s=timer.metric_s, metric_first_pass_s=timer.metric_first_s,
-                host_syncs_per_step={k: v / probe for k, v in timer.syncs.items()} if probe else None,
-                launches_per_step=timer.launches)
+    return dict(
+        precision=precision,
+        compile=compiled,
+        channels_last=module.channels_last,
+        cuda_graphs=graphed,
+        cudnn_benchmark=cudnn_benchmark(cfg),
+        fused_adamw=cuda if module.fused_adamw is None else module.fused_adamw,
+        workers=0,
+        warmup_steps=warmup,
+        steps=steps,
+        images=timer.images,
+        seconds=timer.seconds,
+        warmup_seconds=timer.warmup_seconds,
+        images_per_s=timer.images / timer.seconds,
+        metric_pass_s=timer.metric_s,
+        metric_first_pass_s=timer.metric_first_s,
+        host_syncs_per_step={k: v / probe for k, v in timer.syncs.items()} if probe else None,
+        launches_per_step=timer.launches,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -284,8 +303,21 @@ class PerSampleDataset(Dataset):
         return self.transform(Image.fromarray(self.x[i])), self.y[i]
 
 
-def run_reference(cfg, x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.ndarray, num_classes: int,
-                  augment: bool, pad: int, flip: bool, device, workers: int, warmup: int, steps: int) -> dict:
+def run_reference(
+    cfg,
+    x: np.ndarray,
+    y: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    num_classes: int,
+    augment: bool,
+    pad: int,
+    flip: bool,
+    device,
+    workers: int,
+    warmup: int,
+    steps: int,
+) -> dict:
     from torchvision import transforms as T
 
     cuda = device.type == "cuda"
@@ -297,8 +329,14 @@ def run_reference(cfg, x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.n
             tf.append(T.RandomHorizontalFlip())
     tf += [T.ToTensor(), T.Normalize((mean / 255).tolist(), (std / 255).tolist())]
     ds = PerSampleDataset(x, y, T.Compose(tf))
-    loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=workers, pin_memory=cuda,
-                        persistent_workers=workers > 0)
+    loader = DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        num_workers=workers,
+        pin_memory=cuda,
+        persistent_workers=workers > 0,
+    )
     torch.manual_seed(cfg.seed)
     model = build_net(cfg, tuple(x.shape[1:]), num_classes).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -326,9 +364,19 @@ def run_reference(cfg, x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.n
     seconds = time.perf_counter() - t0
     del it, loader  # stops the persistent workers before the next measurement
     gc.collect()
-    return dict(precision="fp32", compile=False, channels_last=False, fused_adamw=False, workers=workers,
-                warmup_steps=warmup, steps=steps, images=images, seconds=seconds, warmup_seconds=t0 - start,
-                images_per_s=images / seconds)
+    return dict(
+        precision="fp32",
+        compile=False,
+        channels_last=False,
+        fused_adamw=False,
+        workers=workers,
+        warmup_steps=warmup,
+        steps=steps,
+        images=images,
+        seconds=seconds,
+        warmup_seconds=t0 - start,
+        images_per_s=images / seconds,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -336,8 +384,17 @@ def run_reference(cfg, x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.n
 # ------------------------------------------------------------------------------------------------
 
 
-def run_case(case: str, plan: dict, device, width: int, workers: int, steps: int | None, compile_: str,
-             repeat: int = 1, variants: list[tuple[str, list[str]]] = ()) -> dict:
+def run_case(
+    case: str,
+    plan: dict,
+    device,
+    width: int,
+    workers: int,
+    steps: int | None,
+    compile_: str,
+    repeat: int = 1,
+    variants: list[tuple[str, list[str]]] = (),
+) -> dict:
     acc = "gpu" if device.type == "cuda" else "cpu"
     common = [f"trainer.accelerator={acc}", f"runtime.compile={compile_}"]
     if case == "digits":
@@ -363,8 +420,9 @@ def run_case(case: str, plan: dict, device, width: int, workers: int, steps: int
     arrays = (dm.x["train"].numpy(), dm.y["train"].numpy(), dm.mean.numpy(), dm.std.numpy())
     refs, projs = [], []
     for _ in range(repeat):
-        refs.append(run_reference(cfg, *arrays, dm.num_classes, dm.augment, dm.pad, dm.flip, device, workers,
-                                  w_ref, steps))
+        refs.append(
+            run_reference(cfg, *arrays, dm.num_classes, dm.augment, dm.pad, dm.flip, device, workers, w_ref, steps)
+        )
         projs.append(run_project(cfg, dm, device, w_proj, steps))
     ref = max(refs, key=lambda r: r["images_per_s"])
     proj = max(projs, key=lambda r: r["images_per_s"])
@@ -385,10 +443,16 @@ def run_case(case: str, plan: dict, device, width: int, workers: int, steps: int
             var_results.append(dict(name=name, overrides=overrides, error=repr(e)[:300]))
             continue
         best = max(runs, key=lambda r: r["images_per_s"])
-        var_results.append(dict(name=name, overrides=overrides, **{k: best[k] for k in (
-            "images_per_s", "compile", "cuda_graphs", "precision", "launches_per_step")},
-            warmup_seconds=runs[0]["warmup_seconds"],
-            epoch_s=epoch_images / best["images_per_s"], ratio=best["images_per_s"] / ref["images_per_s"]))
+        var_results.append(
+            dict(
+                name=name,
+                overrides=overrides,
+                **{k: best[k] for k in ("images_per_s", "compile", "cuda_graphs", "precision", "launches_per_step")},
+                warmup_seconds=runs[0]["warmup_seconds"],
+                epoch_s=epoch_images / best["images_per_s"],
+                ratio=best["images_per_s"] / ref["images_per_s"],
+            )
+        )
 
     scale = metric_images / (n_train + n_val)
     proj["metric_pass_scaled_s"] = proj["metric_pass_s"] * scale
@@ -396,13 +460,25 @@ def run_case(case: str, plan: dict, device, width: int, workers: int, steps: int
         r["epoch_s"] = epoch_images / r["images_per_s"]
     proj["epoch_incl_metrics_s"] = proj["epoch_s"] + proj["metric_pass_scaled_s"]
     b = cfg.backbone
-    model = (f"mlp {list(b.hidden)}" if b.name == "mlp" else f"{b.name} width {b.width}") + \
-        f", head {cfg.head.name} d={cfg.head.width}"
-    return dict(case=case, model=model, batch_size=cfg.batch_size, train_images=n_train, val_images=n_val,
-                epoch_images=epoch_images, metric_images=metric_images, metric_scale=scale,
-                data="sklearn digits 8x8" if case == "digits" else f"synthetic uint8 [{plan['n']},3,32,32]",
-                augment=bool(dm.augment), project=proj, reference=ref, ratio=proj["images_per_s"] / ref["images_per_s"],
-                variants=var_results)
+    model = (
+        f"mlp {list(b.hidden)}" if b.name == "mlp" else f"{b.name} width {b.width}"
+    ) + f", head {cfg.head.name} d={cfg.head.width}"
+    return dict(
+        case=case,
+        model=model,
+        batch_size=cfg.batch_size,
+        train_images=n_train,
+        val_images=n_val,
+        epoch_images=epoch_images,
+        metric_images=metric_images,
+        metric_scale=scale,
+        data="sklearn digits 8x8" if case == "digits" else f"synthetic uint8 [{plan['n']},3,32,32]",
+        augment=bool(dm.augment),
+        project=proj,
+        reference=ref,
+        ratio=proj["images_per_s"] / ref["images_per_s"],
+        variants=var_results,
+    )
 
 
 def fmt_s(s: float) -> str:
@@ -414,56 +490,104 @@ def report(r: dict) -> str:
     onoff = lambda v: "on" if v else "off"  # noqa: E731
     rows = [
         ("precision", p["precision"], q["precision"], ""),
-        ("compile / channels_last", f"{onoff(p['compile'])} / {onoff(p['channels_last'])}",
-         f"{onoff(q['compile'])} / {onoff(q['channels_last'])}", ""),
-        ("CUDA graphs / cudnn.bench", f"{onoff(p.get('cuda_graphs'))} / {onoff(p.get('cudnn_benchmark'))}",
-         "off / off", ""),
+        (
+            "compile / channels_last",
+            f"{onoff(p['compile'])} / {onoff(p['channels_last'])}",
+            f"{onoff(q['compile'])} / {onoff(q['channels_last'])}",
+            "",
+        ),
+        (
+            "CUDA graphs / cudnn.bench",
+            f"{onoff(p.get('cuda_graphs'))} / {onoff(p.get('cudnn_benchmark'))}",
+            "off / off",
+            "",
+        ),
         ("AdamW", "fused" if p["fused_adamw"] else "default", "default", ""),
-        ("data pipeline", "in-memory uint8, batch aug" if r["augment"] else "in-memory uint8",
-         "per-sample PIL" + (" + crop/flip" if r["augment"] else ""), ""),
+        (
+            "data pipeline",
+            "in-memory uint8, batch aug" if r["augment"] else "in-memory uint8",
+            "per-sample PIL" + (" + crop/flip" if r["augment"] else ""),
+            "",
+        ),
         ("DataLoader workers", str(p["workers"]), str(q["workers"]), ""),
         ("timed steps (warm-up)", f"{p['steps']} ({p['warmup_steps']})", f"{q['steps']} ({q['warmup_steps']})", ""),
-        ("warm-up time", fmt_s(p["warmup_seconds"]) + (" (incl. compile)" if p["compile"] else ""),
-         fmt_s(q["warmup_seconds"]), ""),
+        (
+            "warm-up time",
+            fmt_s(p["warmup_seconds"]) + (" (incl. compile)" if p["compile"] else ""),
+            fmt_s(q["warmup_seconds"]),
+            "",
+        ),
         ("train images/s", f"{p['images_per_s']:,.0f}", f"{q['images_per_s']:,.0f}", f"{r['ratio']:.2f}x"),
         (f"epoch ({r['epoch_images']:,} images)", fmt_s(p["epoch_s"]), fmt_s(q["epoch_s"]), f"{r['ratio']:.2f}x"),
-        (f"metric pass ({r['metric_images']:,} img)", fmt_s(p["metric_pass_scaled_s"])
-         + (f" (scaled x{r['metric_scale']:.1f})" if abs(r["metric_scale"] - 1) > 1e-9 else ""), "-", ""),
+        (
+            f"metric pass ({r['metric_images']:,} img)",
+            fmt_s(p["metric_pass_scaled_s"])
+            + (f" (scaled x{r['metric_scale']:.1f})" if abs(r["metric_scale"] - 1) > 1e-9 else ""),
+            "-",
+            "",
+        ),
         ("epoch incl. metrics", fmt_s(p["epoch_incl_metrics_s"]), "-", ""),
     ]
-    lines = [f"== {r['case']}: {r['model']}, batch {r['batch_size']}, {r['data']} "
-             f"(train {r['train_images']:,} / val {r['val_images']:,}) ==",
-             f"  {'':<27}{'project (Lightning)':<30}{'reference (plain loop)':<26}{'proj/ref':>8}"]
+    lines = [
+        f"== {r['case']}: {r['model']}, batch {r['batch_size']}, {r['data']} "
+        f"(train {r['train_images']:,} / val {r['val_images']:,}) ==",
+        f"  {'':<27}{'project (Lightning)':<30}{'reference (plain loop)':<26}{'proj/ref':>8}",
+    ]
     lines += [f"  {a:<27}{b:<30}{c:<26}{d:>8}" for a, b, c, d in rows]
     for v in r.get("variants", []):
         if "error" in v:
             lines.append(f"  variant {v['name']:<19}FAILED: {v['error']} ({' '.join(v['overrides'])})")
             continue
-        lines.append(f"  variant {v['name']:<19}{v['images_per_s']:>8,.0f} img/s  epoch {fmt_s(v['epoch_s']):<9}"
-                     f" {v['ratio']:.2f}x ref  (graphs {'on' if v['cuda_graphs'] else 'off'}, compile "
-                     f"{'on' if v['compile'] else 'off'}, warm-up {fmt_s(v['warmup_seconds'])}"
-                     + (f", {sum(n.values()):g} GPU submissions/step" if (n := v.get("launches_per_step"))
-                        and "error" not in n else "") + f": {' '.join(v['overrides'])})")
+        lines.append(
+            f"  variant {v['name']:<19}{v['images_per_s']:>8,.0f} img/s  epoch {fmt_s(v['epoch_s']):<9}"
+            f" {v['ratio']:.2f}x ref  (graphs {'on' if v['cuda_graphs'] else 'off'}, compile "
+            f"{'on' if v['compile'] else 'off'}, warm-up {fmt_s(v['warmup_seconds'])}"
+            + (
+                f", {sum(n.values()):g} GPU submissions/step"
+                if (n := v.get("launches_per_step")) and "error" not in n
+                else ""
+            )
+            + f": {' '.join(v['overrides'])})"
+        )
     if len(p.get("all_images_per_s", [])) > 1:
-        lines.append("  images/s of every run: project " + ", ".join(f"{v:,.0f}" for v in p["all_images_per_s"])
-                     + "; reference " + ", ".join(f"{v:,.0f}" for v in q["all_images_per_s"]))
+        lines.append(
+            "  images/s of every run: project "
+            + ", ".join(f"{v:,.0f}" for v in p["all_images_per_s"])
+            + "; reference "
+            + ", ".join(f"{v:,.0f}" for v in q["all_images_per_s"])
+        )
     if p.get("metric_first_pass_s") is not None:
         lines.append(f"  first metric pass (compiles eval graphs): {fmt_s(p['metric_first_pass_s'])}")
     if p.get("host_syncs_per_step") is not None:
         s = p["host_syncs_per_step"]
-        lines.append(f"  project host syncs per training step: {sum(s.values()):g}"
-                     + "".join(f"\n    {n:g} x {site}" for site, n in sorted(s.items(), key=lambda kv: -kv[1])))
+        lines.append(
+            f"  project host syncs per training step: {sum(s.values()):g}"
+            + "".join(f"\n    {n:g} x {site}" for site, n in sorted(s.items(), key=lambda kv: -kv[1]))
+        )
     if p.get("launches_per_step"):
         n = p["launches_per_step"]
-        lines.append("  project GPU work submissions per training step: " + (
-            n["error"] if "error" in n else f"{sum(n.values()):g} (" + ", ".join(f"{k} {v:g}" for k, v in n.items()) + ")"))
+        lines.append(
+            "  project GPU work submissions per training step: "
+            + (
+                n["error"]
+                if "error" in n
+                else f"{sum(n.values()):g} (" + ", ".join(f"{k} {v:g}" for k, v in n.items()) + ")"
+            )
+        )
     return "\n".join(lines)
 
 
 def environment(device, workers: int) -> dict:
-    env = dict(device=str(device), torch=torch.__version__, lightning=L.__version__, threads=torch.get_num_threads(),
-               cpus=os.cpu_count(), python=platform.python_version(), workers=workers,
-               load_avg=[round(v, 2) for v in os.getloadavg()])
+    env = dict(
+        device=str(device),
+        torch=torch.__version__,
+        lightning=L.__version__,
+        threads=torch.get_num_threads(),
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+        workers=workers,
+        load_avg=[round(v, 2) for v in os.getloadavg()],
+    )
     if device.type == "cuda":
         env["device_name"] = torch.cuda.get_device_name(device)
         env["bf16"] = torch.cuda.is_bf16_supported()
@@ -491,14 +615,27 @@ def main(argv=None):
     parser.add_argument("--out", help="write the numbers to this JSON file")
     parser.add_argument("--cases", help="comma-separated: digits,cifar (default: both on cpu, cifar on cuda)")
     parser.add_argument("--width", type=int, help="ResNet18 width of the cifar case (default: 64 on cuda, 8 on cpu)")
-    parser.add_argument("--workers", type=int, help="reference DataLoader workers (default: min(8, cpus) on cuda, 2 on cpu)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="alternate reference and project runs this many times; the fastest of each counts")
+    parser.add_argument(
+        "--workers", type=int, help="reference DataLoader workers (default: min(8, cpus) on cuda, 2 on cpu)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="alternate reference and project runs this many times; the fastest of each counts",
+    )
     parser.add_argument("--threads", type=int, help="torch.set_num_threads for the main process (default: torch's)")
-    parser.add_argument("--compile", default="auto", choices=["auto", "true", "false"],
-                        help="project's runtime.compile (auto = on GPUs, as in the config)")
-    parser.add_argument("--variants", help="extra project runs, 'NAME=OVERRIDE [OVERRIDE..];NAME=..' (default on "
-                        f"cuda: {DEFAULT_GPU_VARIANTS!r}; none on cpu; '' for none)")
+    parser.add_argument(
+        "--compile",
+        default="auto",
+        choices=["auto", "true", "false"],
+        help="project's runtime.compile (auto = on GPUs, as in the config)",
+    )
+    parser.add_argument(
+        "--variants",
+        help="extra project runs, 'NAME=OVERRIDE [OVERRIDE..];NAME=..' (default on "
+        f"cuda: {DEFAULT_GPU_VARIANTS!r}; none on cpu; '' for none)",
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -513,24 +650,39 @@ def main(argv=None):
     warnings.filterwarnings("ignore", message=".*(num_workers|bottleneck|max_epochs|smaller than the logging).*")
     spec = args.variants if args.variants is not None else (DEFAULT_GPU_VARIANTS if device.type == "cuda" else "")
     try:
-        variants = [(name.strip(), ovr.split())
-                    for name, ovr in (v.split("=", 1) for v in spec.split(";") if v.strip())]
+        variants = [
+            (name.strip(), ovr.split()) for name, ovr in (v.split("=", 1) for v in spec.split(";") if v.strip())
+        ]
     except ValueError:
         parser.error(f"--variants: expected 'NAME=OVERRIDE [OVERRIDE..];...', got {spec!r}")
     mode = "quick" if args.quick else "full"
     cases = (args.cases or ("digits,cifar" if device.type == "cpu" else "cifar")).split(",")
     width = args.width or (64 if device.type == "cuda" else 8)
-    workers = args.workers if args.workers is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 2)
+    workers = (
+        args.workers if args.workers is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 2)
+    )
     env = environment(device, workers)
-    print(f"device {env['device_name']} ({device}), torch {env['torch']}, lightning {env['lightning']}, "
-          f"{env['threads']} threads, {env['cpus']} cpus, reference workers {workers}, mode {mode}, "
-          f"load avg {env['load_avg']}", flush=True)
+    print(
+        f"device {env['device_name']} ({device}), torch {env['torch']}, lightning {env['lightning']}, "
+        f"{env['threads']} threads, {env['cpus']} cpus, reference workers {workers}, mode {mode}, "
+        f"load avg {env['load_avg']}",
+        flush=True,
+    )
     results, start = [], time.perf_counter()
     for case in cases:
         if case not in ("digits", "cifar"):
             parser.error(f"unknown case {case!r}; choose digits and/or cifar")
-        r = run_case(case, PLANS[(device.type, mode)][case], device, width, workers, args.steps, args.compile,
-                     args.repeat, variants)
+        r = run_case(
+            case,
+            PLANS[(device.type, mode)][case],
+            device,
+            width,
+            workers,
+            args.steps,
+            args.compile,
+            args.repeat,
+            variants,
+        )
         results.append(r)
         print(report(r), flush=True)
     finish(env, start, args.out, {"mode": mode, "results": results})

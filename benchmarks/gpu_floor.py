@@ -66,8 +66,7 @@ def make(dev: torch.device, width: int, capturable: bool = False):
     net = latent_net(width).to(dev)
     if cuda:
         net = net.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=5e-4, fused=cuda or None,
-                            capturable=capturable)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=5e-4, fused=cuda or None, capturable=capturable)
     return net, opt
 
 
@@ -164,8 +163,11 @@ def main(argv=None):
     for form in ("eager", "compiled", "graph"):
         if f"{form}_step_s" in r:
             s = r[f"{form}_step_s"]
-            print(f"  bare step, {form:<10}     {s * 1e3:8.2f} ms  = {a.batch / s:9,.0f} img/s, "
-                  f"{epoch / a.batch * s:6.2f} s per epoch of {epoch:,} images", flush=True)
+            print(
+                f"  bare step, {form:<10}     {s * 1e3:8.2f} ms  = {a.batch / s:9,.0f} img/s, "
+                f"{epoch / a.batch * s:6.2f} s per epoch of {epoch:,} images",
+                flush=True,
+            )
         elif f"{form}_error" in r:
             print(f"  bare step, {form:<10}     FAILED: {r[f'{form}_error']}", flush=True)
     finish(r, start, a.out, {})

@@ -64,8 +64,9 @@ def write_atomic(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def worker(folder: Path, index: int, device: str, width: int, images: int, overrides: list[str],
-           warmup_steps: int) -> None:
+def worker(
+    folder: Path, index: int, device: str, width: int, images: int, overrides: list[str], warmup_steps: int
+) -> None:
     import hydra
     import lightning as L
     import torch
@@ -78,8 +79,17 @@ def worker(folder: Path, index: int, device: str, width: int, images: int, overr
     quiet_lightning()
     dev = torch.device(device)
     cuda = dev.type == "cuda"
-    cfg = compose(["data=cifar10", "backbone=resnet18", f"backbone.width={width}", "head=binenc", "head.width=4",
-                   f"trainer.accelerator={'gpu' if cuda else 'cpu'}", *overrides])
+    cfg = compose(
+        [
+            "data=cifar10",
+            "backbone=resnet18",
+            f"backbone.width={width}",
+            "head=binenc",
+            "head.width=4",
+            f"trainer.accelerator={'gpu' if cuda else 'cpu'}",
+            *overrides,
+        ]
+    )
     data_kw = {k: v for k, v in dict(cfg.data).items() if k not in ("name", "_target_")}
     dm = SyntheticCIFAR(n=images, **data_kw, batch_size=cfg.batch_size, seed=cfg.seed + index)
     L.seed_everything(cfg.seed + index, workers=True, verbose=False)
@@ -121,18 +131,33 @@ def worker(folder: Path, index: int, device: str, width: int, images: int, overr
             if time.time() >= self.window["t0"] + self.window["seconds"]:
                 sync(dev)
                 seconds = time.time() - self.start
-                write_atomic(folder / f"result_{self.round}_{index}.json",
-                             {"images": self.images, "seconds": seconds, "images_per_s": self.images / seconds})
+                write_atomic(
+                    folder / f"result_{self.round}_{index}.json",
+                    {"images": self.images, "seconds": seconds, "images_per_s": self.images / seconds},
+                )
                 self._next_round(trainer)
 
     precision = resolve_precision(cfg.trainer.precision) if cuda else "32-true"
-    trainer = L.Trainer(accelerator="gpu" if cuda else "cpu", devices=1, precision=precision, max_epochs=-1,
-                        max_steps=-1, num_sanity_val_steps=0, enable_checkpointing=False, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
-                        benchmark=cudnn_benchmark(cfg), default_root_dir=str(folder),
-                        callbacks=[hydra.utils.instantiate(cfg.callbacks.gamma),
-                                   hydra.utils.instantiate(cfg.callbacks.metrics, every=1, hist_dims=0),
-                                   Driven()])
+    trainer = L.Trainer(
+        accelerator="gpu" if cuda else "cpu",
+        devices=1,
+        precision=precision,
+        max_epochs=-1,
+        max_steps=-1,
+        num_sanity_val_steps=0,
+        enable_checkpointing=False,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        benchmark=cudnn_benchmark(cfg),
+        default_root_dir=str(folder),
+        callbacks=[
+            hydra.utils.instantiate(cfg.callbacks.gamma),
+            hydra.utils.instantiate(cfg.callbacks.metrics, every=1, hist_dims=0),
+            Driven(),
+        ],
+    )
     trainer.fit(module, dm)
 
 
@@ -149,9 +174,24 @@ class Workers:
         self.n, self.round_no, self.procs, self.logs = n, 0, [], []
         for i in range(n):
             log = open(self.folder / f"worker_{i}.log", "w")
-            cmd = [sys.executable, "-m", "benchmarks.gpu_pack", "--worker", str(self.folder), str(i),
-                   "--device", args.device, "--width", str(args.width), "--images", str(args.images),
-                   "--warmup-steps", str(args.warmup_steps), "--overrides", " ".join(overrides)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "benchmarks.gpu_pack",
+                "--worker",
+                str(self.folder),
+                str(i),
+                "--device",
+                args.device,
+                "--width",
+                str(args.width),
+                "--images",
+                str(args.images),
+                "--warmup-steps",
+                str(args.warmup_steps),
+                "--overrides",
+                " ".join(overrides),
+            ]
             self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
             self.logs.append(log)
 
@@ -172,8 +212,10 @@ class Workers:
 
     def round(self, k: int, seconds: float) -> list[dict]:
         self.round_no += 1
-        write_atomic(self.folder / f"go_{self.round_no}.json",
-                     {"workers": list(range(k)), "t0": time.time() + 0.5, "seconds": seconds})
+        write_atomic(
+            self.folder / f"go_{self.round_no}.json",
+            {"workers": list(range(k)), "t0": time.time() + 0.5, "seconds": seconds},
+        )
         files = [self.folder / f"result_{self.round_no}_{i}.json" for i in range(k)]
         deadline = time.time() + seconds + 120
         while not all(f.exists() for f in files):
@@ -205,12 +247,20 @@ def measure(args, jobs: list[int], overrides: list[str], env: dict, label: str) 
         for k in jobs:
             res = w.round(k, args.seconds)
             agg = sum(r["images_per_s"] for r in res)
-            lvl = {"jobs": k, "aggregate_images_per_s": agg, "per_job_images_per_s": [r["images_per_s"] for r in res],
-                   "epoch_s_effective": CIFAR_EPOCH / agg, "table_gpu_hours": PAPER_TABLE_EPOCHS * CIFAR_EPOCH / agg / 3600}
+            lvl = {
+                "jobs": k,
+                "aggregate_images_per_s": agg,
+                "per_job_images_per_s": [r["images_per_s"] for r in res],
+                "epoch_s_effective": CIFAR_EPOCH / agg,
+                "table_gpu_hours": PAPER_TABLE_EPOCHS * CIFAR_EPOCH / agg / 3600,
+            }
             out["levels"].append(lvl)
-            print(f"  [{label}] {k} job(s): {agg:9,.0f} img/s together ({agg / k:,.0f} each), "
-                  f"{lvl['epoch_s_effective']:.3f} s per epoch effective, "
-                  f"CIFAR-10 table {lvl['table_gpu_hours']:.1f} GPU-hours", flush=True)
+            print(
+                f"  [{label}] {k} job(s): {agg:9,.0f} img/s together ({agg / k:,.0f} each), "
+                f"{lvl['epoch_s_effective']:.3f} s per epoch effective, "
+                f"CIFAR-10 table {lvl['table_gpu_hours']:.1f} GPU-hours",
+                flush=True,
+            )
     except Exception as e:  # noqa: BLE001 -- report what was measured
         out["error"] = repr(e)[-2500:]
         print(f"  [{label}] FAILED: {out['error']}", flush=True)
@@ -224,8 +274,11 @@ class MPS:
 
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="mps_"))
-        self.env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": str(self.dir / "pipe"),
-                    "CUDA_MPS_LOG_DIRECTORY": str(self.dir / "log")}
+        self.env = {
+            **os.environ,
+            "CUDA_MPS_PIPE_DIRECTORY": str(self.dir / "pipe"),
+            "CUDA_MPS_LOG_DIRECTORY": str(self.dir / "log"),
+        }
         (self.dir / "pipe").mkdir()
         (self.dir / "log").mkdir()
         subprocess.run(["nvidia-cuda-mps-control", "-d"], env=self.env, check=True, timeout=30)
@@ -250,14 +303,21 @@ def main(argv=None):
     p.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
     p.add_argument("--jobs", default="1,2,4,8", help="comma-separated numbers of jobs sharing the device")
     p.add_argument("--seconds", type=float, help="timed window per level (default 15 on cuda, 3 on cpu)")
-    p.add_argument("--mps", default="auto", choices=["auto", "on", "off"],
-                   help="also measure under CUDA MPS (auto: when nvidia-cuda-mps-control is on the PATH)")
+    p.add_argument(
+        "--mps",
+        default="auto",
+        choices=["auto", "on", "off"],
+        help="also measure under CUDA MPS (auto: when nvidia-cuda-mps-control is on the PATH)",
+    )
     p.add_argument("--overrides", default="", help="config overrides of every job, space-separated")
     p.add_argument("--overrides-from", help="take the fastest setting of this bench_train JSON output")
     p.add_argument("--width", type=int, help="ResNet18 width (default 64 on cuda, 8 on cpu)")
     p.add_argument("--images", type=int, help="synthetic images per job (default 50,000 on cuda, 1,000 on cpu)")
-    p.add_argument("--warmup-steps", type=int, help="training steps before a worker is ready, at least one "
-                   "epoch (default 400 on cuda, 10 on cpu)")
+    p.add_argument(
+        "--warmup-steps",
+        type=int,
+        help="training steps before a worker is ready, at least one epoch (default 400 on cuda, 10 on cpu)",
+    )
     p.add_argument("--out", help="write the numbers to this JSON file")
     p.add_argument("--worker", nargs=2, metavar=("FOLDER", "INDEX"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -287,10 +347,20 @@ def main(argv=None):
         p.error("--device cuda: no CUDA device available")
     name = torch.cuda.get_device_name(0) if cuda else "cpu"
     start = time.perf_counter()
-    env = dict(device=name, torch=torch.__version__, width=a.width, images=a.images, seconds=a.seconds,
-               overrides=overrides, setting=setting)
-    print(f"device {name}; ResNet18 width {a.width} + binenc d=4, batch 128, {a.images:,} synthetic images per job; "
-          f"setting {setting}: {' '.join(overrides) or '(config defaults)'}", flush=True)
+    env = dict(
+        device=name,
+        torch=torch.__version__,
+        width=a.width,
+        images=a.images,
+        seconds=a.seconds,
+        overrides=overrides,
+        setting=setting,
+    )
+    print(
+        f"device {name}; ResNet18 width {a.width} + binenc d=4, batch 128, {a.images:,} synthetic images per job; "
+        f"setting {setting}: {' '.join(overrides) or '(config defaults)'}",
+        flush=True,
+    )
     worker_env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     runs = [measure(a, jobs, overrides, worker_env, "time-sliced" if cuda else "cpu")]
     use_mps = cuda and (a.mps == "on" or (a.mps == "auto" and shutil.which("nvidia-cuda-mps-control")))
@@ -302,16 +372,27 @@ def main(argv=None):
             print(f"  [mps] FAILED to start: {e!r}", flush=True)
         else:
             try:
-                runs.append(measure(a, jobs, overrides, {**worker_env, **{k: v for k, v in mps.env.items()
-                                                                          if k.startswith("CUDA_MPS")}}, "mps"))
+                runs.append(
+                    measure(
+                        a,
+                        jobs,
+                        overrides,
+                        {**worker_env, **{k: v for k, v in mps.env.items() if k.startswith("CUDA_MPS")}},
+                        "mps",
+                    )
+                )
             finally:
                 mps.stop()
-    best = max((lvl for r in runs for lvl in r.get("levels", [])), key=lambda lvl: lvl["aggregate_images_per_s"],
-               default=None)
+    best = max(
+        (lvl for r in runs for lvl in r.get("levels", [])), key=lambda lvl: lvl["aggregate_images_per_s"], default=None
+    )
     if best:
         mode = next(r["mode"] for r in runs if best in r.get("levels", []))
-        print(f"fastest packing: {best['jobs']} job(s), {mode}: {best['aggregate_images_per_s']:,.0f} img/s, "
-              f"CIFAR-10 table ({PAPER_TABLE_EPOCHS:,} epochs) in {best['table_gpu_hours']:.1f} GPU-hours", flush=True)
+        print(
+            f"fastest packing: {best['jobs']} job(s), {mode}: {best['aggregate_images_per_s']:,.0f} img/s, "
+            f"CIFAR-10 table ({PAPER_TABLE_EPOCHS:,} epochs) in {best['table_gpu_hours']:.1f} GPU-hours",
+            flush=True,
+        )
     finish(env, start, a.out, {"runs": runs, "best": best and {**best, "mode": mode}})
 
 

@@ -23,8 +23,9 @@ from torch import nn
 class MLP(nn.Module):
     """Flatten, then `Linear -> BatchNorm -> act` for every hidden width."""
 
-    def __init__(self, input_shape: tuple[int, ...], hidden: Sequence[int] = (256, 256), act: str = "silu",
-                 name: str = "mlp"):
+    def __init__(
+        self, input_shape: tuple[int, ...], hidden: Sequence[int] = (256, 256), act: str = "silu", name: str = "mlp"
+    ):
         super().__init__()
         if not hidden or any(h <= 0 for h in hidden):
             raise ValueError(f"MLP hidden widths must be positive, got {list(hidden)}")
@@ -93,16 +94,27 @@ BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 class ResNet(nn.Module):
     """`block` ("basic" or "bottleneck") repeated `layers[i]` times in stage i, `width * 2**i` planes."""
 
-    def __init__(self, input_shape: tuple[int, ...], layers: Sequence[int] = (2, 2, 2, 2), block: str = "basic",
-                 width: int = 64, act: str = "silu", name: str = "resnet"):
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        layers: Sequence[int] = (2, 2, 2, 2),
+        block: str = "basic",
+        width: int = 64,
+        act: str = "silu",
+        name: str = "resnet",
+    ):
         super().__init__()
         if block not in BLOCKS:
             raise ValueError(f"unknown ResNet block {block!r}; choose one of {sorted(BLOCKS)}")
         if width <= 0 or not layers or any(n <= 0 for n in layers):
-            raise ValueError(f"ResNet needs width > 0 and positive stage depths, got width={width}, layers={list(layers)}")
+            raise ValueError(
+                f"ResNet needs width > 0 and positive stage depths, got width={width}, layers={list(layers)}"
+            )
         self.name, self.act = name, activation(act)
         block_cls = BLOCKS[block]
-        self.stem = nn.Sequential(nn.Conv2d(input_shape[0], width, 3, 1, 1, bias=True), nn.BatchNorm2d(width), self.act())
+        self.stem = nn.Sequential(
+            nn.Conv2d(input_shape[0], width, 3, 1, 1, bias=True), nn.BatchNorm2d(width), self.act()
+        )
         stages, cin = [], width
         for i, n in enumerate(layers):
             planes = width * 2**i

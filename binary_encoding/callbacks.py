@@ -34,12 +34,20 @@ class GammaScheduler(L.Callback):
         pl_module.gamma.fill_(self.current if self.current <= torch.finfo(torch.float32).max else math.inf)
 
     def state_dict(self):
-        return {"gamma0": self.gamma0, "factor": self.factor, "step": self.step,
-                "gamma_max": self.gamma_max, "current": self.current}
+        return {
+            "gamma0": self.gamma0,
+            "factor": self.factor,
+            "step": self.step,
+            "gamma_max": self.gamma_max,
+            "current": self.current,
+        }
 
     def load_state_dict(self, state):
         saved = (state["gamma0"], state["factor"], state["step"], state["gamma_max"])
         if saved != (self.gamma0, self.factor, self.step, self.gamma_max):
-            warnings.warn(f"resuming with a different gamma schedule: checkpoint {saved}, now "
-                          f"{(self.gamma0, self.factor, self.step, self.gamma_max)}; the new one is used", stacklevel=2)
+            warnings.warn(
+                f"resuming with a different gamma schedule: checkpoint {saved}, now "
+                f"{(self.gamma0, self.factor, self.step, self.gamma_max)}; the new one is used",
+                stacklevel=2,
+            )
         self.current = state["current"]

@@ -21,8 +21,10 @@ def conf_dir() -> str:
     checkout = Path(__file__).resolve().parent.parent / "conf"  # a checkout on PYTHONPATH, not installed
     if (checkout / "config.yaml").is_file():
         return str(checkout)
-    raise FileNotFoundError("binary_encoding's configs were not found: neither the installed package data "
-                            f"(binary_encoding.conf) nor {checkout}; reinstall the package")
+    raise FileNotFoundError(
+        "binary_encoding's configs were not found: neither the installed package data "
+        f"(binary_encoding.conf) nor {checkout}; reinstall the package"
+    )
 
 
 CONF_DIR = conf_dir()

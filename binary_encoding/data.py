@@ -57,8 +57,16 @@ class _Indexed(Dataset):
 class BatchIndexSampler(Sampler):
     """Yields index tensors, one per batch, for this rank's shard of `n` samples."""
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1,
-                 device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        device: torch.device | str = "cpu",
+    ):
         self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
         self.seed, self.rank, self.world, self.epoch = seed, rank, world, 0
         self.device = torch.device(device)  # where the indices go: the data's device (one copy per epoch)
@@ -120,10 +128,22 @@ class InMemoryDataModule(L.LightningDataModule):
 
     name = "base"
 
-    def __init__(self, root: str = "data", batch_size: int = 128, val_fraction: float = 0.1,
-                 split_seed: int = 0, augment: bool = False, pad: int = 4, flip: bool = True,
-                 eval_batch_size: int = 1024, download: bool = True, seed: int = 0,
-                 device_resident: bool | str = "auto", name: str | None = None, shuffle: bool = True):
+    def __init__(
+        self,
+        root: str = "data",
+        batch_size: int = 128,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        augment: bool = False,
+        pad: int = 4,
+        flip: bool = True,
+        eval_batch_size: int = 1024,
+        download: bool = True,
+        seed: int = 0,
+        device_resident: bool | str = "auto",
+        name: str | None = None,
+        shuffle: bool = True,
+    ):
         super().__init__()
         self.name = name or type(self).name  # the label the records use
         if batch_size <= 0:
@@ -155,9 +175,16 @@ class InMemoryDataModule(L.LightningDataModule):
         idx = np.arange(len(y_tr))
         tr, va = train_test_split(idx, test_size=self.val_fraction, stratify=y_tr, random_state=self.split_seed)
         tr, va = np.sort(tr), np.sort(va)
-        self.x = {"train": torch.from_numpy(x_tr[tr]), "val": torch.from_numpy(x_tr[va]), "test": torch.from_numpy(x_te)}
-        self.y = {"train": torch.from_numpy(y_tr[tr]).long(), "val": torch.from_numpy(y_tr[va]).long(),
-                  "test": torch.from_numpy(y_te).long()}
+        self.x = {
+            "train": torch.from_numpy(x_tr[tr]),
+            "val": torch.from_numpy(x_tr[va]),
+            "test": torch.from_numpy(x_te),
+        }
+        self.y = {
+            "train": torch.from_numpy(y_tr[tr]).long(),
+            "val": torch.from_numpy(y_tr[va]).long(),
+            "test": torch.from_numpy(y_te).long(),
+        }
         xf = self.x["train"].float()
         self.mean = xf.mean(dim=(0, 2, 3))
         self.std = xf.std(dim=(0, 2, 3)).clamp_min(1e-6)
@@ -176,8 +203,9 @@ class InMemoryDataModule(L.LightningDataModule):
         Returns whether the data now lives on an accelerator."""
         t = self.trainer
         device = t.strategy.root_device if t is not None else None
-        wanted = self.device_resident is True or (self.device_resident == "auto" and device is not None
-                                                  and device.type == "cuda")
+        wanted = self.device_resident is True or (
+            self.device_resident == "auto" and device is not None and device.type == "cuda"
+        )
         if not wanted or device is None or device.type == "cpu":
             return False
         if self._placed_on != device and self.device_resident == "auto" and device.type == "cuda":
@@ -185,9 +213,11 @@ class InMemoryDataModule(L.LightningDataModule):
             free, _ = torch.cuda.mem_get_info(device)
             if not fits_on_device(nbytes, free):
                 if not getattr(self, "_warned_size", False):
-                    warnings.warn(f"data kept in host memory: {nbytes / 2**30:.1f} GiB of images is more than half "
-                                  f"of the {free / 2**30:.1f} GiB free on {device} (data.device_resident=true forces it)",
-                                  stacklevel=2)
+                    warnings.warn(
+                        f"data kept in host memory: {nbytes / 2**30:.1f} GiB of images is more than half "
+                        f"of the {free / 2**30:.1f} GiB free on {device} (data.device_resident=true forces it)",
+                        stacklevel=2,
+                    )
                     self._warned_size = True
                 return False
         if self._placed_on != device:
@@ -200,10 +230,21 @@ class InMemoryDataModule(L.LightningDataModule):
         resident = self._place()
         rank, world = self._rank_world()
         bs = max(1, self.batch_size // world) if train else self.eval_batch_size
-        sampler = BatchIndexSampler(len(self.y[split]), bs, shuffle=train and self.shuffle, seed=self.seed, rank=rank, world=world,
-                                    device=self.x[split].device)
-        return DataLoader(_Indexed(self.x[split], self.y[split]), batch_size=None, sampler=sampler,
-                          pin_memory=torch.cuda.is_available() and not resident)
+        sampler = BatchIndexSampler(
+            len(self.y[split]),
+            bs,
+            shuffle=train and self.shuffle,
+            seed=self.seed,
+            rank=rank,
+            world=world,
+            device=self.x[split].device,
+        )
+        return DataLoader(
+            _Indexed(self.x[split], self.y[split]),
+            batch_size=None,
+            sampler=sampler,
+            pin_memory=torch.cuda.is_available() and not resident,
+        )
 
     def train_dataloader(self):
         return self._loader("train", train=True)
@@ -249,8 +290,9 @@ class DigitsDataModule(InMemoryDataModule):
         d = load_digits()
         x = d.images.astype(np.uint8)[:, None]  # [N, 1, 8, 8], values 0..16
         y = d.target.astype(np.int64)
-        tr, te = train_test_split(np.arange(len(y)), test_size=self.test_fraction, stratify=y,
-                                  random_state=self.split_seed)
+        tr, te = train_test_split(
+            np.arange(len(y)), test_size=self.test_fraction, stratify=y, random_state=self.split_seed
+        )
         return x[tr], y[tr], x[te], y[te]
 
 
@@ -282,9 +324,11 @@ class CIFARDataModule(InMemoryDataModule):
     def prepare_data(self):  # rank 0 only, before setup
         if not self._missing():
             return
-        hint = (f"{self.name} was not found at {self.folder} (missing: {', '.join(self._missing())}). Put "
-                f"torchvision's extracted '{self.layout[self.name][0]}' folder under data.root={self.root} (then no "
-                f"network is needed), or allow the download with data.download=true on a machine with network access.")
+        hint = (
+            f"{self.name} was not found at {self.folder} (missing: {', '.join(self._missing())}). Put "
+            f"torchvision's extracted '{self.layout[self.name][0]}' folder under data.root={self.root} (then no "
+            f"network is needed), or allow the download with data.download=true on a machine with network access."
+        )
         if not self.download:
             raise FileNotFoundError(hint)
         import torchvision
@@ -344,14 +388,17 @@ class ImageFolderDataModule(InMemoryDataModule):
     def load(self):
         train_dir = self.root / "train"
         if not train_dir.is_dir():
-            raise FileNotFoundError(f"no training images: expected the folder {train_dir} with one sub-folder per class")
+            raise FileNotFoundError(
+                f"no training images: expected the folder {train_dir} with one sub-folder per class"
+            )
         x, y, classes = self._read(train_dir)
         self.classes = classes
         if (self.root / "test").is_dir():
             xt, yt, _ = self._read(self.root / "test", classes)
             return x, y, xt, yt
-        tr, te = train_test_split(np.arange(len(y)), test_size=self.test_fraction, stratify=y,
-                                  random_state=self.split_seed)
+        tr, te = train_test_split(
+            np.arange(len(y)), test_size=self.test_fraction, stratify=y, random_state=self.split_seed
+        )
         return x[tr], y[tr], x[te], y[te]
 
 

@@ -62,8 +62,13 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     settings = hydra.utils.instantiate(cfg.callbacks.metrics).final_kw
     bf16 = "bf16" in policy.resolve_precision(cfg.trainer.precision, gpu)
     results, _ = final_metrics(module, dm, bf16=bf16, **settings)
-    out = {"checkpoint": str(path), "epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
-           "gamma": float(module.gamma), **results}
+    out = {
+        "checkpoint": str(path),
+        "epoch": ckpt.get("epoch"),
+        "global_step": ckpt.get("global_step"),
+        "gamma": float(module.gamma),
+        **results,
+    }
     record.write_json(run_dir / record.EVAL, out)
     return out
 
@@ -94,8 +99,10 @@ def main(argv: list[str] | None = None) -> None:
             failed += 1
             print(f"[{i}/{len(runs)}] {run}: FAILED {type(e).__name__}: {e}", file=sys.stderr)
             continue
-        print(f"[{i}/{len(runs)}] {run}: test acc {r['test_acc']:.4f}, NC1 {r['nc1']:.3e}, "
-              f"Mahalanobis AUROC {r['mahalanobis_auroc']:.4f} -> {run / record.EVAL}")
+        print(
+            f"[{i}/{len(runs)}] {run}: test acc {r['test_acc']:.4f}, NC1 {r['nc1']:.3e}, "
+            f"Mahalanobis AUROC {r['mahalanobis_auroc']:.4f} -> {run / record.EVAL}"
+        )
     if failed:
         raise SystemExit(1)
 

@@ -33,22 +33,44 @@ from .metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, 
 from .metrics.reliability import fit_class_gaussians, mahalanobis_distance, max_softmax_score, misclassification_scores
 
 
-def geometry_metrics(lat: Latents, num_classes: int, classifier_weight: torch.Tensor | None,
-                     nc_labels: str = "labels", global_mean: str = "samples") -> dict[str, float]:
+def geometry_metrics(
+    lat: Latents,
+    num_classes: int,
+    classifier_weight: torch.Tensor | None,
+    nc_labels: str = "labels",
+    global_mean: str = "samples",
+) -> dict[str, float]:
     """Every per-epoch latent metric of one split, as a flat dict of floats."""
     pred = lat.pred
     gmm = gmm_binarity(lat.z)
     codes = code_agreement(lat.z, pred, num_classes)
-    nc = neural_collapse(lat.z, lat.y if nc_labels == "labels" else pred, pred, classifier_weight,
-                         global_mean=global_mean)
-    out = {"acc": lat.acc,
-           "binarity_score": gmm["score"], "binarity_std": gmm["std"],
-           "peak_dist_mean": gmm["peak_dist_mean"], "peak_dist_std": gmm["peak_dist_std"],
-           "agreement_dim": encoding_agreement(lat.z, pred, num_classes),
-           "agreement_code": codes["agreement"], "n_codes": codes["n_codes"],
-           "top_codes_fraction": codes["top_codes_fraction"]}
-    for k in ("nc1", "sigma_w", "equinorm", "equiangular", "maxangle", "w_equinorm", "w_equiangular",
-              "w_maxangle", "nc3", "nc4", "skipped_classes"):
+    nc = neural_collapse(
+        lat.z, lat.y if nc_labels == "labels" else pred, pred, classifier_weight, global_mean=global_mean
+    )
+    out = {
+        "acc": lat.acc,
+        "binarity_score": gmm["score"],
+        "binarity_std": gmm["std"],
+        "peak_dist_mean": gmm["peak_dist_mean"],
+        "peak_dist_std": gmm["peak_dist_std"],
+        "agreement_dim": encoding_agreement(lat.z, pred, num_classes),
+        "agreement_code": codes["agreement"],
+        "n_codes": codes["n_codes"],
+        "top_codes_fraction": codes["top_codes_fraction"],
+    }
+    for k in (
+        "nc1",
+        "sigma_w",
+        "equinorm",
+        "equiangular",
+        "maxangle",
+        "w_equinorm",
+        "w_equiangular",
+        "w_maxangle",
+        "nc3",
+        "nc4",
+        "skipped_classes",
+    ):
         if nc.get(k) is not None:
             out[k] = float(nc[k])
     return out
@@ -57,11 +79,24 @@ def geometry_metrics(lat: Latents, num_classes: int, classifier_weight: torch.Te
 class Metrics(L.Callback):
     """Per-epoch latent metrics and the end-of-training metrics of a run (see the module docstring)."""
 
-    def __init__(self, every: int = 1, splits=("train", "val"), nc_labels: str = "labels",
-                 global_mean: str = "samples", hist_dims: int = 8, hist_every: int = 10,
-                 deepfool_samples: int = 1000, deepfool_candidates: int | None = 10, deepfool_overshoot: float = 0.02,
-                 deepfool_max_iter: int = 50, deepfool_batch: int = 256, mahalanobis_reg: float = 1e-6,
-                 seed: int = 0, save_latents: bool = False, out_dir: str | Path | None = None):
+    def __init__(
+        self,
+        every: int = 1,
+        splits=("train", "val"),
+        nc_labels: str = "labels",
+        global_mean: str = "samples",
+        hist_dims: int = 8,
+        hist_every: int = 10,
+        deepfool_samples: int = 1000,
+        deepfool_candidates: int | None = 10,
+        deepfool_overshoot: float = 0.02,
+        deepfool_max_iter: int = 50,
+        deepfool_batch: int = 256,
+        mahalanobis_reg: float = 1e-6,
+        seed: int = 0,
+        save_latents: bool = False,
+        out_dir: str | Path | None = None,
+    ):
         if every < 0:
             raise ValueError(f"metrics_every must be >= 0 (0 = never), got {every}")
         if nc_labels not in ("labels", "pred"):
@@ -70,10 +105,17 @@ class Metrics(L.Callback):
             raise ValueError(f"metrics.global_mean must be 'samples' or 'class_means', got {global_mean!r}")
         self.every, self.splits, self.nc_labels, self.global_mean = every, tuple(splits), nc_labels, global_mean
         self.hist_dims, self.hist_every = hist_dims, hist_every
-        self.final_kw = dict(nc_labels=nc_labels, global_mean=global_mean, deepfool_samples=deepfool_samples,
-                             deepfool_candidates=deepfool_candidates, deepfool_overshoot=deepfool_overshoot,
-                             deepfool_max_iter=deepfool_max_iter, deepfool_batch=deepfool_batch,
-                             mahalanobis_reg=mahalanobis_reg, seed=seed)
+        self.final_kw = dict(
+            nc_labels=nc_labels,
+            global_mean=global_mean,
+            deepfool_samples=deepfool_samples,
+            deepfool_candidates=deepfool_candidates,
+            deepfool_overshoot=deepfool_overshoot,
+            deepfool_max_iter=deepfool_max_iter,
+            deepfool_batch=deepfool_batch,
+            mahalanobis_reg=mahalanobis_reg,
+            seed=seed,
+        )
         self.save_latents, self.out_dir = save_latents, out_dir
         self.last: dict[str, float] = {}
         self.results: dict[str, float] = {}
@@ -108,8 +150,10 @@ class Metrics(L.Callback):
             if isinstance(lg, WandbLogger) and trainer.is_global_zero:
                 import wandb
 
-                data = {f"hist/{split}/z{j}": wandb.Histogram(z[:, j].cpu().numpy(), num_bins=64)
-                        for j in range(min(self.hist_dims, z.shape[1]))}
+                data = {
+                    f"hist/{split}/z{j}": wandb.Histogram(z[:, j].cpu().numpy(), num_bins=64)
+                    for j in range(min(self.hist_dims, z.shape[1]))
+                }
                 lg.experiment.log({**data, "trainer/global_step": trainer.global_step})
 
     # -- once, after training ---------------------------------------------------------------------
@@ -126,11 +170,22 @@ class Metrics(L.Callback):
             lg.log_metrics({f"final/{k}": v for k, v in self.results.items()}, step=trainer.global_step)
 
 
-def final_metrics(module, dm, *, nc_labels: str = "labels", global_mean: str = "samples",
-                  deepfool_samples: int = 1000, deepfool_candidates: int | None = 10, deepfool_overshoot: float = 0.02,
-                  deepfool_max_iter: int = 50, deepfool_batch: int = 256, mahalanobis_reg: float = 1e-6, seed: int = 0,
-                  latents: dict[str, Latents] | None = None, bf16: bool | None = None
-                  ) -> tuple[dict[str, float], dict[str, Latents]]:
+def final_metrics(
+    module,
+    dm,
+    *,
+    nc_labels: str = "labels",
+    global_mean: str = "samples",
+    deepfool_samples: int = 1000,
+    deepfool_candidates: int | None = 10,
+    deepfool_overshoot: float = 0.02,
+    deepfool_max_iter: int = 50,
+    deepfool_batch: int = 256,
+    mahalanobis_reg: float = 1e-6,
+    seed: int = 0,
+    latents: dict[str, Latents] | None = None,
+    bf16: bool | None = None,
+) -> tuple[dict[str, float], dict[str, Latents]]:
     """The end-of-training metrics of `module` on `dm` (and the latents they were computed from):
     what a run's summary holds, and what `evaluate` recomputes from its checkpoint. `latents`: splits
     already forwarded with the same weights; `bf16`: as in `collect_latents`."""
@@ -142,20 +197,40 @@ def final_metrics(module, dm, *, nc_labels: str = "labels", global_mean: str = "
     results.update(geometry)
     results.update(reliability_metrics(lats["train"], lats["test"], dm.num_classes, mahalanobis_reg))
     if deepfool_samples:
-        results.update(robustness(module, dm, deepfool_samples, deepfool_candidates, deepfool_overshoot,
-                                  deepfool_max_iter, deepfool_batch, seed))
+        results.update(
+            robustness(
+                module,
+                dm,
+                deepfool_samples,
+                deepfool_candidates,
+                deepfool_overshoot,
+                deepfool_max_iter,
+                deepfool_batch,
+                seed,
+            )
+        )
     return results, lats
 
 
 def save_latents(lats: dict[str, Latents], path: Path) -> None:
     arrays = {}
     for s, lat in lats.items():
-        arrays.update({f"{s}_z": lat.z.cpu().numpy(), f"{s}_y": lat.y.cpu().numpy(), f"{s}_pred": lat.pred.cpu().numpy()})
+        arrays.update(
+            {f"{s}_z": lat.z.cpu().numpy(), f"{s}_y": lat.y.cpu().numpy(), f"{s}_pred": lat.pred.cpu().numpy()}
+        )
     np.savez_compressed(path, **arrays)
 
 
-def robustness(module, dm, samples: int = 1000, candidates: int | None = 10, overshoot: float = 0.02,
-               max_iter: int = 50, batch: int = 256, seed: int = 0) -> dict[str, float]:
+def robustness(
+    module,
+    dm,
+    samples: int = 1000,
+    candidates: int | None = 10,
+    overshoot: float = 0.02,
+    max_iter: int = 50,
+    batch: int = 256,
+    seed: int = 0,
+) -> dict[str, float]:
     """DeepFool on a seeded sample of test images (normalized input space, no clipping)."""
     n_test = len(dm.y["test"])
     k = min(samples, n_test)
@@ -165,15 +240,25 @@ def robustness(module, dm, samples: int = 1000, candidates: int | None = 10, ove
     x = dm.normalize(dm.x["test"][mine].to(module.device))
     y = dm.y["test"][mine].to(module.device)
     # the module returns (logits, z) with logits linear in z: DeepFool can take the latent shortcut
-    out = deepfool(module, x, num_candidates=candidates, overshoot=overshoot, max_iter=max_iter, batch_size=batch,
-                   latent_weight=module.head.classifier.weight.detach().float())
+    out = deepfool(
+        module,
+        x,
+        num_candidates=candidates,
+        overshoot=overshoot,
+        max_iter=max_iter,
+        batch_size=batch,
+        latent_weight=module.head.classifier.weight.detach().float(),
+    )
     ratio = out["r"].flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1)
     correct, fooled = (out["orig_pred"] == y), out["fooled"]
     if world > 1:
         ratio, correct, fooled = (gather_strided(t) for t in (ratio, correct, fooled))
-    return {"deepfool_rho": ratio.mean().item(),
-            "deepfool_rho_correct": ratio[correct].mean().item() if correct.any() else float("nan"),
-            "deepfool_fooled": fooled.float().mean().item(), "deepfool_images": int(k)}
+    return {
+        "deepfool_rho": ratio.mean().item(),
+        "deepfool_rho_correct": ratio[correct].mean().item() if correct.any() else float("nan"),
+        "deepfool_fooled": fooled.float().mean().item(),
+        "deepfool_images": int(k),
+    }
 
 
 def reliability_metrics(train: Latents, test: Latents, num_classes: int, reg: float = 1e-6) -> dict[str, float]:
@@ -182,6 +267,12 @@ def reliability_metrics(train: Latents, test: Latents, num_classes: int, reg: fl
     correct = test.pred == test.y
     maha = misclassification_scores(mahalanobis_distance(gauss, test.z, test.pred), correct)
     msp = misclassification_scores(max_softmax_score(test.logits), correct)
-    return {"mahalanobis_auroc": maha["auroc"], "mahalanobis_aurc": maha["aurc"],
-            "mahalanobis_fpr95": maha["fpr_at_95_tpr"], "msp_auroc": msp["auroc"], "msp_aurc": msp["aurc"],
-            "msp_fpr95": msp["fpr_at_95_tpr"], "mahalanobis_skipped_classes": int(gauss.n_skipped)}
+    return {
+        "mahalanobis_auroc": maha["auroc"],
+        "mahalanobis_aurc": maha["aurc"],
+        "mahalanobis_fpr95": maha["fpr_at_95_tpr"],
+        "msp_auroc": msp["auroc"],
+        "msp_aurc": msp["aurc"],
+        "msp_fpr95": msp["fpr_at_95_tpr"],
+        "mahalanobis_skipped_classes": int(gauss.n_skipped),
+    }

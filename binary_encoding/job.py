@@ -80,8 +80,14 @@ def recording_failure(out: Path):
         yield
     except BaseException as err:
         if is_rank0():
-            record.write_json(out / record.FAILED, {"error": f"{type(err).__name__}: {err}", "time": time.strftime("%c"),
-                                                    "traceback": traceback.format_exc()})
+            record.write_json(
+                out / record.FAILED,
+                {
+                    "error": f"{type(err).__name__}: {err}",
+                    "time": time.strftime("%c"),
+                    "traceback": traceback.format_exc(),
+                },
+            )
         raise
 
 
@@ -116,13 +122,23 @@ def launch_ddp(cfg: DictConfig, out: Path, ranks: int) -> dict:
         record.wandb_run_id(out)
     path = out / record.DDP_CONFIG
     OmegaConf.save(cfg, path, resolve=True)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
-           "-m", "binary_encoding.ddp_worker", str(path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={ranks}",
+        "-m",
+        "binary_encoding.ddp_worker",
+        str(path),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     result = subprocess.run(cmd, env=env)
     if result.returncode != 0:
-        raise RuntimeError(f"DDP job on {ranks} ranks failed (exit code {result.returncode}); the ranks' output is "
-                           f"above and the record in {out}")
+        raise RuntimeError(
+            f"DDP job on {ranks} ranks failed (exit code {result.returncode}); the ranks' output is "
+            f"above and the record in {out}"
+        )
     return json.loads((out / record.SUMMARY).read_text())
 
 
@@ -139,8 +155,12 @@ def cluster_plugins() -> list:
 
 
 def quiet_lightning() -> None:
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed",
-                 "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.distributed"):
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.seed",
+        "lightning.pytorch.accelerators.cuda",
+        "lightning.fabric.utilities.distributed",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")

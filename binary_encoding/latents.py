@@ -14,9 +14,9 @@ import torch.distributed as dist
 
 @dataclass
 class Latents:
-    z: torch.Tensor       # [N, d] penultimate representation (float32)
+    z: torch.Tensor  # [N, d] penultimate representation (float32)
     logits: torch.Tensor  # [N, C]
-    y: torch.Tensor       # [N] true labels
+    y: torch.Tensor  # [N] true labels
 
     @property
     def pred(self) -> torch.Tensor:

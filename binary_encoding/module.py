@@ -22,9 +22,18 @@ GRAPH_DEVICES = ("cuda",)  # where the training step may run as CUDA graphs
 
 
 class BinaryEncodingModule(L.LightningModule):
-    def __init__(self, backbone: nn.Module, head: Head, num_classes: int, lr: float = 1e-3,
-                 weight_decay: float = 5e-4, fused_adamw: bool | None = None,
-                 check_finite_every: int = 1, channels_last: bool = False, cuda_graphs: bool = False):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: Head,
+        num_classes: int,
+        lr: float = 1e-3,
+        weight_decay: float = 5e-4,
+        fused_adamw: bool | None = None,
+        check_finite_every: int = 1,
+        channels_last: bool = False,
+        cuda_graphs: bool = False,
+    ):
         super().__init__()
         if lr <= 0:
             raise ValueError(f"lr must be positive, got {lr}")
@@ -51,8 +60,11 @@ class BinaryEncodingModule(L.LightningModule):
         # collection on every `self.log` call: four of them and a torchmetrics update per step cost about
         # 2 ms of host time per step on a 2-core CPU.)
         self.register_buffer("train_sums", torch.zeros(5), persistent=False)
-        metric = lambda: torchmetrics.Accuracy(task="multiclass", num_classes=num_classes,  # noqa: E731
-                                               validate_args=False)  # no per-step host sync
+        metric = lambda: torchmetrics.Accuracy(
+            task="multiclass",
+            num_classes=num_classes,  # noqa: E731
+            validate_args=False,
+        )  # no per-step host sync
         self.val_acc, self.test_acc = metric(), metric()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,8 +110,12 @@ class BinaryEncodingModule(L.LightningModule):
             dev = x.device.type
             try:
                 # autocast's weight cache cannot live in a graph: capture with it off (same casts, same kernels)
-                with torch.autocast(dev, dtype=torch.get_autocast_dtype(dev), enabled=torch.is_autocast_enabled(dev),
-                                    cache_enabled=False):
+                with torch.autocast(
+                    dev,
+                    dtype=torch.get_autocast_dtype(dev),
+                    enabled=torch.is_autocast_enabled(dev),
+                    cache_enabled=False,
+                ):
                     replay = capture_step(self._whole_step, (x, y), [self], self.trainer.optimizers[0])
             except Exception as e:  # noqa: BLE001 -- e.g. an op that cannot be captured: train on, eagerly
                 warnings.warn(f"CUDA graph capture failed, training continues without graphs: {e!r}", stacklevel=2)
@@ -144,7 +160,8 @@ class BinaryEncodingModule(L.LightningModule):
             raise NonFiniteLossError(
                 f"non-finite training loss at epoch {self.current_epoch}, step {self.bad_step.item()} "
                 f"(gamma={self.gamma.item():.4g}); the last good checkpoint is kept. "
-                f"Lower the learning rate or the gamma schedule.")
+                f"Lower the learning rate or the gamma schedule."
+            )
 
     def on_train_epoch_start(self):
         self.train_sums.zero_()
@@ -174,6 +191,11 @@ class BinaryEncodingModule(L.LightningModule):
         fused = self.fused_adamw
         if fused is None:  # fused AdamW is faster on CUDA and not available everywhere else
             fused = self.device.type == "cuda"
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=fused,
-                                 # step counts on the device, as a captured step needs
-                                 capturable=bool(self.cuda_graphs) and self.device.type == "cuda")
+        return torch.optim.AdamW(
+            self.parameters(),
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            fused=fused,
+            # step counts on the device, as a captured step needs
+            capturable=bool(self.cuda_graphs) and self.device.type == "cuda",
+        )

@@ -19,9 +19,18 @@ class ConfigError(ValueError):
 
 
 # keys that left `trainer` (Lightning's arguments only) for the project's own group
-MOVED = {f"trainer.{k}": f"runtime.{k}" for k in (
-    "compile", "compile_mode", "cuda_graphs", "cudnn_benchmark", "channels_last", "check_finite_every",
-    "checkpoint_every_n_epochs")}
+MOVED = {
+    f"trainer.{k}": f"runtime.{k}"
+    for k in (
+        "compile",
+        "compile_mode",
+        "cuda_graphs",
+        "cudnn_benchmark",
+        "channels_last",
+        "check_finite_every",
+        "checkpoint_every_n_epochs",
+    )
+}
 
 
 def moved_key_message(overrides: list[str]) -> str | None:
@@ -50,8 +59,10 @@ def validate(cfg: DictConfig) -> None:
     if not cfg.trainer.max_epochs > 0:
         raise ConfigError(f"trainer.max_epochs must be positive, got {cfg.trainer.max_epochs}")
     if cfg.head.gamma0 > 0 and str(cfg.trainer.precision) in ("16", "16-mixed", "16-true"):
-        raise ConfigError(f"trainer.precision={cfg.trainer.precision}: fp16 overflows at 65,504 and gamma grows to "
-                          "1e5 and beyond with head=binenc; use bf16-mixed (auto picks it on GPUs) or 32-true")
+        raise ConfigError(
+            f"trainer.precision={cfg.trainer.precision}: fp16 overflows at 65,504 and gamma grows to "
+            "1e5 and beyond with head=binenc; use bf16-mixed (auto picks it on GPUs) or 32-true"
+        )
     graphs = cfg.runtime.cuda_graphs
     if str(graphs) not in ("True", "False", "auto"):
         raise ConfigError(f"runtime.cuda_graphs must be true, false or auto, got {graphs!r}")

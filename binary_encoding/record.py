@@ -40,6 +40,12 @@ def last_checkpoint(run_dir: str | Path) -> Path:
     return Path(run_dir) / CHECKPOINTS / LAST_CKPT
 
 
+def run_summary(cfg, epochs: int, gamma: float, metrics: dict, fit_seconds: float) -> dict:
+    """What summary.json holds: the `SUMMARY_INFO` of the run and its end-of-training metrics."""
+    info = (cfg.head.name, cfg.backbone.name, cfg.data.name, cfg.seed, cfg.lr, epochs, gamma)
+    return {**dict(zip(SUMMARY_INFO, info)), **metrics, "fit_seconds": round(fit_seconds, 2)}
+
+
 class LocalRecord(Logger):
     """A Lightning logger that keeps `<dir>/metrics.csv`: one row per epoch holding exactly what was
     logged in that epoch (rank 0 only), rewritten atomically after every call, so results never
@@ -113,9 +119,17 @@ def wandb_run_id(out: str | Path) -> str:
     return id_file.read_text().strip()
 
 
-def wandb_logger(save_dir: str, project: str = "binary_encoding", entity: str | None = None, mode: str = "auto",
-                 tags=(), group: str | None = None, job_type: str | None = None, run_name: str | None = None,
-                 run_config: dict | None = None):
+def wandb_logger(
+    save_dir: str,
+    project: str = "binary_encoding",
+    entity: str | None = None,
+    mode: str = "auto",
+    tags=(),
+    group: str | None = None,
+    job_type: str | None = None,
+    run_name: str | None = None,
+    run_config: dict | None = None,
+):
     """The W&B logger of one job (`conf/logger/wandb.yaml`). Online when logged in, offline otherwise; the
     run id is kept in the run folder so that a resumed job continues the same W&B run."""
     from lightning.pytorch.loggers import WandbLogger
@@ -123,9 +137,19 @@ def wandb_logger(save_dir: str, project: str = "binary_encoding", entity: str | 
     os.environ.setdefault("WANDB_SILENT", "true")  # keep the console to the progress bar and the summary
     if mode == "auto":
         mode = os.environ.get("WANDB_MODE") or ("online" if _wandb_logged_in() else "offline")
-    logger = WandbLogger(project=project, entity=entity, group=group, job_type=job_type, name=run_name,
-                         id=wandb_run_id(save_dir), resume="allow", save_dir=str(save_dir), mode=mode,
-                         tags=list(tags or []), config=run_config)
+    logger = WandbLogger(
+        project=project,
+        entity=entity,
+        group=group,
+        job_type=job_type,
+        name=run_name,
+        id=wandb_run_id(save_dir),
+        resume="allow",
+        save_dir=str(save_dir),
+        mode=mode,
+        tags=list(tags or []),
+        config=run_config,
+    )
     logger._wandb_init.pop("anonymous", None)  # Lightning passes a deprecated key that makes wandb warn
     return logger
 
@@ -143,17 +167,25 @@ def _wandb_logged_in() -> bool:
 
 def format_summary(s: dict, out) -> str:
     """The few lines a finished run prints."""
-    lines = [f"== {s['data']} / {s['backbone']} / {s['head']} (seed {s['seed']}, lr {s['lr']:g}, "
-             f"{s['epochs']} epochs, {s['fit_seconds']:.0f} s) =="]
+    lines = [
+        f"== {s['data']} / {s['backbone']} / {s['head']} (seed {s['seed']}, lr {s['lr']:g}, "
+        f"{s['epochs']} epochs, {s['fit_seconds']:.0f} s) =="
+    ]
     accs = "  ".join(f"{k[:-4]} {s[k]:.4f}" for k in ("train_acc", "val_acc", "test_acc") if k in s)
     lines.append(f"accuracy      {accs}")
-    lines.append(f"latent codes  {s['n_codes']} distinct; the most common C codes hold "
-                 f"{100 * s['top_codes_fraction']:.2f}% of training samples")
+    lines.append(
+        f"latent codes  {s['n_codes']} distinct; the most common C codes hold "
+        f"{100 * s['top_codes_fraction']:.2f}% of training samples"
+    )
     lines.append(f"agreement     per-dimension {s['agreement_dim']:.4f}  joint code {s['agreement_code']:.4f}")
     lines.append(f"NC1           {s['nc1']:.3e}   (gamma at the end: {s['gamma']:.4g})")
-    lines.append(f"reliability   Mahalanobis AUROC {s['mahalanobis_auroc']:.4f}  max-softmax AUROC {s['msp_auroc']:.4f}")
+    lines.append(
+        f"reliability   Mahalanobis AUROC {s['mahalanobis_auroc']:.4f}  max-softmax AUROC {s['msp_auroc']:.4f}"
+    )
     if "deepfool_rho" in s:
-        lines.append(f"robustness    DeepFool rho {s['deepfool_rho']:.4f} over {s['deepfool_images']} test images "
-                     f"({s['deepfool_rho_correct']:.4f} on the correctly classified)")
+        lines.append(
+            f"robustness    DeepFool rho {s['deepfool_rho']:.4f} over {s['deepfool_images']} test images "
+            f"({s['deepfool_rho_correct']:.4f} on the correctly classified)"
+        )
     lines.append(f"record        {out}")
     return "\n".join(lines)

@@ -52,18 +52,23 @@ TABLE = [
 
 # docs/method.md §9: the paper (v3), mean +- std over 5 seeds; selected on test accuracy (§4.2).
 PAPER = {
-    "cifar10": {"binenc": ("93.79 ± 0.21", "99.97", "87.74 ± 0.62", "0.1176 ± 0.0281"),
-                "nopen": ("93.33 ± 0.05", "99.85", "77.50 ± 2.84", "0.0120 ± 0.0004"),
-                "linpen": ("93.27 ± 0.15", "99.86", "75.47 ± 1.43", "0.0131 ± 0.0006"),
-                "nonlinpen": ("92.90 ± 0.21", "99.83", "81.45 ± 2.56", "0.0134 ± 0.0008")},
-    "cifar100": {"binenc": ("75.54 ± 0.68", "99.90", "84.38 ± 0.72", "0.0444 ± 0.0055"),
-                 "nopen": ("74.17 ± 0.30", "99.69", "75.39 ± 0.89", "0.0063 ± 0.0003"),
-                 "linpen": ("73.48 ± 0.47", "99.43", "68.73 ± 1.73", "0.0058 ± 0.0002"),
-                 "nonlinpen": ("73.47 ± 0.27", "99.51", "73.46 ± 0.61", "0.0059 ± 0.0004")},
+    "cifar10": {
+        "binenc": ("93.79 ± 0.21", "99.97", "87.74 ± 0.62", "0.1176 ± 0.0281"),
+        "nopen": ("93.33 ± 0.05", "99.85", "77.50 ± 2.84", "0.0120 ± 0.0004"),
+        "linpen": ("93.27 ± 0.15", "99.86", "75.47 ± 1.43", "0.0131 ± 0.0006"),
+        "nonlinpen": ("92.90 ± 0.21", "99.83", "81.45 ± 2.56", "0.0134 ± 0.0008"),
+    },
+    "cifar100": {
+        "binenc": ("75.54 ± 0.68", "99.90", "84.38 ± 0.72", "0.0444 ± 0.0055"),
+        "nopen": ("74.17 ± 0.30", "99.69", "75.39 ± 0.89", "0.0063 ± 0.0003"),
+        "linpen": ("73.48 ± 0.47", "99.43", "68.73 ± 1.73", "0.0058 ± 0.0002"),
+        "nonlinpen": ("73.47 ± 0.27", "99.51", "73.46 ± 0.61", "0.0059 ± 0.0004"),
+    },
 }
 
 
 # ----------------------------------------------------------------------------------------------- loading
+
 
 def _num(v):
     """summary.json stores inf as the string 'inf' and NaN as null."""
@@ -111,7 +116,9 @@ def _run_record(run_id: str, cfg: dict, summary: dict, status: str, error: str =
     head, data, backbone, trainer = (cfg.get(k) or {} for k in ("head", "data", "backbone", "trainer"))
     width = head.get("width") if isinstance(head, dict) else None
     rec = {
-        "run_id": run_id, "status": status, "error": error,
+        "run_id": run_id,
+        "status": status,
+        "error": error,
         "data": (data.get("name") if isinstance(data, dict) else None) or summary.get("data"),
         "backbone": (backbone.get("name") if isinstance(backbone, dict) else None) or summary.get("backbone"),
         "head": (head.get("name") if isinstance(head, dict) else None) or summary.get("head"),
@@ -153,7 +160,7 @@ def load_runs(path) -> tuple[pd.DataFrame, pd.DataFrame]:
     Raises ValueError when there is no run.
     """
     if str(path).startswith("wandb:"):
-        return load_wandb(str(path)[len("wandb:"):])
+        return load_wandb(str(path)[len("wandb:") :])
     root = Path(path)
     if not root.exists():
         raise ValueError(f"{root} does not exist")
@@ -190,10 +197,13 @@ def load_wandb(project: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     records, histories = [], []
     for run in wandb.Api().runs(project):
-        summary = {k[len("final/"):]: v for k, v in dict(run.summary).items() if k.startswith("final/")}
+        summary = {k[len("final/") :]: v for k, v in dict(run.summary).items() if k.startswith("final/")}
         status = "finished" if summary else ("failed" if run.state in ("failed", "crashed") else "unfinished")
-        records.append(_run_record(run.id, dict(run.config), summary, status,
-                                   "" if status != "failed" else f"W&B state {run.state}"))
+        records.append(
+            _run_record(
+                run.id, dict(run.config), summary, status, "" if status != "failed" else f"W&B state {run.state}"
+            )
+        )
         h = run.history(samples=100_000, pandas=True)
         if len(h) and "epoch" in h:
             h = h.dropna(subset=["epoch"]).groupby("epoch", as_index=False).last()
@@ -202,6 +212,7 @@ def load_wandb(project: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 # ----------------------------------------------------------------------------------------- selection
+
 
 def select_runs(runs: pd.DataFrame, by: str = "val") -> pd.DataFrame:
     """Per (data, backbone, head, width, seed), the finished run whose learning rate gives the best final
@@ -222,8 +233,11 @@ def select_runs(runs: pd.DataFrame, by: str = "val") -> pd.DataFrame:
 def _order(df: pd.DataFrame) -> pd.DataFrame:
     rank = {h: i for i, h in enumerate(HEAD_ORDER)}
     cols = [c for c in ("data", "backbone", "head_rank", "head", "width", "seed", "lr") if c in df or c == "head_rank"]
-    return df.assign(head_rank=df["head"].map(lambda h: rank.get(h, len(rank)))).sort_values(cols).drop(
-        columns="head_rank")
+    return (
+        df.assign(head_rank=df["head"].map(lambda h: rank.get(h, len(rank))))
+        .sort_values(cols)
+        .drop(columns="head_rank")
+    )
 
 
 def aggregate(selected: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
@@ -278,23 +292,28 @@ def to_markdown(table: pd.DataFrame, metrics: list[str] | None = None) -> str:
 
 def counts_line(runs: pd.DataFrame) -> str:
     c = runs["status"].value_counts()
-    return (f"{len(runs)} runs found: {c.get('finished', 0)} finished, {c.get('failed', 0)} failed, "
-            f"{c.get('unfinished', 0)} unfinished.")
+    return (
+        f"{len(runs)} runs found: {c.get('finished', 0)} finished, {c.get('failed', 0)} failed, "
+        f"{c.get('unfinished', 0)} unfinished."
+    )
 
 
 def _paper_markdown(datasets) -> str:
     out = []
     for data in datasets:
         if data in PAPER:
-            out += [f"### the paper (v3, 5 seeds, lr selected on test): {data}\n",
-                    "| head | test acc (%) | train acc (%) | Mahalanobis AUROC (%) | DeepFool rho |",
-                    "|---|---|---|---|---|"]
+            out += [
+                f"### the paper (v3, 5 seeds, lr selected on test): {data}\n",
+                "| head | test acc (%) | train acc (%) | Mahalanobis AUROC (%) | DeepFool rho |",
+                "|---|---|---|---|---|",
+            ]
             out += [f"| {HEAD_LABEL[h]} | " + " | ".join(v) + " |" for h, v in PAPER[data].items()]
             out.append("")
     return "\n".join(out)
 
 
 # ------------------------------------------------------------------------------------------- figures
+
 
 def _plt():
     import matplotlib
@@ -364,12 +383,18 @@ def plot_binarity(hist: pd.DataFrame, path: Path, title: str = "") -> str:
         return note
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, col, ylabel, log in zip(axes, cols, ["mean log-likelihood per sample", "mean component std",
-                                                  "peak distance |mu1 - mu2| / std"], [False, False, "auto"]):
+    for ax, col, ylabel, log in zip(
+        axes,
+        cols,
+        ["mean log-likelihood per sample", "mean component std", "peak distance |mu1 - mu2| / std"],
+        [False, False, "auto"],
+    ):
         _band(ax, hist, col, heads, log=log)
         ax.set_ylabel(ylabel)
-        ax.set_title(col.split("/")[1].replace("_mean", " (mean over dims)")
-                     + (" (log scale)" if ax.get_yscale() == "log" else ""))
+        ax.set_title(
+            col.split("/")[1].replace("_mean", " (mean over dims)")
+            + (" (log scale)" if ax.get_yscale() == "log" else "")
+        )
     axes[0].legend()
     fig.suptitle(f"Binarity of the latent dimensions, 2-component GMM (train split){title}")
     return _save(fig, path)
@@ -396,8 +421,9 @@ def plot_histograms(latents_path: Path | None, path: Path, title: str = "", run:
     return _save(fig, path)
 
 
-def _plot_column(hist: pd.DataFrame, path: Path, col: str, ylabel: str, heading: str, title: str,
-                 log: bool = False) -> str:
+def _plot_column(
+    hist: pd.DataFrame, path: Path, col: str, ylabel: str, heading: str, title: str, log: bool = False
+) -> str:
     """One panel: `col` per epoch, mean +- std band per head."""
     if note := _need(hist, [col], path.name):
         return note
@@ -412,14 +438,27 @@ def _plot_column(hist: pd.DataFrame, path: Path, col: str, ylabel: str, heading:
 
 def plot_agreement(hist: pd.DataFrame, path: Path, title: str = "") -> str:
     """Fig. 3: per-dimension encoding agreement per epoch, all heads (train split)."""
-    return _plot_column(hist, path, "train/agreement_dim", "encoding agreement (per dimension)",
-                        "Encoding agreement (train split)", title)
+    return _plot_column(
+        hist,
+        path,
+        "train/agreement_dim",
+        "encoding agreement (per dimension)",
+        "Encoding agreement (train split)",
+        title,
+    )
 
 
 def plot_nc1(hist: pd.DataFrame, path: Path, title: str = "") -> str:
     """Fig. 4: NC1 per epoch, log y-scale, all heads (train split)."""
-    return _plot_column(hist, path, "train/nc1", "NC1 = tr(Σ_W Σ_B⁺) / C  (log scale)",
-                        "Within-class variability collapse (train split)", title, log=True)
+    return _plot_column(
+        hist,
+        path,
+        "train/nc1",
+        "NC1 = tr(Σ_W Σ_B⁺) / C  (log scale)",
+        "Within-class variability collapse (train split)",
+        title,
+        log=True,
+    )
 
 
 def plot_accuracy(hist: pd.DataFrame, path: Path, title: str = "") -> str:
@@ -447,6 +486,7 @@ def _save(fig, path: Path) -> str:
 
 # ---------------------------------------------------------------------------------------------- main
 
+
 def _pick_latents(selected: pd.DataFrame) -> tuple[Path, str] | None:
     """latents.npz of the selected BinEnc run with the lowest seed that saved one (local runs only)."""
     if "path" not in selected:
@@ -471,8 +511,7 @@ def write_report(path, out=None, select: str = "val", metrics: list[str] | None 
     table = aggregate(selected, shown)
     files, notes = [], []
 
-    done = _order(runs[runs["status"] == "finished"]).assign(
-        selected=lambda d: d["run_id"].isin(selected["run_id"]))
+    done = _order(runs[runs["status"] == "finished"]).assign(selected=lambda d: d["run_id"].isin(selected["run_id"]))
     for name, df in (("all_runs.csv", done), ("selected_runs.csv", selected), ("results.csv", table)):
         df.to_csv(out / name, index=False)
         files.append(out / name)
@@ -480,20 +519,25 @@ def write_report(path, out=None, select: str = "val", metrics: list[str] | None 
     for _, g in _order(runs).groupby(GROUP, sort=False, dropna=False):  # config differences inside a row
         g = g[g["status"] == "finished"]
         if "max_epochs" in g and g["max_epochs"].nunique() > 1:
-            notes.append(f"note: {g['head'].iloc[0]} on {g['data'].iloc[0]} mixes max_epochs "
-                         f"{sorted(g['max_epochs'].dropna().unique().tolist())}")
+            notes.append(
+                f"note: {g['head'].iloc[0]} on {g['data'].iloc[0]} mixes max_epochs "
+                f"{sorted(g['max_epochs'].dropna().unique().tolist())}"
+            )
     how = "final validation accuracy" if select == "val" else "final TEST accuracy (the reference's choice)"
-    md = "\n".join([
-        f"# Results of {path}\n",
-        counts,
-        f"Learning rate selected per (head, seed) on {how}; ties: lower final validation CE, then smaller lr. "
-        "Cells: mean ± sample std (ddof=1) over the n selected seeds; accuracies and AUROCs in %.\n",
-        to_markdown(table, shown),
-    ])
+    md = "\n".join(
+        [
+            f"# Results of {path}\n",
+            counts,
+            f"Learning rate selected per (head, seed) on {how}; ties: lower final validation CE, then smaller lr. "
+            "Cells: mean ± sample std (ddof=1) over the n selected seeds; accuracies and AUROCs in %.\n",
+            to_markdown(table, shown),
+        ]
+    )
     bad = runs[runs["status"] != "finished"]
     if len(bad):
         md += "\n### runs not finished\n\n" + "\n".join(
-            f"- {r['status']}: `{r['run_id']}`" + (f" ({r['error']})" if r["error"] else "") for _, r in bad.iterrows())
+            f"- {r['status']}: `{r['run_id']}`" + (f" ({r['error']})" if r["error"] else "") for _, r in bad.iterrows()
+        )
         md += "\n"
     if paper := _paper_markdown(table["data"].unique()):
         md += "\n" + paper
@@ -508,9 +552,13 @@ def write_report(path, out=None, select: str = "val", metrics: list[str] | None 
         title = f" — {data} / {backbone}, lr selected on {select}"
         h = sel_hist[(sel_hist["data"] == data) & (sel_hist["backbone"] == backbone)] if len(sel_hist) else sel_hist
         s = selected[(selected["data"] == data) & (selected["backbone"] == backbone)]
-        for fn, stem, arg in ((plot_binarity, "fig1_binarity", h), (plot_histograms, "fig2_histograms", None),
-                              (plot_agreement, "fig3_agreement", h), (plot_nc1, "fig4_nc1", h),
-                              (plot_accuracy, "fig5_accuracy", h)):
+        for fn, stem, arg in (
+            (plot_binarity, "fig1_binarity", h),
+            (plot_histograms, "fig2_histograms", None),
+            (plot_agreement, "fig3_agreement", h),
+            (plot_nc1, "fig4_nc1", h),
+            (plot_accuracy, "fig5_accuracy", h),
+        ):
             p = out / f"{stem}{suffix}.png"
             try:
                 if fn is plot_histograms:
@@ -533,10 +581,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m binary_encoding.report", description=__doc__.split("\n")[0])
     ap.add_argument("path", help="multirun folder (searched recursively) or wandb:[entity/]project")
     ap.add_argument("--out", help="output folder (default PATH/report/)")
-    ap.add_argument("--select", choices=["val", "test"], default="val",
-                    help="pick the lr per (head, seed) on final validation (default) or test accuracy")
-    ap.add_argument("--metric", action="append", default=[],
-                    help="extra summary.json key(s) for the table, e.g. --metric nc3 --metric msp_fpr95,nc4")
+    ap.add_argument(
+        "--select",
+        choices=["val", "test"],
+        default="val",
+        help="pick the lr per (head, seed) on final validation (default) or test accuracy",
+    )
+    ap.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        help="extra summary.json key(s) for the table, e.g. --metric nc3 --metric msp_fpr95,nc4",
+    )
     args = ap.parse_args(argv)
     metrics = [m.strip() for s in args.metric for m in s.split(",") if m.strip()]
     try:

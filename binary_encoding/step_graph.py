@@ -42,8 +42,10 @@ def _record(fn: Callable, static_args: Sequence[torch.Tensor]) -> tuple[Callable
 
 def _snapshot(modules: Sequence[nn.Module], optimizer: torch.optim.Optimizer):
     tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
-    state = {p: {k: v.detach().clone() if torch.is_tensor(v) else v for k, v in s.items()}
-             for p, s in optimizer.state.items()}
+    state = {
+        p: {k: v.detach().clone() if torch.is_tensor(v) else v for k, v in s.items()}
+        for p, s in optimizer.state.items()
+    }
     return [t.detach().clone() for t in tensors], tensors, state
 
 
@@ -63,8 +65,13 @@ def _restore(snap, optimizer: torch.optim.Optimizer) -> None:
                 v.zero_()
 
 
-def capture_step(fn: Callable, args: Sequence[torch.Tensor], modules: Sequence[nn.Module],
-                 optimizer: torch.optim.Optimizer, warmup: int = WARMUP_CALLS) -> Callable:
+def capture_step(
+    fn: Callable,
+    args: Sequence[torch.Tensor],
+    modules: Sequence[nn.Module],
+    optimizer: torch.optim.Optimizer,
+    warmup: int = WARMUP_CALLS,
+) -> Callable:
     """Capture `fn(*args)` (a whole training step over `modules` and `optimizer`) and return `replay`,
     with `replay(*batch)` running the step on `batch` (same shapes as `args`) and returning `fn`'s
     outputs. Leaves parameters, buffers and optimizer state as they were before the call."""
@@ -95,4 +102,3 @@ def capture_step(fn: Callable, args: Sequence[torch.Tensor], modules: Sequence[n
         return out
 
     return replay
-

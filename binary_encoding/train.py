@@ -42,10 +42,16 @@ def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int)
     from .module import BinaryEncodingModule
 
     net = build_net(cfg, input_shape, num_classes)
-    module = BinaryEncodingModule(net.backbone, net.head, num_classes, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                  check_finite_every=policy.check_finite_every(cfg),
-                                  channels_last=policy.channels_last(cfg, net.backbone),
-                                  cuda_graphs=policy.cuda_graphs(cfg))
+    module = BinaryEncodingModule(
+        net.backbone,
+        net.head,
+        num_classes,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        check_finite_every=policy.check_finite_every(cfg),
+        channels_last=policy.channels_last(cfg, net.backbone),
+        cuda_graphs=policy.cuda_graphs(cfg),
+    )
     if policy.compile_backbone(cfg):  # in place: parameter names (and checkpoints) stay those of the eager model
         module.backbone.compile(mode=cfg.runtime.get("compile_mode") or None)
     return module
@@ -60,8 +66,11 @@ def build_loggers(cfg: DictConfig) -> list:
     if "_target_" not in (cfg.logger or {}):
         return []
     # the run's config is data for W&B: no object in it is built (_recursive_), and it arrives as a dict
-    return [hydra.utils.instantiate(cfg.logger, run_config=OmegaConf.to_container(cfg, resolve=True),
-                                    _recursive_=False, _convert_="all")]
+    return [
+        hydra.utils.instantiate(
+            cfg.logger, run_config=OmegaConf.to_container(cfg, resolve=True), _recursive_=False, _convert_="all"
+        )
+    ]
 
 
 def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
@@ -93,34 +102,43 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg)
     latent_width = cfg.head.get("width")
-    if latent_width and 2 ** latent_width < dm.num_classes:
-        warnings.warn(f"head.width={latent_width} gives {2 ** latent_width} binary codes for {dm.num_classes} "
-                      f"classes: classes must share codes (need width >= {(dm.num_classes - 1).bit_length()})",
-                      stacklevel=2)
+    if latent_width and 2**latent_width < dm.num_classes:
+        warnings.warn(
+            f"head.width={latent_width} gives {2**latent_width} binary codes for {dm.num_classes} "
+            f"classes: classes must share codes (need width >= {(dm.num_classes - 1).bit_length()})",
+            stacklevel=2,
+        )
     module = build_model(cfg, dm.input_shape, dm.num_classes)
-    if rank := job.rank():  # same initial weights on every rank (seeded above), but each rank its own augmentation draws
+    if (
+        rank := job.rank()
+    ):  # same initial weights on every rank (seeded above), but each rank its own augmentation draws
         torch.manual_seed(cfg.seed + 1_000_003 * rank)
 
     callbacks = [*build_callbacks(cfg), *extra_callbacks]
     metrics = next(c for c in callbacks if isinstance(c, Metrics))
     loggers = build_loggers(cfg)
     out = job.output_dir(cfg)
-    trainer = L.Trainer(**policy.trainer_kwargs(cfg), callbacks=callbacks, logger=[*loggers, record.LocalRecord(out)],
-                        plugins=job.cluster_plugins(), default_root_dir=str(out))
+    trainer = L.Trainer(
+        **policy.trainer_kwargs(cfg),
+        callbacks=callbacks,
+        logger=[*loggers, record.LocalRecord(out)],
+        plugins=job.cluster_plugins(),
+        default_root_dir=str(out),
+    )
     ok = False
     try:
         start = time.time()
         trainer.fit(module, dm, ckpt_path=job.resume_checkpoint(cfg, out))
         if trainer.interrupted:
             raise KeyboardInterrupt("training was interrupted; resume by running the same command again")
-        summary = {"head": cfg.head.name, "backbone": cfg.backbone.name, "data": cfg.data.name, "seed": cfg.seed,
-                   "lr": cfg.lr, "epochs": trainer.current_epoch, "gamma": float(module.gamma),
-                   **metrics.results, "fit_seconds": round(time.time() - start, 2)}
+        seconds = time.time() - start
+        summary = record.run_summary(cfg, trainer.current_epoch, float(module.gamma), metrics.results, seconds)
         if trainer.is_global_zero:
             record.write_json(out / record.SUMMARY, summary)
             for lg in loggers:
-                lg.experiment.summary.update({f"final/{k}": v for k, v in summary.items()
-                                              if isinstance(v, (int, float))})
+                lg.experiment.summary.update(
+                    {f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float))}
+                )
             print(record.format_summary(summary, out))
             if any(lg._wandb_init.get("mode") == "offline" for lg in loggers):
                 print(f"W&B (offline; upload with: wandb sync {out}/wandb/offline-run-*)")

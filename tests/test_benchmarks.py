@@ -7,8 +7,19 @@ from benchmarks import bench_train, gpu_floor
 
 def test_bench_train_quick_digits_with_a_variant(tmp_path, capsys):
     out = tmp_path / "train.json"
-    bench_train.main(["--quick", "--cases", "digits", "--threads", "1", "--out", str(out),
-                      "--variants", "narrow=backbone.hidden=[32];broken=trainer.nonexistent=1"])
+    bench_train.main(
+        [
+            "--quick",
+            "--cases",
+            "digits",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            "--variants",
+            "narrow=backbone.hidden=[32];broken=trainer.nonexistent=1",
+        ]
+    )
     r = json.loads(out.read_text())["results"][0]
     p, q = r["project"], r["reference"]
     assert r["case"] == "digits" and p["steps"] == q["steps"] > 0
@@ -36,8 +47,9 @@ def test_gpu_pack_measures_levels_with_workers_on_cpu(tmp_path):
     from benchmarks import gpu_pack
 
     out = tmp_path / "pack.json"
-    gpu_pack.main(["--device", "cpu", "--jobs", "1,2", "--seconds", "1.5", "--width", "4", "--images", "600",
-                   "--out", str(out)])
+    gpu_pack.main(
+        ["--device", "cpu", "--jobs", "1,2", "--seconds", "1.5", "--width", "4", "--images", "600", "--out", str(out)]
+    )
     r = json.loads(out.read_text())
     (run,) = r["runs"]
     assert "error" not in run and [lvl["jobs"] for lvl in run["levels"]] == [1, 2]
@@ -52,11 +64,33 @@ def test_gpu_pack_takes_the_fastest_bench_train_setting(tmp_path):
     from benchmarks.gpu_pack import best_overrides
 
     f = tmp_path / "bench.json"
-    f.write_text(json.dumps({"results": [{"project": {"images_per_s": 100.0}, "variants": [
-        {"name": "a", "overrides": ["x=1"], "images_per_s": 150.0},
-        {"name": "broken", "overrides": ["y=2"], "error": "RuntimeError()"},
-        {"name": "b", "overrides": ["z=3"], "images_per_s": 120.0}]}]}))
+    f.write_text(
+        json.dumps(
+            {
+                "results": [
+                    {
+                        "project": {"images_per_s": 100.0},
+                        "variants": [
+                            {"name": "a", "overrides": ["x=1"], "images_per_s": 150.0},
+                            {"name": "broken", "overrides": ["y=2"], "error": "RuntimeError()"},
+                            {"name": "b", "overrides": ["z=3"], "images_per_s": 120.0},
+                        ],
+                    }
+                ]
+            }
+        )
+    )
     assert best_overrides(str(f)) == ("a", ["x=1"])
-    f.write_text(json.dumps({"results": [{"project": {"images_per_s": 200.0}, "variants": [
-        {"name": "a", "overrides": ["x=1"], "images_per_s": 150.0}]}]}))
+    f.write_text(
+        json.dumps(
+            {
+                "results": [
+                    {
+                        "project": {"images_per_s": 200.0},
+                        "variants": [{"name": "a", "overrides": ["x=1"], "images_per_s": 150.0}],
+                    }
+                ]
+            }
+        )
+    )
     assert best_overrides(str(f)) == ("default", [])

@@ -36,8 +36,11 @@ def digits_model(seed=0, train_steps=30):
 
 def all_metrics(module, dm):
     lats = {s: collect_latents(module, dm, s) for s in ("train", "val", "test")}
-    out = {f"{s}/{k}": v for s in ("train", "val") for k, v in
-           geometry_metrics(lats[s], 10, module.head.classifier.weight.detach()).items()}
+    out = {
+        f"{s}/{k}": v
+        for s in ("train", "val")
+        for k, v in geometry_metrics(lats[s], 10, module.head.classifier.weight.detach()).items()
+    }
     out.update(reliability_metrics(lats["train"], lats["test"], 10))
     out.update(robustness(module, dm, samples=101, batch=16))
     out["n_train"] = len(lats["train"].y)
@@ -97,16 +100,36 @@ def test_run_records_metrics_every_epoch_and_final_scores(cfg_factory, tmp_path,
     import csv
 
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
-    per_epoch = ["binarity_score", "binarity_std", "peak_dist_mean", "peak_dist_std", "agreement_dim",
-                 "agreement_code", "n_codes", "nc1", "sigma_w", "equinorm", "equiangular", "maxangle",
-                 "w_equinorm", "nc3", "nc4"]
+    per_epoch = [
+        "binarity_score",
+        "binarity_std",
+        "peak_dist_mean",
+        "peak_dist_std",
+        "agreement_dim",
+        "agreement_code",
+        "n_codes",
+        "nc1",
+        "sigma_w",
+        "equinorm",
+        "equiangular",
+        "maxangle",
+        "w_equinorm",
+        "nc3",
+        "nc4",
+    ]
     for split in ("train", "val"):
         for k in per_epoch:
             vals = [r.get(f"{split}/{k}", "") for r in rows]
             assert [v != "" for v in vals] == [False, True, False, True], (split, k, vals)  # epochs 1 and 3
             assert all(np.isfinite(float(v)) for v in vals if v)
-    for k in ("mahalanobis_auroc", "msp_auroc", "mahalanobis_aurc", "mahalanobis_fpr95", "deepfool_rho",
-              "deepfool_rho_correct"):
+    for k in (
+        "mahalanobis_auroc",
+        "msp_auroc",
+        "mahalanobis_aurc",
+        "mahalanobis_fpr95",
+        "deepfool_rho",
+        "deepfool_rho_correct",
+    ):
         assert 0 < s[k] < 1.5, (k, s[k])
     assert s["deepfool_images"] == 50 and s["deepfool_fooled"] > 0.9
     z = np.load(tmp_path / "latents.npz")

@@ -31,7 +31,7 @@ def test_perfect_hypercube_code(noise):
     assert encoding_agreement(z, labels, 8) == 1.0
     codes = code_agreement(z, labels, num_classes=8)
     assert codes == {"agreement": 1.0, "n_codes": 8, "top_codes_fraction": 1.0, "unique_class_codes": 8}
-    nc = neural_collapse(z, labels, pred=labels, classifier_weight=z[:: 50].clone())
+    nc = neural_collapse(z, labels, pred=labels, classifier_weight=z[::50].clone())
     assert nc["nc1"] < 1e-6 and nc["skipped_classes"] == 0 and nc["nc4"] == 0.0
     assert nc["equinorm"] < 1e-5 and nc["nc3"] < 1e-5
     gmm = gmm_binarity(z)
@@ -212,8 +212,7 @@ def test_float32_inputs_give_python_floats():
 def test_cuda_matches_cpu():
     z, labels = _hypercube(n_per_class=30, noise=0.4)
     weight = torch.randn(8, 3)
-    for fn, args in [(gmm_binarity, ()), (code_agreement, (labels,)),
-                     (neural_collapse, (labels, labels, weight))]:
+    for fn, args in [(gmm_binarity, ()), (code_agreement, (labels,)), (neural_collapse, (labels, labels, weight))]:
         cpu, gpu = fn(z, *args), fn(z.cuda(), *(a.cuda() for a in args))
         for k, v in cpu.items():
             if isinstance(v, float):

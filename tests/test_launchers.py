@@ -49,13 +49,31 @@ def test_paper_lr_sweep_has_the_18_rates():
 def test_ray_runs_a_two_job_sweep_on_local_cpus(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_ray_launcher")
     pytest.importorskip("ray")
-    cmd = [sys.executable, "-m", "binary_encoding.train", "-m", "hydra/launcher=ray_gpu",
-           "hydra.launcher.ray.remote.num_gpus=0", "hydra.launcher.ray.remote.num_cpus=1",
-           "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init.include_dashboard=false",
-           "head=binenc,nopen", "trainer.max_epochs=2", "name=r", "trainer.enable_progress_bar=false",
-           "deepfool_samples=20", "logger=csv"]
-    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "binary_encoding.train",
+        "-m",
+        "hydra/launcher=ray_gpu",
+        "hydra.launcher.ray.remote.num_gpus=0",
+        "hydra.launcher.ray.remote.num_cpus=1",
+        "+hydra.launcher.ray.init.num_cpus=2",
+        "+hydra.launcher.ray.init.include_dashboard=false",
+        "head=binenc,nopen",
+        "trainer.max_epochs=2",
+        "name=r",
+        "trainer.enable_progress_bar=false",
+        "deepfool_samples=20",
+        "logger=csv",
+    ]
+    r = subprocess.run(
+        cmd,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     for head in ("binenc", "nopen"):
         job = tmp_path / "multirun" / "r" / f"deepfool_samples=20,head={head},trainer.max_epochs=2"

@@ -24,8 +24,14 @@ def net_cfg(backbone: str, head: str, **backbone_settings):
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(CONF_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=[f"backbone={backbone}", f"head={head}",
-                                           *(f"backbone.{k}={v}" for k, v in backbone_settings.items())])
+        cfg = compose(
+            "config",
+            overrides=[
+                f"backbone={backbone}",
+                f"head={head}",
+                *(f"backbone.{k}={v}" for k, v in backbone_settings.items()),
+            ],
+        )
     return cfg
 
 
@@ -74,7 +80,10 @@ def test_backbone_contract_features():
     stem = build_backbone("resnet18", (3, 32, 32)).stem[0]
     assert stem.kernel_size == (3, 3) and stem.stride == (1, 1) and stem.bias is not None
     # torchvision's depths: 2-2-2-2 basic blocks (18 layers), 3-4-6-3 basic (34), 3-4-6-3 bottleneck (50)
-    blocks = {n: [type(b).__name__ for b in build_backbone(n, (3, 32, 32)).stages] for n in ("resnet18", "resnet34", "resnet50")}
+    blocks = {
+        n: [type(b).__name__ for b in build_backbone(n, (3, 32, 32)).stages]
+        for n in ("resnet18", "resnet34", "resnet50")
+    }
     assert blocks["resnet18"] == ["BasicBlock"] * 8 and blocks["resnet34"] == ["BasicBlock"] * 16
     assert blocks["resnet50"] == ["Bottleneck"] * 16
     assert all(build_backbone(n, (3, 32, 32)).name == n for n in BACKBONES)  # the label the records use
@@ -167,9 +176,16 @@ def test_epoch_training_statistics_are_batch_weighted_means(tmp_path):
             self.logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     rec = Record()
-    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
-                        callbacks=[rec])
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[rec],
+    )
     trainer.fit(m, DataLoader(TensorDataset(x, y), batch_size=32))
     n = torch.tensor([s[0] for s in seen], dtype=torch.float32)
     assert n.tolist() == [32, 32, 11]
@@ -188,15 +204,27 @@ def _fit_steps(module, batches, device: str, precision: str = "32-true"):
 
     class Keep(L.Callback):
         def on_train_end(self, trainer, module):
-            self.opt = {k: v.detach().cpu().clone() for s in trainer.optimizers[0].state.values()
-                        for k, v in s.items() if k != "step"} | {"step": [float(s["step"]) for s in
-                                                                         trainer.optimizers[0].state.values()]}
+            self.opt = {
+                k: v.detach().cpu().clone()
+                for s in trainer.optimizers[0].state.values()
+                for k, v in s.items()
+                if k != "step"
+            } | {"step": [float(s["step"]) for s in trainer.optimizers[0].state.values()]}
             self.logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     keep = Keep()
-    trainer = L.Trainer(max_epochs=1, accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=precision,
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0, callbacks=[keep])
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices=1,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[keep],
+    )
     trainer.fit(module, DataLoader(batches, batch_size=None))
     return keep
 

@@ -100,8 +100,9 @@ def test_batched_mahalanobis_matches_scipy(d):
     np.testing.assert_allclose(dist.numpy(), ref, rtol=1e-5)
     # the order of the samples does not matter (distances are computed grouped by class)
     perm = torch.randperm(len(pt))
-    np.testing.assert_allclose(mahalanobis_distance(gauss, zt[perm], pt[perm]).numpy(), dist.numpy()[perm.numpy()],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        mahalanobis_distance(gauss, zt[perm], pt[perm]).numpy(), dist.numpy()[perm.numpy()], rtol=1e-12
+    )
 
 
 def test_collapsed_class_finite():

@@ -26,13 +26,26 @@ RUNS = {
 PICK_VAL = {("binenc", 0): 1e-3, ("binenc", 1): 3e-3, ("nopen", 0): 3e-3, ("nopen", 1): 1e-3}
 PICK_TEST = {("binenc", 0): 3e-3, ("binenc", 1): 1e-3, ("nopen", 0): 3e-3, ("nopen", 1): 1e-3}
 EPOCHS = 3
-HIST_COLS = ["train/binarity_score", "train/binarity_std", "train/peak_dist_mean", "train/agreement_dim",
-             "train/nc1", "train/acc"]
+HIST_COLS = [
+    "train/binarity_score",
+    "train/binarity_std",
+    "train/peak_dist_mean",
+    "train/agreement_dim",
+    "train/nc1",
+    "train/acc",
+]
 
 
 def _config(head, seed, lr):
-    return {"seed": seed, "lr": lr, "name": "fake", "data": {"name": "digits"}, "backbone": {"name": "mlp"},
-            "head": {"name": head, "width": None if head == "nopen" else 4}, "trainer": {"max_epochs": EPOCHS}}
+    return {
+        "seed": seed,
+        "lr": lr,
+        "name": "fake",
+        "data": {"name": "digits"},
+        "backbone": {"name": "mlp"},
+        "head": {"name": head, "width": None if head == "nopen" else 4},
+        "trainer": {"max_epochs": EPOCHS},
+    }
 
 
 def _job(root, head, seed, lr, *, val=0.5, test=0.5, ce=1.0, status="finished", epochs=EPOCHS, latents=False):
@@ -50,10 +63,25 @@ def _job(root, head, seed, lr, *, val=0.5, test=0.5, ce=1.0, status="finished", 
         rows.append(row)
     pd.DataFrame(rows).to_csv(d / "metrics.csv", index=False)
     if status == "finished":
-        summary = {"head": head, "backbone": "mlp", "data": "digits", "seed": seed, "lr": lr, "epochs": epochs,
-                   "train_acc": 0.99, "val_acc": val, "test_acc": test, "mahalanobis_auroc": 0.9 + 0.01 * seed,
-                   "msp_auroc": 0.8, "deepfool_rho": 0.1 * (1 + seed), "agreement_code": 0.7, "n_codes": 10 + seed,
-                   "nc1": 0.1, "sigma_w": None, "deepfool_fooled": "inf"}
+        summary = {
+            "head": head,
+            "backbone": "mlp",
+            "data": "digits",
+            "seed": seed,
+            "lr": lr,
+            "epochs": epochs,
+            "train_acc": 0.99,
+            "val_acc": val,
+            "test_acc": test,
+            "mahalanobis_auroc": 0.9 + 0.01 * seed,
+            "msp_auroc": 0.8,
+            "deepfool_rho": 0.1 * (1 + seed),
+            "agreement_code": 0.7,
+            "n_codes": 10 + seed,
+            "nc1": 0.1,
+            "sigma_w": None,
+            "deepfool_fooled": "inf",
+        }
         (d / "summary.json").write_text(json.dumps(summary))
     elif status == "failed":
         (d / "failed.json").write_text(json.dumps({"error": "RuntimeError: boom"}))

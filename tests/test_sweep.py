@@ -20,7 +20,10 @@ def test_failed_job_is_recorded_others_run_and_rerun_skips_finished(tmp_path):
     r = run(args, tmp_path)
     assert r.returncode != 0  # the sweep reports the failure at the end...
     sweep = tmp_path / "multirun" / "f"
-    good, bad = sweep / "deepfool_samples=20,lr=0.001,trainer.max_epochs=2", sweep / "deepfool_samples=20,lr=-1,trainer.max_epochs=2"
+    good, bad = (
+        sweep / "deepfool_samples=20,lr=0.001,trainer.max_epochs=2",
+        sweep / "deepfool_samples=20,lr=-1,trainer.max_epochs=2",
+    )
     assert json.loads((good / "summary.json").read_text())["epochs"] == 2  # ...after running the other job
     failed = json.loads((bad / "failed.json").read_text())
     assert "lr must be positive" in failed["error"] and not (bad / "summary.json").exists()
@@ -32,13 +35,24 @@ def test_failed_job_is_recorded_others_run_and_rerun_skips_finished(tmp_path):
 
 def test_ddp_jobs_inside_multirun(tmp_path):
     """2 jobs x 2 ranks on CPU (gloo): each job finishes, writes one record and one W&B run."""
-    r = run(["head=binenc,nopen", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-             "trainer.max_epochs=2", "name=d", "deepfool_samples=21"], tmp_path)
+    r = run(
+        [
+            "head=binenc,nopen",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            "trainer.max_epochs=2",
+            "name=d",
+            "deepfool_samples=21",
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-4000:])
     sweep = tmp_path / "multirun" / "d"
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
-    assert [j.name for j in jobs] == [f"deepfool_samples=21,head={h},trainer.devices=2,trainer.max_epochs=2,trainer=ddp"
-                                      for h in ("binenc", "nopen")]
+    assert [j.name for j in jobs] == [
+        f"deepfool_samples=21,head={h},trainer.devices=2,trainer.max_epochs=2,trainer=ddp" for h in ("binenc", "nopen")
+    ]
     for job in jobs:
         s = json.loads((job / "summary.json").read_text())
         assert s["epochs"] == 2 and s["deepfool_images"] == 21 and 0 < s["test_acc"] <= 1

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from binary_encoding import record
+from binary_encoding.heads import Head
 from binary_encoding.policy import ConfigError
 from binary_encoding.train import train
 
@@ -145,16 +147,29 @@ def test_non_finite_loss_stops_with_a_message(cfg_factory, tmp_path):
 
 
 def test_unknown_group_choice_lists_the_options(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "binary_encoding.train", "head=bogus"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "binary_encoding.train", "head=bogus"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode != 0
     assert "Available options" in r.stderr and "binenc" in r.stderr and "nonlinpen" in r.stderr
 
 
 def test_multirun_two_jobs_own_dirs_and_wandb_runs(tmp_path):
     env = {**os.environ, "WANDB_MODE": "offline"}
-    cmd = [sys.executable, "-m", "binary_encoding.train", "-m", "head=binenc,nopen", "trainer.max_epochs=2",
-           "trainer.enable_progress_bar=false", "name=t"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "binary_encoding.train",
+        "-m",
+        "head=binenc,nopen",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        "name=t",
+    ]
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     sweep = tmp_path / "multirun" / "t"
@@ -187,16 +202,25 @@ def test_an_unknown_trainer_argument_fails_with_lightnings_error(cfg_factory):
 
 
 def test_a_moved_key_on_the_command_line_names_its_new_place(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "binary_encoding.train", "trainer.cuda_graphs=true"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "binary_encoding.train", "trainer.cuda_graphs=true"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and r.stderr.strip() == (
-        "error: trainer.cuda_graphs moved to runtime.cuda_graphs: write runtime.cuda_graphs=true")
+        "error: trainer.cuda_graphs moved to runtime.cuda_graphs: write runtime.cuda_graphs=true"
+    )
 
 
 def test_the_entry_point_loads_no_torch_before_hydra_parses():
     """What keeps `--help` and shell completion fast (about 1 s here, against 11 s with torch and
     Lightning at module level): importing the entry point and the config location loads no torch."""
-    code = "import sys, binary_encoding.train, binary_encoding.policy; print('torch' in sys.modules, 'lightning' in sys.modules)"
+    code = (
+        "import sys, binary_encoding.train, binary_encoding.policy; "
+        "print('torch' in sys.modules, 'lightning' in sys.modules)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.split() == ["False", "False"], r.stderr[-2000:]
 
@@ -216,17 +240,13 @@ def test_debug_overfit_fits_its_few_batches(cfg_factory, tmp_path):
     assert {float(r["gamma"]) for r in rows} == {float(np.float32(0.01))}  # held at gamma0 (a float32 buffer)
 
 
-class TanhHead(torch.nn.Module):
-    """A fifth head, defined outside the package: tanh penultimate layer (the README's worked example)."""
+class TanhHead(Head):
+    """A fifth head, defined outside the package: the README's worked example (tanh penultimate layer)."""
 
     def __init__(self, in_features: int, num_classes: int, width: int = 4):
-        from binary_encoding.heads import Head, LinearHead
-
         super().__init__()
-        inner = LinearHead(in_features, num_classes, width)
-        self.penultimate = torch.nn.Sequential(inner.penultimate, torch.nn.Tanh())
-        self.classifier, self.latent_dim = inner.classifier, width
-        self.forward = Head.forward.__get__(self)
+        self.penultimate = torch.nn.Sequential(torch.nn.Linear(in_features, width), torch.nn.Tanh())
+        self._finish(width, num_classes)  # the linear classifier V z + c
 
 
 def test_a_new_head_needs_only_its_class_and_yaml(tmp_path):
@@ -237,9 +257,16 @@ def test_a_new_head_needs_only_its_class_and_yaml(tmp_path):
     (tmp_path / "conf" / "head").mkdir(parents=True)
     (tmp_path / "conf" / "head" / "tanhpen.yaml").write_text(
         "name: tanhpen\nwidth: 4\ngamma0: 0.0\ngamma_factor: 1.0\ngamma_step: 1\ngamma_max: null\n"
-        "net:\n  _target_: test_train.TanhHead\n  width: ${..width}\n")
-    cfg = make_cfg(tmp_path / "run", "head=tanhpen", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-                   "trainer.max_epochs=2", "deepfool_samples=8", "save_latents=true")
+        "net:\n  _target_: test_train.TanhHead\n  width: ${..width}\n"
+    )
+    cfg = make_cfg(
+        tmp_path / "run",
+        "head=tanhpen",
+        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        "trainer.max_epochs=2",
+        "deepfool_samples=8",
+        "save_latents=true",
+    )
     s = train(cfg)
     assert s["head"] == "tanhpen" and s["epochs"] == 2 and s["val_acc"] > 0.3
     z = np.load(tmp_path / "run" / "latents.npz")["train_z"]
@@ -252,7 +279,7 @@ def test_evaluate_reproduces_the_summary_from_the_checkpoint(cfg_factory, tmp_pa
     s = train(cfg_factory("trainer.max_epochs=3", "deepfool_samples=64"))
     evaluate_main([str(tmp_path)])  # the run folder
     e = json.loads((tmp_path / "eval.json").read_text())
-    metrics = [k for k in s if k not in ("head", "backbone", "data", "seed", "lr", "epochs", "fit_seconds")]
+    metrics = [k for k in s if k not in record.SUMMARY_INFO]
     assert len(metrics) > 30 and {k: e[k] for k in metrics} == {k: s[k] for k in metrics}
     assert e["epoch"] == 2 and e["checkpoint"].endswith("last.ckpt")
 
@@ -274,17 +301,55 @@ def test_the_installed_package_carries_its_configs(tmp_path):
     the configs come from the installed package data, not from this checkout."""
     site, work = tmp_path / "site", tmp_path / "work"
     work.mkdir()
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                        "--target", str(site), str(REPO)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert (site / "binary_encoding" / "conf" / "config.yaml").is_file()
     env = {**os.environ, "PYTHONPATH": str(site), "WANDB_MODE": "offline"}
-    where = subprocess.run([sys.executable, "-c", "import binary_encoding.conf_dir as c; print(c.__file__, c.CONF_DIR)"],
-                           cwd=work, env=env, capture_output=True, text=True, timeout=120)
-    assert where.stdout.split() == [str(site / "binary_encoding" / "conf_dir.py"), str(site / "binary_encoding" / "conf")]
-    run = subprocess.run([sys.executable, "-m", "binary_encoding.train", "trainer.max_epochs=1", "logger=csv",
-                          "deepfool_samples=8", "trainer.enable_progress_bar=false", "output_dir=run"],
-                         cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    where = subprocess.run(
+        [sys.executable, "-c", "import binary_encoding.conf_dir as c; print(c.__file__, c.CONF_DIR)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert where.stdout.split() == [
+        str(site / "binary_encoding" / "conf_dir.py"),
+        str(site / "binary_encoding" / "conf"),
+    ]
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "binary_encoding.train",
+            "trainer.max_epochs=1",
+            "logger=csv",
+            "deepfool_samples=8",
+            "trainer.enable_progress_bar=false",
+            "output_dir=run",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     s = json.loads((work / "run" / "summary.json").read_text())
     assert s["data"] == "digits" and s["epochs"] == 1 and 0 < s["test_acc"] <= 1
