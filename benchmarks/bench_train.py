@@ -227,39 +227,50 @@ class StepTimer(L.Callback):
         self.metric_s = timed_pass()
 
 
+def timing_trainer(cfg, cuda: bool, root, callbacks: list, **kw) -> L.Trainer:
+    """A Trainer for timing the project's loop: the config's precision, one device, endless epochs,
+    no checkpoints, logger, progress bar or model summary (what train() adds around the loop)."""
+    return L.Trainer(
+        accelerator="gpu" if cuda else "cpu",
+        devices=1,
+        precision=resolve_precision(cfg.trainer.precision) if cuda else "32-true",
+        max_epochs=-1,
+        num_sanity_val_steps=0,
+        enable_checkpointing=False,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        benchmark=cudnn_benchmark(cfg),
+        default_root_dir=str(root),
+        callbacks=callbacks,
+        **kw,
+    )
+
+
 def run_project(cfg, dm, device, warmup: int, steps: int) -> dict:
     cuda = device.type == "cuda"
-    precision = resolve_precision(cfg.trainer.precision) if cuda else "32-true"
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = build_model(cfg, dm.input_shape, dm.num_classes)
     compiled = hasattr(module.backbone, "_compiled_call_impl") and module.backbone._compiled_call_impl is not None
     probe = SYNC_PROBE_STEPS if cuda else 0
     timer = StepTimer(warmup, steps, probe, device, cfg, compiled)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = L.Trainer(
-            accelerator="gpu" if cuda else "cpu",
-            devices=1,
-            precision=precision,
+        trainer = timing_trainer(
+            cfg,
+            cuda,
+            tmp,
+            [hydra.utils.instantiate(cfg.callbacks.gamma), timer],
             max_steps=warmup + steps + probe,
-            max_epochs=-1,
             limit_val_batches=0,
-            num_sanity_val_steps=0,
-            enable_checkpointing=False,
-            logger=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            use_distributed_sampler=False,
             deterministic=cfg.trainer.deterministic,
-            benchmark=cudnn_benchmark(cfg),
-            default_root_dir=tmp,
-            callbacks=[hydra.utils.instantiate(cfg.callbacks.gamma), timer],
         )
         trainer.fit(module, dm)
     if timer.seconds is None:
         raise RuntimeError(f"the project fit stopped after {timer.seen} of {warmup + steps} steps")
     graphed = bool(module.cuda_graphs and module._step_graph is not None)
     return dict(
-        precision=precision,
+        precision=str(trainer.precision),
         compile=compiled,
         channels_last=module.channels_last,
         cuda_graphs=graphed,

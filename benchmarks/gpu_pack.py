@@ -71,9 +71,8 @@ def worker(
     import lightning as L
     import torch
 
-    from benchmarks.bench_train import SyntheticCIFAR, compose, sync
+    from benchmarks.bench_train import SyntheticCIFAR, compose, sync, timing_trainer
     from binary_encoding.job import quiet_lightning
-    from binary_encoding.policy import cudnn_benchmark, resolve_precision
     from binary_encoding.train import build_model
 
     quiet_lightning()
@@ -137,27 +136,12 @@ def worker(
                 )
                 self._next_round(trainer)
 
-    precision = resolve_precision(cfg.trainer.precision) if cuda else "32-true"
-    trainer = L.Trainer(
-        accelerator="gpu" if cuda else "cpu",
-        devices=1,
-        precision=precision,
-        max_epochs=-1,
-        max_steps=-1,
-        num_sanity_val_steps=0,
-        enable_checkpointing=False,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        benchmark=cudnn_benchmark(cfg),
-        default_root_dir=str(folder),
-        callbacks=[
-            hydra.utils.instantiate(cfg.callbacks.gamma),
-            hydra.utils.instantiate(cfg.callbacks.metrics, every=1, hist_dims=0),
-            Driven(),
-        ],
-    )
+    callbacks = [
+        hydra.utils.instantiate(cfg.callbacks.gamma),
+        hydra.utils.instantiate(cfg.callbacks.metrics, every=1, hist_dims=0),
+        Driven(),
+    ]
+    trainer = timing_trainer(cfg, cuda, folder, callbacks, max_steps=-1)
     trainer.fit(module, dm)
 
 

@@ -59,9 +59,9 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     module.load_state_dict(ckpt["state_dict"])
     dev = torch.device("cuda" if gpu else "cpu")
     module.to(dev)
-    settings = hydra.utils.instantiate(cfg.callbacks.metrics).final_kw
+    settings = hydra.utils.instantiate(cfg.callbacks.metrics).final  # the run's metric settings
     bf16 = "bf16" in policy.resolve_precision(cfg.trainer.precision, gpu)
-    results, _ = final_metrics(module, dm, bf16=bf16, **settings)
+    results, _ = final_metrics(module, dm, settings, bf16=bf16)
     out = {
         "checkpoint": str(path),
         "epoch": ckpt.get("epoch"),

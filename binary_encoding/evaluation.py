@@ -20,6 +20,7 @@ single-process value; DeepFool images are split across ranks and their norms gat
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -76,46 +77,47 @@ def geometry_metrics(
     return out
 
 
+@dataclass(frozen=True)
+class FinalSettings:
+    """How the end-of-training metrics are computed (`metrics.*`, `deepfool_samples`, `seed` in the config)."""
+
+    nc_labels: str = "labels"  # NC1 grouped by true labels, or "pred"
+    global_mean: str = "samples"  # mu_G of Sigma_B: mean of all samples, or "class_means"
+    deepfool_samples: int = 1000  # seeded test images (0 = skip)
+    deepfool_candidates: int | None = 10  # top-k logits as candidate classes (None = all)
+    deepfool_overshoot: float = 0.02
+    deepfool_max_iter: int = 50
+    deepfool_batch: int = 256
+    mahalanobis_reg: float = 1e-6  # added to each class covariance
+    seed: int = 0  # of the DeepFool sample
+
+    def __post_init__(self):
+        if self.nc_labels not in ("labels", "pred"):
+            raise ValueError(f"metrics.nc_labels must be 'labels' or 'pred', got {self.nc_labels!r}")
+        if self.global_mean not in ("samples", "class_means"):
+            raise ValueError(f"metrics.global_mean must be 'samples' or 'class_means', got {self.global_mean!r}")
+
+
 class Metrics(L.Callback):
-    """Per-epoch latent metrics and the end-of-training metrics of a run (see the module docstring)."""
+    """Per-epoch latent metrics and the end-of-training metrics of a run (see the module docstring).
+    `final`: the fields of `FinalSettings`; `nc_labels` and `global_mean` serve the per-epoch metrics too."""
 
     def __init__(
         self,
         every: int = 1,
         splits=("train", "val"),
-        nc_labels: str = "labels",
-        global_mean: str = "samples",
         hist_dims: int = 8,
         hist_every: int = 10,
-        deepfool_samples: int = 1000,
-        deepfool_candidates: int | None = 10,
-        deepfool_overshoot: float = 0.02,
-        deepfool_max_iter: int = 50,
-        deepfool_batch: int = 256,
-        mahalanobis_reg: float = 1e-6,
-        seed: int = 0,
         save_latents: bool = False,
         out_dir: str | Path | None = None,
+        **final,
     ):
         if every < 0:
             raise ValueError(f"metrics_every must be >= 0 (0 = never), got {every}")
-        if nc_labels not in ("labels", "pred"):
-            raise ValueError(f"metrics.nc_labels must be 'labels' or 'pred', got {nc_labels!r}")
-        if global_mean not in ("samples", "class_means"):
-            raise ValueError(f"metrics.global_mean must be 'samples' or 'class_means', got {global_mean!r}")
-        self.every, self.splits, self.nc_labels, self.global_mean = every, tuple(splits), nc_labels, global_mean
+        self.final = FinalSettings(**final)
+        self.every, self.splits = every, tuple(splits)
+        self.nc_labels, self.global_mean = self.final.nc_labels, self.final.global_mean
         self.hist_dims, self.hist_every = hist_dims, hist_every
-        self.final_kw = dict(
-            nc_labels=nc_labels,
-            global_mean=global_mean,
-            deepfool_samples=deepfool_samples,
-            deepfool_candidates=deepfool_candidates,
-            deepfool_overshoot=deepfool_overshoot,
-            deepfool_max_iter=deepfool_max_iter,
-            deepfool_batch=deepfool_batch,
-            mahalanobis_reg=mahalanobis_reg,
-            seed=seed,
-        )
         self.save_latents, self.out_dir = save_latents, out_dir
         self.last: dict[str, float] = {}
         self.results: dict[str, float] = {}
@@ -163,7 +165,7 @@ class Metrics(L.Callback):
             return
         # train and val: those of the last epoch's metric pass when the weights have not changed since
         reuse = kept[1] if kept is not None and kept[0] == trainer.global_step else {}
-        self.results, lats = final_metrics(pl_module, trainer.datamodule, latents=reuse, **self.final_kw)
+        self.results, lats = final_metrics(pl_module, trainer.datamodule, self.final, latents=reuse)
         if self.save_latents and trainer.is_global_zero and self.out_dir is not None:
             save_latents(lats, Path(self.out_dir) / record.LATENTS)
         for lg in trainer.loggers:
@@ -173,42 +175,23 @@ class Metrics(L.Callback):
 def final_metrics(
     module,
     dm,
-    *,
-    nc_labels: str = "labels",
-    global_mean: str = "samples",
-    deepfool_samples: int = 1000,
-    deepfool_candidates: int | None = 10,
-    deepfool_overshoot: float = 0.02,
-    deepfool_max_iter: int = 50,
-    deepfool_batch: int = 256,
-    mahalanobis_reg: float = 1e-6,
-    seed: int = 0,
+    settings: FinalSettings = FinalSettings(),
     latents: dict[str, Latents] | None = None,
     bf16: bool | None = None,
 ) -> tuple[dict[str, float], dict[str, Latents]]:
     """The end-of-training metrics of `module` on `dm` (and the latents they were computed from):
     what a run's summary holds, and what `evaluate` recomputes from its checkpoint. `latents`: splits
     already forwarded with the same weights; `bf16`: as in `collect_latents`."""
+    st = settings
     lats = {s: (latents or {}).get(s) or collect_latents(module, dm, s, bf16) for s in ("train", "val", "test")}
     results = {f"{s}_acc": lat.acc for s, lat in lats.items()}
     weight = module.head.classifier.weight.detach().float()
-    geometry = geometry_metrics(lats["train"], dm.num_classes, weight, nc_labels, global_mean)
+    geometry = geometry_metrics(lats["train"], dm.num_classes, weight, st.nc_labels, st.global_mean)
     del geometry["acc"]
     results.update(geometry)
-    results.update(reliability_metrics(lats["train"], lats["test"], dm.num_classes, mahalanobis_reg))
-    if deepfool_samples:
-        results.update(
-            robustness(
-                module,
-                dm,
-                deepfool_samples,
-                deepfool_candidates,
-                deepfool_overshoot,
-                deepfool_max_iter,
-                deepfool_batch,
-                seed,
-            )
-        )
+    results.update(reliability_metrics(lats["train"], lats["test"], dm.num_classes, st.mahalanobis_reg))
+    if st.deepfool_samples:
+        results.update(robustness(module, dm, st))
     return results, lats
 
 
@@ -221,20 +204,12 @@ def save_latents(lats: dict[str, Latents], path: Path) -> None:
     np.savez_compressed(path, **arrays)
 
 
-def robustness(
-    module,
-    dm,
-    samples: int = 1000,
-    candidates: int | None = 10,
-    overshoot: float = 0.02,
-    max_iter: int = 50,
-    batch: int = 256,
-    seed: int = 0,
-) -> dict[str, float]:
+def robustness(module, dm, settings: FinalSettings = FinalSettings()) -> dict[str, float]:
     """DeepFool on a seeded sample of test images (normalized input space, no clipping)."""
+    st = settings
     n_test = len(dm.y["test"])
-    k = min(samples, n_test)
-    idx = torch.randperm(n_test, generator=torch.Generator().manual_seed(seed))[:k].sort().values
+    k = min(st.deepfool_samples, n_test)
+    idx = torch.randperm(n_test, generator=torch.Generator().manual_seed(st.seed))[:k].sort().values
     rank, world = rank_world()
     mine = idx[rank::world]
     x = dm.normalize(dm.x["test"][mine].to(module.device))
@@ -243,10 +218,10 @@ def robustness(
     out = deepfool(
         module,
         x,
-        num_candidates=candidates,
-        overshoot=overshoot,
-        max_iter=max_iter,
-        batch_size=batch,
+        num_candidates=st.deepfool_candidates,
+        overshoot=st.deepfool_overshoot,
+        max_iter=st.deepfool_max_iter,
+        batch_size=st.deepfool_batch,
         latent_weight=module.head.classifier.weight.detach().float(),
     )
     ratio = out["r"].flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1)

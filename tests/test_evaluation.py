@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 
 from binary_encoding.backbones import MLP
 from binary_encoding.data import DigitsDataModule
-from binary_encoding.evaluation import geometry_metrics, reliability_metrics, robustness
+from binary_encoding.evaluation import FinalSettings, geometry_metrics, reliability_metrics, robustness
 from binary_encoding.heads import LinearHead
 from binary_encoding.latents import collect_latents
 from binary_encoding.module import BinaryEncodingModule
@@ -42,7 +42,7 @@ def all_metrics(module, dm):
         for k, v in geometry_metrics(lats[s], 10, module.head.classifier.weight.detach()).items()
     }
     out.update(reliability_metrics(lats["train"], lats["test"], 10))
-    out.update(robustness(module, dm, samples=101, batch=16))
+    out.update(robustness(module, dm, FinalSettings(deepfool_samples=101, deepfool_batch=16)))
     out["n_train"] = len(lats["train"].y)
     out["train_y_checksum"] = int((lats["train"].y * torch.arange(len(lats["train"].y))).sum())
     return out

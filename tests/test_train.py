@@ -20,6 +20,12 @@ from binary_encoding.train import train
 REPO = Path(__file__).resolve().parent.parent
 
 
+def run_cli(cwd, *args, timeout=120):
+    """`python -m binary_encoding.train ARGS` in `cwd`, its output captured."""
+    cmd = [sys.executable, "-m", "binary_encoding.train", *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
 def read_csv(path):
     with open(path) as f:
         return list(csv.DictReader(f))
@@ -147,13 +153,7 @@ def test_non_finite_loss_stops_with_a_message(cfg_factory, tmp_path):
 
 
 def test_unknown_group_choice_lists_the_options(tmp_path):
-    r = subprocess.run(
-        [sys.executable, "-m", "binary_encoding.train", "head=bogus"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = run_cli(tmp_path, "head=bogus")
     assert r.returncode != 0
     assert "Available options" in r.stderr and "binenc" in r.stderr and "nonlinpen" in r.stderr
 
@@ -202,13 +202,7 @@ def test_an_unknown_trainer_argument_fails_with_lightnings_error(cfg_factory):
 
 
 def test_a_moved_key_on_the_command_line_names_its_new_place(tmp_path):
-    r = subprocess.run(
-        [sys.executable, "-m", "binary_encoding.train", "trainer.cuda_graphs=true"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = run_cli(tmp_path, "trainer.cuda_graphs=true")
     assert r.returncode == 2 and r.stderr.strip() == (
         "error: trainer.cuda_graphs moved to runtime.cuda_graphs: write runtime.cuda_graphs=true"
     )
