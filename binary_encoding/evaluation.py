@@ -196,11 +196,11 @@ def final_metrics(
 
 
 def save_latents(lats: dict[str, Latents], path: Path) -> None:
+    """`<split>_z`, `_logits`, `_y`, `_pred` of every split, as numpy arrays."""
     arrays = {}
     for s, lat in lats.items():
-        arrays.update(
-            {f"{s}_z": lat.z.cpu().numpy(), f"{s}_y": lat.y.cpu().numpy(), f"{s}_pred": lat.pred.cpu().numpy()}
-        )
+        arrays.update({f"{s}_{k}": v for k, v in lat.numpy().items()})
+        arrays[f"{s}_pred"] = lat.pred.cpu().numpy()
     np.savez_compressed(path, **arrays)
 
 

@@ -148,10 +148,12 @@ def test_gamma_schedule_and_cap():
     assert [stepped.value(e) for e in range(7)] == [1, 1, 1, 2, 2, 2, 4]
     with pytest.raises(ValueError):
         GammaScheduler(0.01, 0.0)
+    capped.current = capped.value(150)  # as after epoch 150's start
     st = capped.state_dict()
     fresh = GammaScheduler(0.01, 1.084, step=1, gamma_max=10.0)
+    assert fresh.current == 0.01  # what a resumed run starts from before loading
     fresh.load_state_dict(st)
-    assert fresh.state_dict() == st
+    assert fresh.current == 10.0 and fresh.state_dict() == st
 
 
 def test_epoch_training_statistics_are_batch_weighted_means(tmp_path):

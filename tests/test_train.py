@@ -347,3 +347,19 @@ def test_the_installed_package_carries_its_configs(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     s = json.loads((work / "run" / "summary.json").read_text())
     assert s["data"] == "digits" and s["epochs"] == 1 and 0 < s["test_acc"] <= 1
+
+
+def test_a_resumed_record_replaces_the_rows_from_the_resume_epoch_on(tmp_path):
+    """A run cut off after writing epochs 0-5 and resumed from the checkpoint of epoch 2: the record
+    keeps epochs 0-2 of the first attempt and takes epochs 3.. from the new one (no stale row stays)."""
+    first = record.LocalRecord(tmp_path)
+    for epoch in range(6):
+        first.log_metrics({"epoch": epoch, "train/loss": 10.0 + epoch, "old_only": 1.0}, step=epoch * 10)
+    resumed = record.LocalRecord(tmp_path)  # a new process
+    resumed.log_metrics({"epoch": 3, "train/loss": 0.5}, step=31)
+    resumed.log_metrics({"epoch": 4, "train/loss": 0.25}, step=41)
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3, 4]
+    assert [float(r["train/loss"]) for r in rows] == [10.0, 11.0, 12.0, 0.5, 0.25]
+    assert [r["old_only"] for r in rows] == ["1.0", "1.0", "1.0", "", ""]  # nothing of the old epochs 3-5 left
+    assert [int(r["step"]) for r in rows] == [0, 10, 20, 31, 41]
