@@ -92,6 +92,8 @@ class FinalSettings:
     seed: int = 0  # of the DeepFool sample
 
     def __post_init__(self):
+        if self.deepfool_samples < 0:
+            raise ValueError(f"deepfool_samples must be >= 0 (0 = skip), got {self.deepfool_samples}")
         if self.nc_labels not in ("labels", "pred"):
             raise ValueError(f"metrics.nc_labels must be 'labels' or 'pred', got {self.nc_labels!r}")
         if self.global_mean not in ("samples", "class_means"):

@@ -242,3 +242,20 @@ def test_deepfool_rho_is_recomputed_from_the_checkpoint_with_the_textbook_attack
     out = deepfool_reference(LogitsOnly(model), x, num_candidates=10, overshoot=0.02, max_iter=50)
     rho = (out["r"].flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1)).mean().item()
     assert s["deepfool_images"] == 24 and s["deepfool_rho"] == pytest.approx(rho, rel=1e-4)
+
+
+def test_an_attack_through_logits_only_leaves_the_model_in_its_own_mode():
+    """DeepFool restores the mode of the model it attacked: through the `LogitsOnly` wrapper that must
+    be the wrapped model's mode (a fresh wrapper is in training mode and used to put an evaluated
+    model back into training)."""
+    from oracles import deepfool_reference
+
+    from binary_encoding.metrics.deepfool import LogitsOnly, deepfool
+
+    module, dm = digits_model(train_steps=5)
+    x = dm.normalize(dm.x["test"][:4])
+    for attack in (deepfool, deepfool_reference):
+        for training in (False, True):
+            module.train(training)
+            attack(LogitsOnly(module), x, num_candidates=3, max_iter=5)
+            assert module.training is training, (attack.__name__, training)

@@ -320,3 +320,72 @@ def test_cuda_step_graph_matches_eager(backbone, precision, monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     tol = dict(rtol=2e-2, atol=2e-2) if precision == "bf16-mixed" else dict(rtol=1e-4, atol=1e-5)
     _graph_parity(backbone, "cuda", precision, tol, monkeypatch)
+
+
+def _collapsed_features(n_per_class=200, dim=64, spread=1e-4, seed=0):
+    """Backbone-like features h (64-d, varying strongly from sample to sample) whose projection by a
+    head weight W (4 x 64, orthonormal rows) is collapsed: W h = the class's hypercube vertex (+-1.5)
+    plus `spread` noise. The variation lives in the null space of W, as in a trained network."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.linalg.qr(torch.randn(dim, 4, generator=g, dtype=torch.float64))[0].T  # [4, dim]
+    vertices = torch.tensor([[(c >> j) & 1 for j in range(4)] for c in range(10)], dtype=torch.float64) * 3 - 1.5
+    y = torch.arange(10).repeat_interleave(n_per_class)
+    free = 3 * torch.randn(len(y), dim, generator=g, dtype=torch.float64)
+    free = free - free @ w.T @ w  # no component along W's rows
+    h = (vertices[y] + spread * torch.randn(len(y), 4, generator=g, dtype=torch.float64)) @ w + free
+    return h.float(), y, w.float()
+
+
+def test_the_head_runs_in_fp32_under_bf16_autocast():
+    """Under bf16 autocast (the backbone's precision on GPUs; CPU autocast here) the head computes in
+    fp32: the latents equal the fp32 computation exactly, and so do NC1 and the Mahalanobis AUROC of a
+    latent set collapsed to 1e-4 of its class points. Computed in bf16 (3 significant digits), the
+    same layer's rounding swamps the spread: NC1 measures the rounding."""
+    from binary_encoding.metrics.geometry import neural_collapse
+    from binary_encoding.metrics.reliability import fit_class_gaussians, mahalanobis_distance, misclassification_scores
+
+    h, y, w = _collapsed_features()
+    head = LinearHead(64, 10, width=4)
+    with torch.no_grad():
+        head.penultimate.weight.copy_(w)
+        head.penultimate.bias.zero_()
+    logits32, z32 = head(h)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits16, z16 = head(h)
+        z_bf16_layer = torch.nn.functional.linear(h, w).float()  # the same layer without the fp32 guard
+    assert z16.dtype == logits16.dtype == torch.float32
+    torch.testing.assert_close(z16, z32, rtol=0, atol=0)
+    torch.testing.assert_close(logits16, logits32, rtol=0, atol=0)
+
+    def metrics(z):
+        pred = y.clone()
+        pred[::7] = (y[::7] + 1) % 10  # some misclassified samples, so that AUROC is defined
+        gauss = fit_class_gaussians(z[::2], pred[::2], y[::2], 10)
+        scores = misclassification_scores(mahalanobis_distance(gauss, z[1::2], pred[1::2]), (pred == y)[1::2])
+        return float(neural_collapse(z, y, y, None)["nc1"]), float(scores["auroc"])
+
+    (nc1_32, auroc_32), (nc1_16, auroc_16), (nc1_bf16, _) = metrics(z32), metrics(z16), metrics(z_bf16_layer)
+    assert (nc1_16, auroc_16) == (nc1_32, auroc_32)
+    assert nc1_bf16 > 100 * nc1_32  # what the fp32 head prevents
+
+
+def test_a_bf16_run_saves_fp32_latents_of_its_fp32_head(cfg_factory, tmp_path):
+    """trainer.precision=bf16-mixed (CPU autocast): the saved latents are not bf16-quantized, and they
+    are what the checkpoint's fp32 head makes of the backbone's bf16 features."""
+    import numpy as np
+
+    from binary_encoding.train import build_datamodule, build_model, train
+
+    s = train(
+        cfg_factory("trainer.precision=bf16-mixed", "trainer.max_epochs=2", "save_latents=true", "deepfool_samples=0")
+    )
+    z = torch.from_numpy(np.load(tmp_path / "latents.npz")["train_z"])
+    assert z.dtype == torch.float32 and (z.to(torch.bfloat16).float() == z).float().mean() < 0.05
+    cfg = OmegaConf.load(tmp_path / "config.yaml")
+    dm = build_datamodule(cfg)
+    model = build_model(cfg, dm.input_shape, dm.num_classes).eval()
+    model.load_state_dict(torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        _, z_again = model(dm.normalize(dm.x["train"]))
+    torch.testing.assert_close(z_again, z, rtol=1e-5, atol=1e-6)
+    assert s["epochs"] == 2

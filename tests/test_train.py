@@ -120,6 +120,7 @@ def test_resume_continues_gamma_epoch_and_optimizer(tmp_path):
         ("data=imagefolder", "data.root=DIR"),
         ("runtime.cuda_graphs=maybe", "cuda_graphs must be true, false or auto"),
         ("trainer.precision=16-mixed", "fp16 overflows"),
+        ("deepfool_samples=-1", "deepfool_samples must be >= 0"),
         ("++trainer.cuda_graphs=true", r"trainer.cuda_graphs moved to runtime.cuda_graphs"),
         ("++trainer.compile=false", r"trainer.compile moved to runtime.compile"),
     ],

@@ -34,6 +34,7 @@ class LogitsOnly(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
+        self.train(model.training)  # the wrapper's mode is the model's: an attack restores it onto both
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)[0]
