@@ -159,6 +159,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self._ready = False
         self._placed_on: torch.device | None = None
         self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._aug_key, self._aug_gen = None, None  # see augment_generator
 
     # -- to implement -------------------------------------------------------------------------
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -270,8 +271,21 @@ class InMemoryDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
         if self.augment and self.trainer is not None and self.trainer.training:
-            x = augment_batch(x, self.pad, self.flip)
+            x = augment_batch(x, self.pad, self.flip, self.augment_generator(x.device))
         return self.normalize(x), y
+
+    def augment_generator(self, device: torch.device) -> torch.Generator:
+        """The augmentation's random numbers: one generator per epoch and rank, seeded from (seed, epoch,
+        rank) and nothing else, so a run resumed from an epoch's checkpoint draws exactly what the
+        uninterrupted run drew, and DDP ranks draw differently."""
+        rank, _ = self._rank_world()
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        key = (epoch, rank, device)
+        if getattr(self, "_aug_key", None) != key:
+            self._aug_key = key
+            self._aug_gen = torch.Generator(device=device)
+            self._aug_gen.manual_seed(int(np.random.SeedSequence([self.seed, epoch, rank]).generate_state(1)[0]))
+        return self._aug_gen
 
 
 class DigitsDataModule(InMemoryDataModule):

@@ -91,6 +91,62 @@ def recording_failure(out: Path):
         raise
 
 
+class Terminated(SystemExit):
+    """The job was stopped from outside (SIGTERM: exit 143, Ctrl-C: exit 130); its last checkpoint stays."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(code)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def resume_hint(cfg: DictConfig, out: Path) -> str:
+    """How to continue this job: the same command in a sweep (its folder is found again), else the
+    command with the job's folder (a single run's folder is timestamped)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized():
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            return "rerun the same command to resume (finished jobs are skipped)"
+        args = [a for a in hc.overrides.task if not a.startswith("output_dir=")]
+        return f"resume with: python -m binary_encoding.train {' '.join([*args, f'output_dir={out}'])}"
+    return f"resume with train(cfg) and output_dir={out}"
+
+
+@contextmanager
+def terminations(trainer, cfg: DictConfig, out: Path):
+    """Turn a stop from outside during `trainer.fit` into `Terminated`: Lightning ends a SIGTERM with a
+    `SystemExit` without a code (exit 0: a sweep would go on as if the job had finished) and a Ctrl-C
+    with `sys.exit(1)` after its graceful shutdown, printing nothing."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    def stop(code: int, what: str):
+        epoch = trainer.current_epoch
+        ckpt = record.last_checkpoint(out)
+        where = f"from {ckpt}" if ckpt.exists() else "from the start (no checkpoint yet)"
+        msg = f"{what} at epoch {epoch}; {resume_hint(cfg, out)} ({where})"
+        if is_rank0():
+            print(msg, file=sys.stderr, flush=True)
+        return Terminated(code, msg)
+
+    try:
+        yield
+    except SIGTERMException as e:
+        raise stop(143, "terminated") from e
+    except KeyboardInterrupt as e:
+        raise stop(130, "interrupted") from e
+    except SystemExit as e:
+        if trainer.interrupted and not isinstance(e, Terminated):  # Lightning's exit after a Ctrl-C
+            raise stop(130, "interrupted") from e
+        raise
+    if trainer.interrupted:
+        raise stop(130, "interrupted")
+
+
 def start(cfg: DictConfig, out: Path) -> None:
     """Fix the job's folder and run name in `cfg` and write the resolved config."""
     with open_dict(cfg):
@@ -160,6 +216,7 @@ def quiet_lightning() -> None:
         "lightning.fabric.utilities.seed",
         "lightning.pytorch.accelerators.cuda",
         "lightning.fabric.utilities.distributed",
+        "lightning.pytorch.trainer.connectors.signal_connector",
     ):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")

@@ -94,7 +94,6 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
 def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     """Build everything from `cfg`, fit, and write the summary (on rank 0)."""
     import lightning as L
-    import torch
 
     from . import job, policy, record
     from .evaluation import Metrics
@@ -108,11 +107,8 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
             f"classes: classes must share codes (need width >= {(dm.num_classes - 1).bit_length()})",
             stacklevel=2,
         )
+    # the same initial weights on every rank (seeded above); augmentation draws per rank: data.augment_generator
     module = build_model(cfg, dm.input_shape, dm.num_classes)
-    if (
-        rank := job.rank()
-    ):  # same initial weights on every rank (seeded above), but each rank its own augmentation draws
-        torch.manual_seed(cfg.seed + 1_000_003 * rank)
 
     callbacks = [*build_callbacks(cfg), *extra_callbacks]
     metrics = next(c for c in callbacks if isinstance(c, Metrics))
@@ -128,9 +124,8 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     ok = False
     try:
         start = time.time()
-        trainer.fit(module, dm, ckpt_path=job.resume_checkpoint(cfg, out))
-        if trainer.interrupted:
-            raise KeyboardInterrupt("training was interrupted; resume by running the same command again")
+        with job.terminations(trainer, cfg, out):
+            trainer.fit(module, dm, ckpt_path=job.resume_checkpoint(cfg, out))
         seconds = time.time() - start
         summary = record.run_summary(cfg, trainer.current_epoch, float(module.gamma), metrics.results, seconds)
         if trainer.is_global_zero:
