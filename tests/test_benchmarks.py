@@ -23,7 +23,16 @@ def test_bench_train_quick_digits_with_a_variant(tmp_path, capsys):
     r = json.loads(out.read_text())["results"][0]
     p, q = r["project"], r["reference"]
     assert r["case"] == "digits" and p["steps"] == q["steps"] > 0
-    assert 0 < p["images"] <= p["steps"] * r["batch_size"] and p["images_per_s"] > 0 and q["images_per_s"] > 0
+
+    # the timed window holds exactly `steps` batches of the 1293 training digits: per epoch 10 of 128
+    # and a last one of 13, in both loops (the project counts batches from 1, the reference from 0)
+    def batch(b):
+        return 1293 - 10 * r["batch_size"] if b % 11 == 0 else r["batch_size"]
+
+    assert r["batch_size"] == 128
+    assert p["images"] == sum(batch(b) for b in range(p["warmup_steps"] + 1, p["warmup_steps"] + p["steps"] + 1))
+    assert q["images"] == sum(batch(i + 1) for i in range(q["warmup_steps"], q["warmup_steps"] + q["steps"]))
+    assert p["images_per_s"] > 0 and q["images_per_s"] > 0
     assert r["ratio"] == p["images_per_s"] / q["images_per_s"]
     assert p["precision"] == "32-true" and not p["cuda_graphs"] and not p["cudnn_benchmark"]
     narrow, broken = r["variants"]

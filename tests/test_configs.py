@@ -37,3 +37,40 @@ def test_every_config_composes_and_builds(group, choice, tmp_path):
     assert kinds == ["GammaScheduler", "Metrics", "ModelCheckpoint"]
     trainer = L.Trainer(**policy.trainer_kwargs(cfg), logger=False, default_root_dir=str(tmp_path))
     assert trainer.max_epochs == cfg.trainer.max_epochs
+
+
+# docs/method.md: §4.2 (split), §4.3 and §5 (training), §6 and §6.3 (latent metrics), §7.1 (Mahalanobis),
+# §8 (DeepFool). Written out here so that a changed default in a config or in FinalSettings fails.
+DOCUMENTED_METRICS = {
+    "nc_labels": "labels",
+    "global_mean": "samples",
+    "deepfool_samples": 1000,
+    "deepfool_candidates": 10,
+    "deepfool_overshoot": 0.02,
+    "deepfool_max_iter": 50,
+    "mahalanobis_reg": 1e-6,
+    "seed": 0,
+}
+
+
+@pytest.mark.parametrize("experiment", [None, "cifar10_resnet18", "cifar100_resnet50"])
+def test_documented_metric_defaults_reach_the_metrics_callback(experiment, tmp_path):
+    from binary_encoding.evaluation import FinalSettings, Metrics
+
+    overrides = ["trainer.accelerator=cpu"] + ([f"experiment={experiment}"] if experiment else [])
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    with open_dict(cfg):
+        cfg.output_dir = str(tmp_path)
+    (metrics,) = [c for c in build_callbacks(cfg) if isinstance(c, Metrics)]
+    for key, value in DOCUMENTED_METRICS.items():
+        assert getattr(metrics.final, key) == value, key
+        assert getattr(FinalSettings(), key) == value, key  # evaluate / final_metrics without a config
+    assert metrics.every == 1 and metrics.splits == ("train", "val")
+    assert (cfg.data.val_fraction, cfg.data.split_seed) == (0.1, 0)  # §4.2: 10%, fixed seed 0
+    assert (cfg.weight_decay, cfg.batch_size, cfg.head.gamma0, cfg.head.gamma_factor) == (5e-4, 128, 0.01, 1.084)
+    if experiment is None:  # §5: digits, 20% test split, lr 1e-3, 150 epochs, gamma capped at 10
+        assert (cfg.data.test_fraction, cfg.lr, cfg.trainer.max_epochs, cfg.head.gamma_max) == (0.2, 1e-3, 150, 10)
+    else:  # §4.3: 200 epochs, no cap, width 4 (CIFAR-10) / 36 (CIFAR-100)
+        assert (cfg.trainer.max_epochs, cfg.head.gamma_max) == (200, None)
+        assert cfg.head.width == (4 if experiment.startswith("cifar10_") else 36)

@@ -57,14 +57,33 @@ def test_digits_splits_are_stratified_disjoint_and_normalized():
     dm.setup()
     n = {s: len(dm.y[s]) for s in ("train", "val", "test")}
     assert sum(n.values()) == 1797 and n["test"] == 360 and n["val"] == 144
-    for s in ("val", "test"):  # every class in proportion (stratified)
-        counts = torch.bincount(dm.y[s], minlength=10).float()
-        assert counts.min() >= 0.8 * counts.mean()
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    total = np.bincount(digits.target, minlength=10)
+    held = {"test": total, "val": total - np.bincount(dm.y["test"].numpy(), minlength=10)}
+    for s, frac in (("val", 0.1), ("test", 0.2)):  # every class in proportion (stratified): within 1
+        counts = np.bincount(dm.y[s].numpy(), minlength=10)
+        assert np.all(np.abs(counts - frac * held[s]) <= 1), (s, counts, frac * held[s])
+
+    # disjoint and complete: the three splits hold every (image, label) of the data set exactly once
+    def rows(x, y):
+        return sorted(map(tuple, np.column_stack([x.reshape(len(y), -1), y]).tolist()))
+
+    ours = sum((rows(dm.x[s].numpy(), dm.y[s].numpy()) for s in ("train", "val", "test")), [])
+    assert sorted(ours) == rows(digits.images.astype(np.uint8), digits.target)
     dm2 = DigitsDataModule(val_fraction=0.1, test_fraction=0.2, split_seed=0)
     dm2.setup()
     assert torch.equal(dm.x["val"], dm2.x["val"])  # seeded: same split every time
-    xn = dm.normalize(dm.x["train"])
-    assert abs(xn.mean().item()) < 1e-4 and abs(xn.std().item() - 1) < 1e-2
+    # normalised with the mean and std of the training split only (one channel)
+    train = dm.x["train"].numpy().astype(np.float64)
+    assert dm.mean.item() == pytest.approx(train.mean(), rel=1e-6)
+    assert dm.std.item() == pytest.approx(train.std(), rel=1e-4)  # ddof 0 or 1 alike (83k pixels)
+    assert abs(dm.mean.item() - digits.images.mean()) > 1e-3  # ... which is not the mean of all images
+    xn = dm.normalize(dm.x["test"][:5])
+    np.testing.assert_allclose(
+        xn.numpy(), (dm.x["test"][:5].numpy() - train.mean()) / train.std(), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_batch_sampler_shards_cover_everything_once():
@@ -120,8 +139,16 @@ def test_augmentation_matches_torchvision_statistics():
     assert torch.allclose(freq, torch.tensor([1 / 9, 2 / 9, 2 / 9, 2 / 9, 2 / 9]), atol=0.03)
     # center pixel value tells the offset exactly: uniform over 9 x 9 offsets
     assert len(torch.unique(first)) == 81
-    # the content is preserved: every output is a shifted window of the padded input
+    # the content is preserved: every output is the (flipped) window of the zero-padded input at the
+    # offset its centre pixel encodes
     assert ours.shape == x.shape and ours.dtype == x.dtype
+    padded = torch.nn.functional.pad(base, (pad, pad, pad, pad))
+    unflipped = torch.where(f.bool()[:, None, None, None], ours.flip(3), ours)
+    dx = (first.long() - 1) % 40 - (16 - pad)
+    dy = (first.long() - 1) // 40 - (16 - pad)
+    for oy, ox in {(int(a), int(b)) for a, b in zip(dy, dx)}:
+        sel = (dy == oy) & (dx == ox)
+        assert torch.equal(unflipped[sel, 0], padded[oy : oy + 32, ox : ox + 32].expand(int(sel.sum()), 32, 32))
 
 
 def test_imagefolder_loads_and_holds_out_test(tmp_path):
@@ -136,7 +163,9 @@ def test_imagefolder_loads_and_holds_out_test(tmp_path):
     dm.setup()
     assert dm.input_shape == (3, 16, 16) and dm.num_classes == 3 and dm.classes == ["cat", "dog", "eel"]
     assert len(dm.y["test"]) == 6 and len(dm.y["val"]) + len(dm.y["train"]) == 24
-    assert dm.std.shape == (3,) and (dm.std > 0).all()
+    train = dm.x["train"].numpy().astype(np.float64)  # per channel over the training split
+    np.testing.assert_allclose(dm.mean.numpy(), train.mean(axis=(0, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(dm.std.numpy(), train.std(axis=(0, 2, 3)), rtol=1e-3)
     with pytest.raises(FileNotFoundError, match="train"):
         ImageFolderDataModule(root=str(tmp_path / "train" / "cat")).setup()
 

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -18,12 +20,17 @@ def digits_mlp():
     y = torch.tensor(data.target)
     model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(300):
-        idx = torch.randint(0, len(x), (256,))
-        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: 0.2 s on one thread, over 30 s with 2 on a loaded 2-core box
+    try:
+        for _ in range(300):
+            idx = torch.randint(0, len(x), (256,))
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
     opt.zero_grad(set_to_none=True)
     return model, x[:50].clone()
 
@@ -85,8 +92,10 @@ def test_all_candidates_and_max_iter():
     ref = deepfool_reference(model, x, num_candidates=None)
     assert torch.equal(out["fooled"], ref["fooled"])
     torch.testing.assert_close(out["r"], ref["r"], rtol=1e-3, atol=1e-6)
-    out0 = deepfool(model, x, max_iter=1)
-    assert (out0["n_iter"] <= 1).all()
+    out1, ref1 = deepfool(model, x, max_iter=1), deepfool_reference(model, x, max_iter=1)
+    assert torch.equal(out1["n_iter"], ref1["n_iter"]) and torch.equal(out1["fooled"], ref1["fooled"])
+    assert (~out1["fooled"]).any() and (out1["n_iter"] == 1).all()  # stopped by the cap, not by success
+    torch.testing.assert_close(out1["r"], ref1["r"], rtol=1e-4, atol=1e-7)
 
 
 def test_rho_mask():
@@ -95,6 +104,7 @@ def test_rho_mask():
     assert robustness_rho(r, x) == pytest.approx(0.375)
     assert robustness_rho(r, x, mask=torch.tensor([True, False])) == pytest.approx(0.5)
     assert robustness_rho(r, x, mask=torch.tensor([False, True])) == pytest.approx(0.25)
+    assert math.isnan(robustness_rho(r, x, mask=torch.tensor([False, False])))  # empty subset
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -134,3 +144,65 @@ def test_latent_shortcut_equals_direct_gradients():
     torch.testing.assert_close(short["r"], direct["r"], rtol=1e-8, atol=1e-10)
     assert torch.equal(short["n_iter"], direct["n_iter"]) and torch.equal(short["fooled"], direct["fooled"])
     assert robustness_rho(short["r"], x) == pytest.approx(robustness_rho(ref["r"], x), rel=1e-6)
+
+
+def _linear(weight, bias):
+    model = nn.Linear(weight.shape[1], weight.shape[0]).double()
+    with torch.no_grad():
+        model.weight.copy_(weight)
+        model.bias.copy_(bias)
+    return model
+
+
+def _far_candidate_model(num_classes=15, d=6, seed=0):
+    """Linear logits with a fixed ranking near x = 0 (bias 14, 13, ..., 0) and boundaries at distance
+    gap / ||w_k - w_0||: class 9 (the 10th logit) at 9 / 100, class 10 at 10 / 300, class 14 at 14 / 1000,
+    every other one above 0.2. The top-10 attack ends in class 9, a top-9 one elsewhere, a top-11 one in
+    class 10, the attack over all classes in class 14."""
+    gen = torch.Generator().manual_seed(seed)
+    weight = torch.randn(num_classes, d, generator=gen, dtype=torch.float64)
+    weight[-1] = weight[0] + 1000 * torch.eye(d, dtype=torch.float64)[1]
+    weight[9] = weight[0] + 100 * torch.eye(d, dtype=torch.float64)[2]
+    weight[10] = weight[0] + 300 * torch.eye(d, dtype=torch.float64)[3]
+    bias = torch.arange(num_classes - 1, -1, -1, dtype=torch.float64)
+    x = 0.01 * torch.randn(8, d, generator=gen, dtype=torch.float64)
+    x[:, 1:4] = 0.0  # on the axes of classes 9, 10 and 14: class 0 stays the clean prediction
+    return _linear(weight, bias), x
+
+
+def test_deepfool_defaults_are_ten_candidates_overshoot_0_02_and_50_steps():
+    """docs/method.md §8: k = 10 candidates, overshoot 0.02, at most 50 steps, pinned by calling
+    deepfool without them against the textbook oracle given the documented values."""
+    model, x = _far_candidate_model()
+    out = deepfool(model, x)
+    ref = deepfool_reference(model, x, num_candidates=10, overshoot=0.02, max_iter=50)
+    torch.testing.assert_close(out["r"], ref["r"], rtol=1e-9, atol=1e-12)
+    assert torch.equal(out["n_iter"], ref["n_iter"]) and torch.equal(out["adv_pred"], ref["adv_pred"])
+    every = deepfool_reference(model, x, num_candidates=None)  # the candidate default matters here
+    assert (out["orig_pred"] == 0).all() and (out["adv_pred"] == 9).all()
+    assert (every["adv_pred"] == 14).all()
+    # overshoot: two classes, closed form ||r|| = (|f_1 - f_0| + 1e-4) / ||w_1 - w_0|| * 1.02
+    two = _linear(torch.tensor([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]]), torch.tensor([0.5, -0.5]))
+    x2 = torch.randn(6, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        f = two(x2)
+    expected = ((f[:, 1] - f[:, 0]).abs() + 1e-4) / math.sqrt(1 + 9 + 9) * 1.02
+    np.testing.assert_allclose(deepfool(two, x2)["r"].norm(dim=1).numpy(), expected.numpy(), rtol=1e-12)
+    # max_iter: constant logits (zero weights) never move, so every image uses up exactly the cap
+    stuck = _linear(torch.zeros(3, 4, dtype=torch.float64), torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64))
+    res = deepfool(stuck, torch.ones(5, 4, dtype=torch.float64))
+    assert res["n_iter"].tolist() == [50] * 5 and not res["fooled"].any()
+    assert torch.equal(res["r"], torch.zeros(5, 4, dtype=torch.float64))  # ||w|| = 0: no step, not NaN
+    assert deepfool(stuck, torch.ones(5, 4, dtype=torch.float64), max_iter=7)["n_iter"].tolist() == [7] * 5
+
+
+def test_two_candidates_is_the_smallest_attack_and_more_than_the_classes_means_all():
+    model, x = _far_candidate_model()
+    out = deepfool(model, x, num_candidates=2)
+    ref = deepfool_reference(model, x, num_candidates=2)
+    torch.testing.assert_close(out["r"], ref["r"], rtol=1e-9, atol=1e-12)
+    assert torch.equal(out["adv_pred"], ref["adv_pred"]) and torch.equal(out["n_iter"], ref["n_iter"])
+    with pytest.raises(ValueError, match="at least 2"):
+        deepfool(model, x, num_candidates=1)
+    every, capped = deepfool(model, x, num_candidates=None), deepfool(model, x, num_candidates=20)
+    assert (every["adv_pred"] == 14).all() and torch.equal(capped["r"], every["r"])

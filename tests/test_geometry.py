@@ -31,13 +31,22 @@ def test_perfect_hypercube_code(noise):
     assert encoding_agreement(z, labels, 8) == 1.0
     codes = code_agreement(z, labels, num_classes=8)
     assert codes == {"agreement": 1.0, "n_codes": 8, "top_codes_fraction": 1.0, "unique_class_codes": 8}
-    nc = neural_collapse(z, labels, pred=labels, classifier_weight=z[::50].clone())
-    assert nc["nc1"] < 1e-6 and nc["skipped_classes"] == 0 and nc["nc4"] == 0.0
-    assert nc["equinorm"] < 1e-5 and nc["nc3"] < 1e-5
+    weight = z[::50].clone()
+    nc = neural_collapse(z, labels, pred=labels, classifier_weight=weight)
+    assert nc["skipped_classes"] == 0 and nc["nc4"] == 0.0
+    ref = _numpy_nc(z.double().numpy(), labels.numpy())
+    assert nc["nc1"] == pytest.approx(ref["nc1"], rel=1e-6, abs=1e-300)  # 0 without noise, ~1e-12 with
+    assert nc["equinorm"] == pytest.approx(ref["equinorm"], rel=1e-6, abs=1e-15)
+    # NC3: centred means M [D, C] against the weight rows, both scaled to unit Frobenius norm
+    zn = z.double().numpy()
+    m = np.stack([zn[labels.numpy() == k].mean(0) for k in range(8)]) - zn.mean(0)
+    w = weight.double().numpy()
+    assert nc["nc3"] == pytest.approx(np.sum((w / np.linalg.norm(w) - m / np.linalg.norm(m)) ** 2), rel=1e-6, abs=1e-15)
     gmm = gmm_binarity(z)
-    # reg_covar=1e-6 on +-1 standardised points: score = log(1/2) - log(2 pi 1e-6)/2 = 5.2975
-    assert 5.0 < gmm["score"] < 5.3
-    assert gmm["peak_dist_mean"] > 100 and gmm["std"] < 2e-3
+    # reg_covar=1e-6 on +-1 standardised points: score = log(1/2) - log(2 pi 1e-6)/2 = 5.2975,
+    # component std sqrt(1e-6), peak distance 2 / 1e-3
+    assert gmm["score"] == pytest.approx(math.log(0.5) - 0.5 * math.log(2 * math.pi * 1e-6), rel=1e-6)
+    assert gmm["std"] == pytest.approx(1e-3, rel=1e-5) and gmm["peak_dist_mean"] == pytest.approx(2000, rel=1e-5)
 
 
 def _ours(z, **kw):
@@ -185,6 +194,9 @@ def test_no_nan_for_collapsed_and_singleton_classes():
     out = neural_collapse(z, labels, pred=labels, classifier_weight=weight)
     assert out["skipped_classes"] == 3 and out["num_classes"] == 2
     assert all(math.isfinite(v) for v in out.values() if v is not None)
+    ref = _numpy_nc(z.double().numpy(), labels.numpy())  # the singleton class 2 is skipped, but present
+    for k in ("nc1", "sigma_w", "trace_sigma_b", "equinorm"):
+        assert out[k] == pytest.approx(ref[k], rel=1e-9), k
     points = torch.tensor([[1.0, 1.0, -1.0], [-1.0, 1.0, 1.0]])  # every class fully collapsed
     labels = torch.tensor([0, 0, 0, 1, 1, 1])
     collapsed = neural_collapse(points[labels], labels, pred=labels, classifier_weight=torch.zeros(2, 3))
@@ -218,3 +230,164 @@ def test_cuda_matches_cpu():
             if isinstance(v, float):
                 assert gpu[k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
     assert encoding_agreement(z.cuda(), labels.cuda(), 8) == encoding_agreement(z, labels, 8)
+
+
+# --------------------------------------------------------------------------------------------------
+# Thresholds at, below and above their boundary; documented defaults pinned on unbalanced data
+# --------------------------------------------------------------------------------------------------
+
+
+def _numpy_nc(z, labels, global_mean="samples", min_count=2):
+    """docs/method.md §6.3 in numpy: mu_G over all samples ("samples") or the present class means;
+    Sigma_W, Sigma_B, NC1 over the classes with >= min_count samples; NC2 equinorm over the present ones."""
+    z, labels = np.asarray(z, dtype=np.float64), np.asarray(labels)
+    classes = np.arange(labels.max() + 1)
+    counts = np.array([(labels == k).sum() for k in classes])
+    mus = {k: z[labels == k].mean(0) for k in classes if counts[k] > 0}
+    mu_g = z.mean(0) if global_mean == "samples" else np.mean(list(mus.values()), axis=0)
+    kept = [k for k in classes if counts[k] >= min_count]
+    sw = np.mean([np.cov(z[labels == k].T) for k in kept], axis=0)
+    sb = np.mean([np.outer(mus[k] - mu_g, mus[k] - mu_g) for k in kept], axis=0)
+    norms = np.array([np.linalg.norm(mu - mu_g) for mu in mus.values()])
+    return {
+        "nc1": np.trace(sw @ np.linalg.pinv(sb, hermitian=True)) / len(kept),
+        "sigma_w": sw.mean(),
+        "trace_sigma_w": np.trace(sw),
+        "trace_sigma_b": np.trace(sb),
+        "skipped_classes": len(classes) - len(kept),
+        "num_classes": len(kept),
+        "equinorm": norms.std() / norms.mean(),
+    }
+
+
+def _unbalanced(sizes, d=2, seed=0):
+    """Classes of very different sizes (and spreads), so that every averaging choice gives another number."""
+    rng = np.random.default_rng(seed)
+    centres = 4 * rng.normal(size=(len(sizes), d))
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    z = centres[labels] + rng.normal(size=(len(labels), d)) * (0.3 + labels[:, None] * 0.4)
+    return z, labels
+
+
+NC_KEYS = ("nc1", "sigma_w", "trace_sigma_w", "trace_sigma_b", "skipped_classes", "num_classes", "equinorm")
+
+
+@pytest.mark.parametrize("min_count", [None, 3])
+def test_nc1_keeps_a_class_with_exactly_min_count_samples_and_skips_one_fewer(min_count):
+    """Default min_count=2 (§6.3: classes with at least 2 samples); classes of m - 1, m, m + 1 samples."""
+    m = 2 if min_count is None else min_count
+    z, labels = _unbalanced([m - 1, m, m + 1, 40, 150])
+    kw = {} if min_count is None else {"min_count": min_count}
+    out = neural_collapse(torch.tensor(z), torch.tensor(labels), **kw)
+    ref = _numpy_nc(z, labels, min_count=m)
+    assert ref["skipped_classes"] == 1 and ref["num_classes"] == 4
+    for k in NC_KEYS:
+        assert out[k] == pytest.approx(ref[k], rel=1e-9), k
+
+
+def test_global_mean_default_is_the_mean_of_all_samples():
+    """Called without global_mean, on unbalanced classes: mu_G = mean of all samples (§6.3), which here
+    differs from the mean of the class means in NC1, trace(Sigma_B) and NC2."""
+    z, labels = _unbalanced([10, 30, 80, 300], d=3, seed=4)
+    out = neural_collapse(torch.tensor(z), torch.tensor(labels))
+    ref, papyan = _numpy_nc(z, labels, "samples"), _numpy_nc(z, labels, "class_means")
+    for k in ("nc1", "trace_sigma_b", "equinorm"):
+        assert out[k] == pytest.approx(ref[k], rel=1e-9), k
+        assert abs(papyan[k] / ref[k] - 1) > 0.05, k  # the two choices really differ on this fixture
+    explicit = neural_collapse(torch.tensor(z), torch.tensor(labels), global_mean="class_means")
+    assert explicit["nc1"] == pytest.approx(papyan["nc1"], rel=1e-9)
+
+
+def test_nc2_is_defined_from_two_present_classes_and_undefined_for_one():
+    """Two classes of 10 and 30 samples: the centred means are opposite, so the cosine is -1
+    (equiangular 0, maxangle |-1 + 1/1| = 0); their norms are 3/4 and 1/4 of the distance between the
+    class means with the sample mean as mu_G, equinorm = std / mean = 0.25 / 0.5; equal with class_means."""
+    z = np.concatenate([np.tile([1.0, 2.0], (10, 1)), np.tile([5.0, -1.0], (30, 1))])
+    labels = np.repeat([0, 1], [10, 30])
+    out = neural_collapse(torch.tensor(z), torch.tensor(labels), classifier_weight=torch.tensor([[1.0, 0], [3, 0]]))
+    assert out["equinorm"] == pytest.approx(0.5, rel=1e-12)
+    assert out["equiangular"] == pytest.approx(0.0, abs=1e-12) and out["maxangle"] == pytest.approx(0.0, abs=1e-12)
+    assert out["w_equinorm"] == pytest.approx(0.5, rel=1e-12)  # norms 1 and 3: std 1 / mean 2
+    assert out["w_equiangular"] == 0.0 and out["w_maxangle"] == pytest.approx(2.0)  # cos = +1
+    assert neural_collapse(torch.tensor(z), torch.tensor(labels), global_mean="class_means")["equinorm"] == 0.0
+    one = neural_collapse(torch.tensor(z[:10]), torch.tensor(labels[:10]))
+    assert one["equinorm"] is None and one["equiangular"] is None and one["maxangle"] is None
+    with pytest.raises(ValueError, match="classifier_weight"):  # one row fewer than the classes
+        neural_collapse(torch.tensor(z), torch.tensor(labels), classifier_weight=torch.ones(1, 2))
+
+
+def test_geometry_metrics_group_nc1_by_the_true_labels_by_default():
+    """docs/method.md §6.3: NC1 groups by the true labels unless metrics.nc_labels=pred."""
+    from binary_encoding.evaluation import geometry_metrics
+    from binary_encoding.latents import Latents
+
+    z, y = _unbalanced([20, 60, 120], d=2, seed=2)
+    rng = np.random.default_rng(0)
+    pred = np.where(rng.random(len(y)) < 0.8, y, (y + 1) % 3)  # 20% of the predictions wrong
+    logits = torch.nn.functional.one_hot(torch.tensor(pred), 3).double()
+    lat = Latents(z=torch.tensor(z), logits=logits, y=torch.tensor(y))
+    out = geometry_metrics(lat, 3, None)
+    ref, by_pred = _numpy_nc(z, y), _numpy_nc(z, pred)
+    assert out["nc1"] == pytest.approx(ref["nc1"], rel=1e-9) and out["sigma_w"] == pytest.approx(ref["sigma_w"])
+    assert abs(by_pred["nc1"] / ref["nc1"] - 1) > 0.05
+    assert geometry_metrics(lat, 3, None, nc_labels="pred")["nc1"] == pytest.approx(by_pred["nc1"], rel=1e-9)
+
+
+def _numpy_codes(z, labels, k=None):
+    """docs/method.md §6.2 with collections.Counter over the sign-bit tuples."""
+    from collections import Counter
+
+    codes = [tuple(row) for row in (np.asarray(z) > 0)]
+    labels = np.asarray(labels)
+    per_class = {c: Counter(code for code, lab in zip(codes, labels) if lab == c) for c in np.unique(labels)}
+    counts = Counter(codes)
+    k = len(per_class) if k is None else k
+    return {
+        "agreement": sum(max(cnt.values()) for cnt in per_class.values()) / len(codes),
+        "n_codes": len(counts),
+        "top_codes_fraction": sum(sorted(counts.values(), reverse=True)[:k]) / len(codes),
+        "unique_class_codes": len({cnt.most_common(1)[0][0] for cnt in per_class.values()}),
+    }
+
+
+@pytest.mark.parametrize("d", [61, 62, 63, 64, 65])  # around the switch from int64 bit-packing
+def test_code_agreement_around_the_bit_packing_width(d):
+    """Codes that differ only in their first or their last bit stay distinct at every width."""
+    rng = np.random.default_rng(d)
+    base = np.sign(rng.normal(size=(3, d)))
+    base[:, [0, d - 1]] = -1.0  # both edge bits 0 in every class code
+    labels = np.repeat([0, 1, 2], [30, 12, 6])
+    z = base[labels] * (1 + rng.random((len(labels), d)))
+    z[:4, 0] *= -1  # class 0: 4 samples with bit 0 set ...
+    z[4:7, d - 1] *= -1  # ... 3 with the last bit set
+    z[30:32, [0, d - 1]] *= -1  # class 1: 2 samples with both
+    out = code_agreement(torch.tensor(z), torch.tensor(labels))
+    ref = _numpy_codes(z, labels)
+    assert ref["n_codes"] == 6 and ref["unique_class_codes"] == 3
+    assert out == pytest.approx(ref, rel=1e-12)
+
+
+def test_code_agreement_counts_the_top_codes_of_as_many_classes_as_there_are_labels_by_default():
+    """num_classes defaults to the number of distinct labels (here 3 labels named 2, 5, 9), not to the
+    largest label + 1 nor to every code."""
+    rng = np.random.default_rng(3)
+    base = np.sign(rng.normal(size=(3, 6)))
+    labels = np.repeat([2, 5, 9], [50, 30, 20])
+    z = base[np.repeat([0, 1, 2], [50, 30, 20])] * (1 + rng.random((100, 6)))
+    flip = rng.random(z.shape) < 0.05
+    z[flip] *= -1  # scattered extra codes
+    out = code_agreement(torch.tensor(z), torch.tensor(labels))
+    ref = _numpy_codes(z, labels)
+    assert out == pytest.approx(ref, rel=1e-12)
+    assert ref["top_codes_fraction"] != _numpy_codes(z, labels, k=10)["top_codes_fraction"]
+    assert ref["top_codes_fraction"] != _numpy_codes(z, labels, k=ref["n_codes"])["top_codes_fraction"]
+
+
+def test_gmm_binarity_on_the_smallest_sample_matches_sklearn():
+    """Two samples (the least gmm_binarity accepts): each component sits on one point, with the
+    variance floor; one sample is refused."""
+    z = np.array([[0.3, 5.0], [1.7, -2.0]])
+    out = _ours(z)
+    np.testing.assert_allclose(out, gmm_binarity_reference(z), rtol=1e-6)
+    with pytest.raises(ValueError, match="at least 2"):
+        gmm_binarity(torch.tensor(z[:1]))

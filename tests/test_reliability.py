@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import numpy as np
@@ -74,6 +75,13 @@ def test_all_correct_or_all_wrong_nan():
     assert math.isnan(res["auroc"]) and res["aurc"] == pytest.approx(1.0)
 
 
+def test_empty_and_single_sample_inputs():
+    empty = misclassification_scores(torch.zeros(0), torch.zeros(0, dtype=torch.bool))
+    assert empty["n"] == 0 and all(math.isnan(empty[k]) for k in ("auroc", "aurc", "fpr_at_95_tpr", "error_rate"))
+    one = misclassification_scores(torch.tensor([0.3]), torch.tensor([False]))
+    assert one["n"] == 1 and one["aurc"] == 1.0 and one["error_rate"] == 1.0 and math.isnan(one["auroc"])
+
+
 def _random_data(n, c, d, seed):
     g = torch.Generator().manual_seed(seed)
     centers = 3 * torch.randn(c, d, generator=g)
@@ -112,6 +120,15 @@ def test_collapsed_class_finite():
     gauss = fit_class_gaussians(z, pred, y, c)
     assert bool(gauss.valid.all())
     assert torch.isfinite(gauss.precisions).all()
+    # identical latents: zero covariance, trace 0, regularised with s = 1, i.e. 1e-6 * I (docs/method.md
+    # §7.1), so a point at distance r (standardized) from the class point is at Mahalanobis r / 1e-3
+    assert torch.equal(gauss.covariances[1], 1e-6 * torch.eye(d, dtype=torch.float64))
+    zn = z.double().numpy()
+    point = float(np.float32(0.7))  # the class point as stored in the float32 latents
+    probe = np.full((3, d), point) + np.array([0.0, 1e-4, 1e-2])[:, None]
+    offset = (probe - point) / zn.std(0)
+    near = mahalanobis_distance(gauss, torch.tensor(probe), torch.ones(3, dtype=torch.long)).numpy()
+    np.testing.assert_allclose(near, np.linalg.norm(offset, axis=1) / 1e-3, rtol=1e-6, atol=1e-9)
     dist = mahalanobis_distance(gauss, z, pred)
     assert torch.isfinite(dist).all()
     np.testing.assert_allclose(dist.numpy(), mahalanobis_distance_reference(gauss, z, pred), rtol=1e-5)
@@ -129,13 +146,19 @@ def test_small_class_skipped():
     dist = mahalanobis_distance(gauss, z, pred)
     assert torch.isinf(dist[pred == 2]).all() and torch.isfinite(dist[pred != 2]).all()
     res = misclassification_scores(dist, pred == y)
-    assert 0.0 <= res["auroc"] <= 1.0
+    d = dist.numpy()
+    d[np.isinf(d)] = d[np.isfinite(d)].max() + 1  # +inf ranks least confident (sklearn needs finite)
+    assert res["auroc"] == pytest.approx(roc_auc_score((pred == y).numpy(), -d), abs=1e-12)
 
 
 def test_max_softmax_score():
     logits = torch.tensor([[10.0, 0.0], [0.0, 0.0]])
     s = max_softmax_score(logits)
-    assert s[1] == pytest.approx(0.5) and s[0] < 1e-4
+    assert s[1] == pytest.approx(0.5) and s[0].item() == pytest.approx(math.exp(-10) / (1 + math.exp(-10)), rel=1e-9)
+    from scipy.special import softmax
+
+    many = torch.randn(50, 7, generator=torch.Generator().manual_seed(0)) * 5
+    np.testing.assert_allclose(max_softmax_score(many).numpy(), 1 - softmax(many.double().numpy(), axis=1).max(1))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -146,5 +169,204 @@ def test_cuda_placement():
     assert dist.device.type == "cuda"
     np.testing.assert_allclose(dist.cpu().numpy(), mahalanobis_distance_reference(gauss, z, pred), rtol=1e-5)
     res = misclassification_scores(dist, (pred == y).cuda())
-    assert 0 <= res["auroc"] <= 1
+    cpu = misclassification_scores(dist.cpu(), pred == y)
+    assert res == pytest.approx(cpu, abs=1e-12)
     assert max_softmax_score(torch.randn(4, 3, device="cuda")).device.type == "cuda"
+
+
+# --------------------------------------------------------------------------------------------------
+# Ties (saturated max-softmax, +inf for skipped classes) and the boundaries of the rank statistics
+# --------------------------------------------------------------------------------------------------
+
+
+def _sklearn_fpr_at_95_tpr(correct, score):
+    """docs/method.md §7.3 read off sklearn's ROC: the FPR at the first (largest-threshold) point with
+    TPR >= 0.95; every threshold kept (drop_intermediate=False), confidence = -score."""
+    fpr, tpr, _ = roc_curve(np.asarray(correct), -np.asarray(score, dtype=np.float64), drop_intermediate=False)
+    return fpr[np.argmax(tpr >= 0.95)]
+
+
+def _finite(score):
+    """+inf (skipped class) replaced by a finite value above every other score: same ranking, and
+    sklearn accepts it."""
+    s = np.asarray(score, dtype=np.float64).copy()
+    s[np.isinf(s)] = s[np.isfinite(s)].max() + 1 if np.isfinite(s).any() else 0.0
+    return s
+
+
+def _tied_cases():
+    rng = np.random.default_rng(7)
+    cases = {}
+    for i in range(4):  # few distinct levels: large tied blocks everywhere, both classes inside them
+        n = int(rng.integers(50, 400))
+        cases[f"levels{i}"] = (rng.integers(0, 1 + i, n).astype(float), rng.random(n) < 0.8)
+    # saturated max-softmax: most confident samples have a score of exactly 0
+    s = np.where(rng.random(300) < 0.6, 0.0, rng.random(300))
+    cases["saturated"] = (s, (s == 0) | (rng.random(300) < 0.5))
+    n = 100
+    cases["all_equal"] = (np.full(n, 0.25), np.arange(n) % 4 != 0)
+    # 20 correct: 18 at score 0, then 2 tied at 1 with 3 errors, 2 more errors at 2. The 95% point
+    # (19th correct) lies inside the tied block: the threshold accepts the whole block, FPR = 3/5.
+    cases["straddle"] = (
+        np.array([0.0] * 18 + [1.0] * 2 + [1.0] * 3 + [2.0] * 2),
+        np.array([True] * 20 + [False] * 5),
+    )
+    # +inf: samples predicted as a skipped class, tied at the least confident end
+    s = rng.integers(0, 5, 200).astype(float)
+    s[rng.random(200) < 0.15] = np.inf
+    cases["infinite"] = (s, rng.random(200) < 0.7)
+    return cases
+
+
+TIED = _tied_cases()
+
+
+@pytest.mark.parametrize("case", list(TIED))
+def test_tied_scores_give_sklearn_auroc_and_fpr_at_95_tpr(case):
+    score, correct = TIED[case]
+    res = misclassification_scores(torch.tensor(score), torch.tensor(correct))
+    s = _finite(score)
+    assert res["auroc"] == pytest.approx(roc_auc_score(correct, -s), abs=1e-12)
+    assert res["fpr_at_95_tpr"] == pytest.approx(_sklearn_fpr_at_95_tpr(correct, s), abs=1e-12)
+    assert res["error_rate"] == pytest.approx(1 - correct.mean(), abs=1e-12) and res["n"] == len(score)
+
+
+def test_fpr_at_95_tpr_accepts_the_whole_tied_block_at_the_95_percent_point():
+    score, correct = TIED["straddle"]
+    assert misclassification_scores(torch.tensor(score), torch.tensor(correct))["fpr_at_95_tpr"] == 3 / 5
+    score, correct = TIED["all_equal"]
+    res = misclassification_scores(torch.tensor(score), torch.tensor(correct))
+    assert res["fpr_at_95_tpr"] == 1.0 and res["auroc"] == 0.5 and res["aurc"] == pytest.approx(0.25, abs=1e-15)
+
+
+@pytest.mark.parametrize("n_neg", [1, 3])
+def test_fpr_at_95_tpr_rank_for_every_number_of_correct_samples(n_neg):
+    """The 95% point is the ceil(0.95 n_pos)-th correct sample: check every n_pos from 1 (the smallest
+    defined case) across the exact multiples of 20 (where 0.95 n_pos is an integer), with ties."""
+    rng = np.random.default_rng(n_neg)
+    for n_pos in range(1, 62):
+        score = rng.integers(0, 8, n_pos + n_neg).astype(float)
+        correct = np.arange(n_pos + n_neg) < n_pos
+        res = misclassification_scores(torch.tensor(score), torch.tensor(correct))
+        assert res["fpr_at_95_tpr"] == pytest.approx(_sklearn_fpr_at_95_tpr(correct, score), abs=1e-12), n_pos
+        assert res["auroc"] == pytest.approx(roc_auc_score(correct, -score), abs=1e-12), n_pos
+        # distinct scores: one point of the ROC per sample, so an off-by-one rank changes the FPR
+        score = rng.permutation(n_pos + n_neg).astype(float)
+        res = misclassification_scores(torch.tensor(score), torch.tensor(correct))
+        assert res["fpr_at_95_tpr"] == pytest.approx(_sklearn_fpr_at_95_tpr(correct, score), abs=1e-12), n_pos
+
+
+def _aurc_over_every_order(score, correct):
+    """docs/method.md §7.3 by brute force: the AURC of every ordering by confidence that breaks the ties
+    some way, averaged (each permutation of the samples, stable-sorted by score, is one tie-breaking)."""
+    n = len(score)
+    perms = np.array(list(itertools.permutations(range(n))))
+    order = np.take_along_axis(perms, np.argsort(score[perms], axis=1, kind="stable"), axis=1)
+    errors = (~correct)[order].astype(np.float64)
+    risk = np.cumsum(errors, axis=1) / np.arange(1, n + 1)
+    return risk.mean()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_aurc_with_ties_is_the_mean_over_every_tie_breaking_order(seed):
+    rng = np.random.default_rng(seed)
+    n = 8
+    score = rng.integers(0, 3, n).astype(float)  # blocks of tied scores holding correct and wrong samples
+    correct = rng.random(n) < 0.6
+    correct[:2] = [True, False]
+    score[:2] = score[2]  # at least one tie mixing both classes
+    res = misclassification_scores(torch.tensor(score), torch.tensor(correct))
+    assert res["aurc"] == pytest.approx(_aurc_over_every_order(score, correct), abs=1e-12)
+    perm = rng.permutation(n)  # ... hence the same value whatever the input order
+    again = misclassification_scores(torch.tensor(score[perm]), torch.tensor(correct[perm]))
+    assert again["aurc"] == pytest.approx(res["aurc"], abs=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-class Gaussians: the class-size threshold at, below and above its boundary, and the defaults
+# --------------------------------------------------------------------------------------------------
+
+
+def _sized_classes(sizes, d=4, seed=0):
+    """Class c has exactly sizes[c] correctly classified samples, plus 3 samples labelled c + 1 but
+    predicted as c (so counting predictions instead of correct predictions would reach the threshold)."""
+    gen = torch.Generator().manual_seed(seed)
+    zs, ys, ps = [], [], []
+    c_all = len(sizes)
+    for c, m in enumerate(sizes):
+        zs.append(2.0 * c + torch.randn(m + 3, d, generator=gen, dtype=torch.float64) * (1 + c))
+        ys.append(torch.tensor([c] * m + [(c + 1) % c_all] * 3))
+        ps.append(torch.full((m + 3,), c))
+    return torch.cat(zs), torch.cat(ps), torch.cat(ys)
+
+
+def _numpy_class_gaussian(z, pred, y, c, reg):
+    """docs/method.md §7.1 in numpy: standardize with the training mean / population std, fit the mean
+    and the ddof-1 covariance of the correct samples of class c, add reg * trace / D * I."""
+    z, pred, y = (np.asarray(t) for t in (z, pred, y))
+    zs = (z - z.mean(0)) / z.std(0)
+    x = zs[(pred == c) & (y == c)]
+    cov = np.cov(x.T)
+    d = z.shape[1]
+    return x.mean(0), cov + reg * np.trace(cov) / d * np.eye(d), zs
+
+
+@pytest.mark.parametrize("min_count", [None, 5])
+def test_class_with_exactly_min_count_correct_samples_is_fitted_and_one_fewer_is_skipped(min_count):
+    """docs/method.md §7.1: a class with 2 or fewer correct samples is skipped (default min_count=3);
+    classes of m - 1, m, m + 1 correct samples for the threshold m."""
+    m = 3 if min_count is None else min_count
+    sizes = [40, m - 1, m, m + 1]
+    z, pred, y = _sized_classes(sizes)
+    kw = {} if min_count is None else {"min_count": min_count}
+    gauss = fit_class_gaussians(z, pred, y, 4, **kw)
+    assert gauss.valid.tolist() == [True, False, True, True]
+    assert gauss.counts.tolist() == sizes and gauss.n_skipped == 1
+    assert torch.equal(gauss.covariances[1], torch.eye(4, dtype=torch.float64))  # skipped: identity
+    for c in (2, 3):  # at and above the boundary: the fitted Gaussian itself
+        mean, cov, _ = _numpy_class_gaussian(z, pred, y, c, reg=1e-6)
+        np.testing.assert_allclose(gauss.means[c].numpy(), mean, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gauss.covariances[c].numpy(), cov, rtol=1e-10, atol=1e-14)
+    dist = mahalanobis_distance(gauss, z, pred)
+    assert torch.isinf(dist[pred == 1]).all() and torch.isfinite(dist[pred != 1]).all()
+
+
+def test_mahalanobis_regularisation_default_is_1e_6_of_the_mean_variance():
+    """Called without reg_covar: a class of 3 correct samples in D=4 has a singular covariance, so the
+    distance of a point off its plane is set by the regularisation (1e-6 documented, §7.1)."""
+    z, pred, y = _sized_classes([30, 3, 25], d=4, seed=3)
+    gauss = fit_class_gaussians(z, pred, y, 3)
+    from scipy.spatial.distance import mahalanobis
+
+    probe = z[pred == 1] + torch.linspace(-1, 1, 4, dtype=torch.float64)
+    dist = mahalanobis_distance(gauss, probe, torch.ones(len(probe), dtype=torch.long)).numpy()
+
+    def oracle(reg):
+        mean, cov, _ = _numpy_class_gaussian(z, pred, y, 1, reg)
+        ps = (probe.numpy() - z.numpy().mean(0)) / z.numpy().std(0)
+        return np.array([mahalanobis(p, mean, np.linalg.inv(cov)) for p in ps])
+
+    np.testing.assert_allclose(dist, oracle(1e-6), rtol=1e-5)
+    assert np.all(np.abs(oracle(1e-5) / oracle(1e-6) - 1) > 0.1)  # the default matters here
+    for c in (0, 2):
+        _, cov, _ = _numpy_class_gaussian(z, pred, y, c, 1e-6)
+        np.testing.assert_allclose(gauss.covariances[c].numpy(), cov, rtol=1e-10)
+
+
+def test_constant_dimension_is_left_unscaled_and_collapsed_class_gets_the_identity_floor():
+    """§7.1: a dimension with zero std is not scaled (std := 1); a class collapsed onto one point has
+    trace 0, so its covariance is reg * 1 * I exactly."""
+    z, pred, y = _sized_classes([20, 20, 20], d=3, seed=5)
+    z[:, 2] = 4.0  # constant over every training sample
+    z[(pred == 1) & (y == 1)] = torch.tensor([0.5, -0.5, 4.0], dtype=torch.float64)  # class 1 collapsed
+    gauss = fit_class_gaussians(z, pred, y, 3)
+    assert gauss.std[2].item() == 1.0 and gauss.mean[2].item() == 4.0
+    assert torch.equal(gauss.covariances[1], 1e-6 * torch.eye(3, dtype=torch.float64))
+    zn = z.numpy()
+    std = zn.std(0)
+    std[2] = 1.0
+    x = ((zn - zn.mean(0)) / std)[((pred == 0) & (y == 0)).numpy()]
+    cov = np.cov(x.T)
+    cov += 1e-6 * np.trace(cov) / 3 * np.eye(3)
+    np.testing.assert_allclose(gauss.covariances[0].numpy(), cov, rtol=1e-10, atol=1e-15)
+    assert torch.isfinite(mahalanobis_distance(gauss, z, pred)).all()

@@ -204,3 +204,51 @@ def test_no_runs_is_a_clear_error(tmp_path):
     _job(tmp_path / "bad", "binenc", 0, 1e-3, status="failed")
     with pytest.raises(SystemExit, match="No finished run"):
         report.main([str(tmp_path / "bad")])
+
+
+def _best_lr(by):
+    """docs/method.md §4.2 in plain python over RUNS: per (head, seed) the largest final `by` accuracy,
+    then the lower final validation CE, then the smaller learning rate."""
+    best = {}
+    for (head, seed, lr), (val, test, ce) in RUNS.items():
+        key = (-(val if by == "val" else test), ce, lr)
+        if (head, seed) not in best or key < best[head, seed][0]:
+            best[head, seed] = (key, lr)
+    return {k: lr for k, (_, lr) in best.items()}
+
+
+def test_learning_rate_is_selected_on_validation_unless_told_otherwise(sweep, tmp_path, capsys):
+    """Without --select / by / select, every entry point picks the validation-best learning rate."""
+    val, test = _best_lr("val"), _best_lr("test")
+    assert val != test  # the fake sweep makes the two choices differ
+    runs, _ = report.load_runs(sweep)
+    assert _picks(report.select_runs(runs)) == val
+    report.write_report(sweep, tmp_path / "w")
+    sel = pd.read_csv(tmp_path / "w" / "selected_runs.csv")
+    assert _picks(sel) == val
+    report.main([str(sweep), "--out", str(tmp_path / "m")])
+    res = pd.read_csv(tmp_path / "m" / "results.csv").set_index("head")
+    for head in ("binenc", "nopen"):
+        assert res.loc[head, "lr_per_seed"] == "; ".join(f"{s}:{val[head, s]:g}" for s in (0, 1))
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("by", ["val", "test"])
+def test_selection_ties_go_to_the_lower_validation_ce_then_to_the_smaller_learning_rate(by):
+    """Four runs tie on the accuracy; two of them also on the validation CE: the smaller of their
+    learning rates wins, whatever the order of the rows (a run without a CE comes after them)."""
+    rows = [
+        (3e-3, 0.9, 0.40),  # tied accuracy, tied CE, larger lr
+        (1e-3, 0.9, 0.40),  # tied accuracy, tied CE, smaller lr: the pick
+        (1e-4, 0.9, 0.45),  # tied accuracy, higher CE
+        (1e-5, 0.8, 0.10),  # lower accuracy, lowest CE
+        (1e-6, 0.9, float("nan")),  # tied accuracy, no CE recorded: ranked after every known CE
+    ]
+    base = {"status": "finished", "data": "d", "backbone": "b", "head": "binenc", "width": 4, "seed": 0}
+    df = pd.DataFrame([{**base, "lr": lr, f"{by}_acc": acc, "final_val_ce": ce} for lr, acc, ce in rows])
+    other = "test" if by == "val" else "val"
+    df[f"{other}_acc"] = [0.1, 0.2, 0.3, 0.99, 0.1]  # the other split would pick the 1e-5 run
+    for order in ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [1, 0, 4, 3, 2]):
+        assert report.select_runs(df.iloc[order], by=by)["lr"].tolist() == [1e-3]
+    without_ce = df.drop(columns="final_val_ce")  # no history: accuracy, then the smaller lr
+    assert report.select_runs(without_ce, by=by)["lr"].tolist() == [1e-6]

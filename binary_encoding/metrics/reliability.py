@@ -89,7 +89,8 @@ def fit_class_gaussians(
     for c in torch.nonzero(valid).flatten().tolist():
         zc = zs[correct & (pred == c)]
         mu = zc.mean(0)
-        xc = zc - mu
+        xc = zc - zc[0]  # shifted by a sample: identical latents give exactly 0 (mu has rounding error)
+        xc = xc - xc.mean(0)
         cov = xc.T @ xc / (zc.shape[0] - 1)
         tr = torch.trace(cov).item()
         scale = tr / d if tr > 0 else 1.0
