@@ -33,17 +33,34 @@ CHECKPOINTS = "checkpoints"
 LAST_CKPT = "last.ckpt"
 WANDB_ID = "wandb_id.txt"
 DDP_CONFIG = "ddp_config.yaml"
-SUMMARY_INFO = ("head", "backbone", "data", "seed", "lr", "epochs", "gamma", "fit_seconds")  # besides the metrics
+# besides the metrics
+SUMMARY_INFO = ("head", "backbone", "data", "seed", "lr", "epochs", "gamma", "diverged", "fit_seconds")
 
 
 def last_checkpoint(run_dir: str | Path) -> Path:
     return Path(run_dir) / CHECKPOINTS / LAST_CKPT
 
 
-def run_summary(cfg, epochs: int, gamma: float, metrics: dict, fit_seconds: float) -> dict:
+def run_summary(cfg, epochs: int, gamma: float, metrics: dict, fit_seconds: float, num_classes: int) -> dict:
     """What summary.json holds: the `SUMMARY_INFO` of the run and its end-of-training metrics."""
-    info = (cfg.head.name, cfg.backbone.name, cfg.data.name, cfg.seed, cfg.lr, epochs, gamma)
+    info = (
+        cfg.head.name,
+        cfg.backbone.name,
+        cfg.data.name,
+        cfg.seed,
+        cfg.lr,
+        epochs,
+        gamma,
+        diverged(metrics.get("train_acc"), num_classes),
+    )
     return {**dict(zip(SUMMARY_INFO, info)), **metrics, "fit_seconds": round(fit_seconds, 2)}
+
+
+def diverged(train_acc: float | None, num_classes: int) -> bool:
+    """A run that ends with a training accuracy below twice chance (1/C) has diverged: no learning rate
+    of a working run ends there (e.g. lr=100 ends at 0.10 on digits, with 'agreement 1.0' of a
+    constant code). Such runs are flagged in the summary and left out of the report's selection."""
+    return train_acc is not None and train_acc == train_acc and train_acc < 2 / num_classes
 
 
 class LocalRecord(Logger):
@@ -186,6 +203,11 @@ def format_summary(s: dict, out) -> str:
         lines.append(
             f"robustness    DeepFool rho {s['deepfool_rho']:.4f} over {s['deepfool_images']} test images "
             f"({s['deepfool_rho_correct']:.4f} on the correctly classified)"
+        )
+    if s.get("diverged"):
+        lines.append(
+            f"DIVERGED      the final training accuracy {s['train_acc']:.4f} is at chance level: every "
+            "number above describes a broken run (lower the learning rate)"
         )
     lines.append(f"record        {out}")
     return "\n".join(lines)

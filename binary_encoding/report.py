@@ -220,7 +220,7 @@ def select_runs(runs: pd.DataFrame, by: str = "val") -> pd.DataFrame:
     if by not in ("val", "test"):
         raise ValueError(f"select by 'val' or 'test', not {by!r}")
     key = f"{by}_acc"
-    done = runs[runs["status"] == "finished"].copy()
+    done = runs[(runs["status"] == "finished") & ~_diverged(runs)].copy()
     if key not in done or done[key].isna().all():
         raise ValueError(f"no finished run has {key}")
     done = done[done[key].notna()]
@@ -290,10 +290,19 @@ def to_markdown(table: pd.DataFrame, metrics: list[str] | None = None) -> str:
     return "\n".join(out)
 
 
+def _diverged(runs: pd.DataFrame) -> pd.Series:
+    """Finished runs flagged `diverged` in their summary (training accuracy at chance level)."""
+    if "diverged" not in runs:
+        return pd.Series(False, index=runs.index)
+    return runs["diverged"].map(lambda v: v is True or v == 1 or str(v).lower() == "true")
+
+
 def counts_line(runs: pd.DataFrame) -> str:
     c = runs["status"].value_counts()
+    n_div = int((_diverged(runs) & (runs["status"] == "finished")).sum())
+    diverged = f" ({n_div} diverged: left out of the selection)" if n_div else ""
     return (
-        f"{len(runs)} runs found: {c.get('finished', 0)} finished, {c.get('failed', 0)} failed, "
+        f"{len(runs)} runs found: {c.get('finished', 0)} finished{diverged}, {c.get('failed', 0)} failed, "
         f"{c.get('unfinished', 0)} unfinished."
     )
 

@@ -127,7 +127,9 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
         with job.terminations(trainer, cfg, out):
             trainer.fit(module, dm, ckpt_path=job.resume_checkpoint(cfg, out))
         seconds = time.time() - start
-        summary = record.run_summary(cfg, trainer.current_epoch, float(module.gamma), metrics.results, seconds)
+        summary = record.run_summary(
+            cfg, trainer.current_epoch, float(module.gamma), metrics.results, seconds, dm.num_classes
+        )
         if trainer.is_global_zero:
             record.write_json(out / record.SUMMARY, summary)
             for lg in loggers:

@@ -48,7 +48,9 @@ def _config(head, seed, lr):
     }
 
 
-def _job(root, head, seed, lr, *, val=0.5, test=0.5, ce=1.0, status="finished", epochs=EPOCHS, latents=False):
+def _job(
+    root, head, seed, lr, *, val=0.5, test=0.5, ce=1.0, status="finished", epochs=EPOCHS, latents=False, extra=None
+):
     d = root / f"head={head},lr={lr},seed={seed}"
     (d / ".hydra").mkdir(parents=True)
     cfg = _config(head, seed, lr)
@@ -81,6 +83,7 @@ def _job(root, head, seed, lr, *, val=0.5, test=0.5, ce=1.0, status="finished", 
             "nc1": 0.1,
             "sigma_w": None,
             "deepfool_fooled": "inf",
+            **(extra or {}),
         }
         (d / "summary.json").write_text(json.dumps(summary))
     elif status == "failed":
@@ -252,3 +255,18 @@ def test_selection_ties_go_to_the_lower_validation_ce_then_to_the_smaller_learni
         assert report.select_runs(df.iloc[order], by=by)["lr"].tolist() == [1e-3]
     without_ce = df.drop(columns="final_val_ce")  # no history: accuracy, then the smaller lr
     assert report.select_runs(without_ce, by=by)["lr"].tolist() == [1e-6]
+
+
+def test_a_diverged_run_is_counted_and_never_selected(tmp_path):
+    """A run flagged `diverged` (training accuracy at chance) is left out of the selection even where its
+    validation accuracy would win, and the counts say how many there were."""
+    root = tmp_path / "sweep"
+    _job(root, "binenc", 0, 1e-3, val=0.8, test=0.8)
+    _job(root, "binenc", 0, 100.0, val=0.9, test=0.9, extra={"diverged": True, "train_acc": 0.1})
+    _job(root, "binenc", 1, 1e-3, val=0.7, test=0.7, extra={"diverged": False})
+    runs, _ = report.load_runs(root)
+    assert report.counts_line(runs) == (
+        "3 runs found: 3 finished (1 diverged: left out of the selection), 0 failed, 0 unfinished."
+    )
+    for by in ("val", "test"):
+        assert _picks(report.select_runs(runs, by=by)) == {("binenc", 0): 1e-3, ("binenc", 1): 1e-3}

@@ -461,3 +461,13 @@ def test_a_killed_run_resumes_to_exactly_the_numbers_of_an_uninterrupted_run(tmp
     assert [{k: v for k, v in r.items() if k not in timing} for r in rows_a] == [
         {k: v for k, v in r.items() if k not in timing} for r in rows_b
     ]
+
+
+def test_a_diverged_run_is_flagged(cfg_factory, capsys):
+    """lr=100 ends at chance level: the summary says `diverged` and the printed summary says so loudly;
+    a working run is not flagged."""
+    s = train(cfg_factory("lr=100", "trainer.max_epochs=3", "deepfool_samples=0", "metrics_every=0"))
+    assert s["train_acc"] < 0.2 and s["diverged"] is True
+    assert "DIVERGED" in capsys.readouterr().out
+    assert record.diverged(0.21, 10) is False and record.diverged(0.19, 10) is True
+    assert record.diverged(float("nan"), 10) is False and record.diverged(None, 10) is False
