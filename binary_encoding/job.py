@@ -156,12 +156,64 @@ def start(cfg: DictConfig, out: Path) -> None:
         (out / record.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
+# settings that may change when a run is resumed: how it runs and what it measures, not what it trains
+RESUME_SAFE = (
+    "trainer.max_epochs",  # extend a run
+    "trainer.enable_progress_bar",
+    "trainer.log_every_n_steps",
+    "trainer.accelerator",
+    "trainer.devices",
+    "trainer.strategy",
+    "trainer.sync_batchnorm",
+    "runtime.",
+    "logger",
+    "callbacks.",  # built from the top-level keys, which are compared themselves
+    "metrics_every",
+    "metrics.",
+    "deepfool_samples",
+    "save_latents",
+    "output_dir",
+    "run_name",
+    "resume",
+    "ckpt_path",
+    "name",
+)
+
+
+def _flat(node, prefix: str = "") -> dict:
+    if isinstance(node, dict):
+        return {k: v for key, val in node.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: node}
+
+
+def check_same_run(cfg: DictConfig, out: Path) -> None:
+    """Refuse to resume the checkpoint in `out` with settings that define another run (a changed lr or
+    head would continue the old optimizer under the new name). `resume=force` continues anyway."""
+    from .policy import ConfigError
+
+    old_path = out / record.CONFIG
+    if str(cfg.get("resume", True)) in ("False", "force") or is_rank() or not old_path.exists():
+        return
+    if not record.last_checkpoint(out).exists() or (out / record.SUMMARY).exists():
+        return
+    old = _flat(OmegaConf.to_container(OmegaConf.load(old_path), resolve=True))
+    new = _flat(OmegaConf.to_container(cfg, resolve=True))
+    changed = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k) and not k.startswith(RESUME_SAFE)]
+    if changed:
+        diff = "; ".join(f"{k}: {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in changed[:8])
+        more = f" and {len(changed) - 8} more" if len(changed) > 8 else ""
+        raise ConfigError(
+            f"{out} holds a cut-off run with other settings ({diff}{more}). Use another output_dir, "
+            "resume=false to start over there, or resume=force to continue it with the new settings"
+        )
+
+
 def resume_checkpoint(cfg: DictConfig, out: Path) -> str | None:
     """`ckpt_path`, else the job's last checkpoint when it was cut off (and `resume` is on), else None."""
     if cfg.get("ckpt_path") is not None:
         return str(cfg.ckpt_path)
     last = record.last_checkpoint(out)
-    if cfg.get("resume", True) and last.exists():
+    if str(cfg.get("resume", True)) != "False" and last.exists():
         log.info("resuming from %s", last)
         return str(last)
     return None

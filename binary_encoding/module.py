@@ -75,6 +75,8 @@ class BinaryEncodingModule(L.LightningModule):
 
     def on_train_start(self):
         self.__dict__["_step_graph"] = None  # a graph holds device addresses: capture anew in every fit
+        for group in self.trainer.optimizers[0].param_groups:  # a resumed optimizer takes this run's settings
+            group["lr"], group["weight_decay"] = self.lr, self.weight_decay
 
     def loss_terms(self, logits, z, y):
         ce = F.cross_entropy(logits.float(), y)

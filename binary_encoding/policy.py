@@ -51,6 +51,8 @@ def validate(cfg: DictConfig) -> None:
     for old, new in MOVED.items():
         if OmegaConf.select(cfg, old) is not None:
             raise ConfigError(f"{old} moved to {new}")
+    if str(cfg.get("resume", True)) not in ("True", "False", "force"):
+        raise ConfigError(f"resume must be true, false or force, got {cfg.resume!r}")
     for key in ("lr", "batch_size"):
         if not cfg[key] > 0:
             raise ConfigError(f"{key} must be positive, got {cfg[key]}")

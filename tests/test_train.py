@@ -471,3 +471,28 @@ def test_a_diverged_run_is_flagged(cfg_factory, capsys):
     assert "DIVERGED" in capsys.readouterr().out
     assert record.diverged(0.21, 10) is False and record.diverged(0.19, 10) is True
     assert record.diverged(float("nan"), 10) is False and record.diverged(None, 10) is False
+
+
+def test_resuming_with_other_settings_is_refused_unless_forced(cfg_factory, tmp_path):
+    """A cut-off run resumed with another lr and head would continue the old optimizer under the new
+    names: refused, naming the keys. Extending max_epochs is allowed; resume=force continues with the
+    new settings (the optimizer then really uses the new lr)."""
+    train(cfg_factory("trainer.max_epochs=2", "deepfool_samples=0"))
+    (tmp_path / "summary.json").unlink()  # as if cut off after its last checkpoint
+    with pytest.raises(
+        ConfigError, match=r"\(head.gamma0: 0.01 -> 0.0; .*head.name: 'binenc' -> 'linpen'; lr: 0.001 -> 0.1\)"
+    ):
+        train(cfg_factory("lr=0.1", "head=linpen", "trainer.max_epochs=2"))
+    assert not (tmp_path / "summary.json").exists()
+    s = train(cfg_factory("trainer.max_epochs=3", "deepfool_samples=0"))
+    assert s["epochs"] == 3 and s["lr"] == 0.001
+    (tmp_path / "summary.json").unlink()
+
+    seen = []
+
+    class Lr(L.Callback):
+        def on_train_epoch_start(self, trainer, module):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    s = train(cfg_factory("trainer.max_epochs=4", "lr=0.1", "resume=force", "deepfool_samples=0"), callbacks=[Lr()])
+    assert s["epochs"] == 4 and s["lr"] == 0.1 and seen == [0.1]
