@@ -21,6 +21,10 @@ class GammaScheduler(L.Callback):
             raise ValueError(f"need gamma0 >= 0, gamma_factor > 0, gamma_step >= 1; got {gamma0}, {factor}, {step}")
         if gamma_max is not None and gamma_max < 0:
             raise ValueError(f"gamma_max must be >= 0 or null, got {gamma_max}")
+        if gamma_max is not None and gamma0 > gamma_max:
+            warnings.warn(
+                f"gamma0={gamma0} is above gamma_max={gamma_max}: gamma stays at {gamma_max} throughout", stacklevel=2
+            )
         self.gamma0, self.factor, self.step, self.gamma_max = gamma0, factor, step, gamma_max
         self.current = gamma0
 

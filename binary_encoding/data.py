@@ -396,8 +396,15 @@ class ImageFolderDataModule(InMemoryDataModule):
         ds = torchvision.datasets.ImageFolder(str(folder), transform=tf, loader=lambda p: _open(p, mode))
         if classes is not None and ds.classes != classes:
             raise ValueError(f"class folders of {folder} {ds.classes} differ from the training ones {classes}")
-        x = np.stack([ds[i][0].numpy() for i in range(len(ds))]).astype(np.uint8)
+        x = np.stack([self._image(ds, i) for i in range(len(ds))]).astype(np.uint8)
         return x, np.asarray(ds.targets, np.int64), ds.classes
+
+    @staticmethod
+    def _image(ds, i: int) -> np.ndarray:
+        try:
+            return ds[i][0].numpy()
+        except Exception as e:  # noqa: BLE001 -- name the file: PIL's message does not
+            raise ValueError(f"cannot read image {ds.samples[i][0]}: {type(e).__name__}: {e}") from e
 
     def load(self):
         train_dir = self.root / "train"

@@ -214,6 +214,15 @@ def resume_checkpoint(cfg: DictConfig, out: Path) -> str | None:
         return str(cfg.ckpt_path)
     last = record.last_checkpoint(out)
     if str(cfg.get("resume", True)) != "False" and last.exists():
+        import zipfile
+
+        from .policy import ConfigError
+
+        if not zipfile.is_zipfile(last):  # torch checkpoints are zip files; a cut-off write is not
+            raise ConfigError(
+                f"{last} is not a readable checkpoint (cut off while written?): remove it to resume "
+                "from scratch in this folder, or run with resume=false"
+            )
         log.info("resuming from %s", last)
         return str(last)
     return None

@@ -42,6 +42,28 @@ def moved_key_message(overrides: list[str]) -> str | None:
     return None
 
 
+LAUNCHER_PLUGINS = {
+    "slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
+}
+
+
+def missing_launcher_message(overrides: list[str]) -> str | None:
+    """A message when `hydra/launcher=...` names a preset whose Hydra plugin is not installed."""
+    import importlib.util
+
+    for arg in overrides:
+        if arg.startswith("hydra/launcher="):
+            name = arg.split("=", 1)[1]
+            for prefix, (module, extra) in LAUNCHER_PLUGINS.items():
+                if name.startswith(prefix) and importlib.util.find_spec(module) is None:
+                    return (
+                        f"hydra/launcher={name} needs its Hydra plugin: pip install "
+                        f'"binary_encoding[{extra}]" (or pip install -e ".[{extra}]" in a checkout)'
+                    )
+    return None
+
+
 def _auto(value, default: bool) -> bool:
     return default if str(value) == "auto" else bool(value)
 
@@ -53,6 +75,13 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"{old} moved to {new}")
     if str(cfg.get("resume", True)) not in ("True", "False", "force"):
         raise ConfigError(f"resume must be true, false or force, got {cfg.resume!r}")
+    for key, kind in (("lr", (int, float)), ("batch_size", int), ("weight_decay", (int, float)), ("seed", int)):
+        v = cfg[key]
+        if isinstance(v, bool) or not isinstance(v, kind):
+            raise ConfigError(f"{key} must be a {'whole ' if kind is int else ''}number, got {v!r}")
+    width = cfg.head.get("width")
+    if width is not None and (isinstance(width, bool) or not isinstance(width, int)):
+        raise ConfigError(f"head.width must be a whole number (or null for nopen), got {width!r}")
     for key in ("lr", "batch_size"):
         if not cfg[key] > 0:
             raise ConfigError(f"{key} must be positive, got {cfg[key]}")

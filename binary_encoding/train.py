@@ -101,6 +101,10 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg)
+    if dm.num_classes < 2:
+        from .policy import ConfigError
+
+        raise ConfigError(f"the data set {cfg.data.name} has {dm.num_classes} class: a classifier needs at least 2")
     latent_width = cfg.head.get("width")
     if latent_width and 2**latent_width < dm.num_classes:
         warnings.warn(
@@ -151,15 +155,26 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def _hydra_main(cfg: DictConfig) -> float:
-    summary = train(cfg)
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from .policy import ConfigError
+
+    try:
+        summary = train(cfg)
+    except ConfigError as e:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # one job of a sweep: recorded in its failed.json, the other jobs run
+        print(f"error: {e}", file=sys.stderr)  # a config error is the user's to fix: no traceback
+        raise SystemExit(2) from None
     return summary.get("val_acc", float("nan"))
 
 
 def main() -> None:
     """Console entry point (`binary-encoding-train`, `python -m binary_encoding.train`)."""
-    from .policy import moved_key_message
+    from .policy import missing_launcher_message, moved_key_message
 
-    if msg := moved_key_message(sys.argv[1:]):
+    if msg := moved_key_message(sys.argv[1:]) or missing_launcher_message(sys.argv[1:]):
         print(f"error: {msg}", file=sys.stderr)
         raise SystemExit(2)
     _hydra_main()

@@ -121,6 +121,9 @@ def test_resume_continues_gamma_epoch_and_optimizer(tmp_path):
         ("runtime.cuda_graphs=maybe", "cuda_graphs must be true, false or auto"),
         ("trainer.precision=16-mixed", "fp16 overflows"),
         ("deepfool_samples=-1", "deepfool_samples must be >= 0"),
+        ("lr=abc", "lr must be a number, got 'abc'"),
+        ("head.width=2.5", "head.width must be a whole number"),
+        ("batch_size=1.5", "batch_size must be a whole number"),
         ("++trainer.cuda_graphs=true", r"trainer.cuda_graphs moved to runtime.cuda_graphs"),
         ("++trainer.compile=false", r"trainer.compile moved to runtime.compile"),
     ],
@@ -496,3 +499,89 @@ def test_resuming_with_other_settings_is_refused_unless_forced(cfg_factory, tmp_
 
     s = train(cfg_factory("trainer.max_epochs=4", "lr=0.1", "resume=force", "deepfool_samples=0"), callbacks=[Lr()])
     assert s["epochs"] == 4 and s["lr"] == 0.1 and seen == [0.1]
+
+
+def test_a_config_error_is_one_line_and_exit_code_2(tmp_path):
+    r = run_cli(tmp_path, "lr=abc")
+    assert r.returncode == 2 and r.stderr.strip() == "error: lr must be a number, got 'abc'"
+
+
+def test_a_missing_launcher_plugin_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    from binary_encoding.policy import missing_launcher_message
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n.startswith("hydra_plugins") else real(n, *a)
+    )
+    assert 'pip install "binary_encoding[slurm]"' in missing_launcher_message(["hydra/launcher=slurm", "lr=1"])
+    assert 'pip install "binary_encoding[ray]"' in missing_launcher_message(["hydra/launcher=ray_gpu_packed"])
+    assert missing_launcher_message(["lr=1"]) is None
+
+
+def test_gamma0_above_gamma_max_warns():
+    from binary_encoding.callbacks import GammaScheduler
+
+    with pytest.warns(UserWarning, match="gamma stays at 1.0 throughout"):
+        assert GammaScheduler(5.0, 1.1, gamma_max=1.0).value(0) == 1.0
+
+
+def _image_folder(root, classes, n=6, broken=None):
+    from PIL import Image
+
+    for c in classes:
+        (root / "train" / c).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((8, 8, 3), (40 * i) % 256, np.uint8)).save(root / "train" / c / f"{i}.png")
+    if broken:
+        path = root / "train" / classes[0] / "0.png"
+        path.write_bytes(path.read_bytes()[:40])  # truncated
+        return path
+
+
+def test_a_one_class_data_set_is_refused_before_training(cfg_factory, tmp_path):
+    _image_folder(tmp_path / "images", ["only"])
+    with pytest.raises(ConfigError, match="has 1 class: a classifier needs at least 2"):
+        train(cfg_factory("data=imagefolder", f"data.root={tmp_path / 'images'}", "data.val_fraction=0.2"))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_an_unreadable_image_is_named(cfg_factory, tmp_path):
+    path = _image_folder(tmp_path / "images", ["a", "b"], broken=True)
+    with pytest.raises(ValueError, match=f"cannot read image {path}"):
+        train(cfg_factory("data=imagefolder", f"data.root={tmp_path / 'images'}"))
+
+
+def test_a_corrupt_checkpoint_names_its_path_and_the_way_out(cfg_factory, tmp_path):
+    train(cfg_factory("trainer.max_epochs=1", "deepfool_samples=0"))
+    (tmp_path / "summary.json").unlink()
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # cut off while written
+    with pytest.raises(ConfigError, match=f"{ckpt} is not a readable checkpoint.*resume=false"):
+        train(cfg_factory("trainer.max_epochs=2", "deepfool_samples=0"))
+    assert train(cfg_factory("trainer.max_epochs=1", "deepfool_samples=0", "resume=false"))["epochs"] == 1
+
+
+def test_a_path_override_does_not_nest_the_job_folder(tmp_path):
+    """`data.root=/some/path` in a sweep: the job folders are named by the other overrides only
+    (a path would become nested folders)."""
+    _image_folder(tmp_path / "images", ["a", "b"], n=8)
+    r = run_cli(
+        tmp_path,
+        "-m",
+        "data=imagefolder",
+        f"data.root={tmp_path / 'images'}",
+        "lr=0.01,0.02",
+        "trainer.max_epochs=1",
+        "deepfool_samples=0",
+        "logger=csv",
+        "name=p",
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    jobs = sorted(p.name for p in (tmp_path / "multirun" / "p").iterdir() if p.is_dir())
+    assert jobs == [
+        "data=imagefolder,deepfool_samples=0,lr=0.01,trainer.max_epochs=1",
+        "data=imagefolder,deepfool_samples=0,lr=0.02,trainer.max_epochs=1",
+    ], jobs
