@@ -34,7 +34,31 @@ from . import record
 HEAD_ORDER = ["binenc", "nopen", "linpen", "nonlinpen"]
 HEAD_LABEL = {"binenc": "BinEnc", "nopen": "NoPen", "linpen": "LinPen", "nonlinpen": "NonlinPen"}
 HEAD_COLOR = {"binenc": "tab:red", "nopen": "tab:blue", "linpen": "tab:green", "nonlinpen": "tab:orange"}
-GROUP = ["data", "backbone", "head", "width"]  # a table row; `seed` and `lr` vary inside it
+GROUP = ["data", "backbone", "head", "width", "settings"]  # a table row; `seed` and `lr` vary inside it
+# config keys that do not make a run another experiment (how it ran, what it logged, derived keys)
+NOT_SETTINGS = (
+    "lr",
+    "seed",
+    "output_dir",
+    "run_name",
+    "name",
+    "resume",
+    "ckpt_path",
+    "logger",
+    "runtime.",
+    "callbacks.",
+    "head.net.",
+    "trainer.enable_progress_bar",
+    "trainer.log_every_n_steps",
+    "trainer.accelerator",
+    "trainer.devices",
+    "trainer.strategy",
+    "trainer.sync_batchnorm",
+    "metrics_every",
+    "metrics.hist",
+    "deepfool_samples",
+    "save_latents",
+)
 JOB_FILES = (record.CONFIG, record.METRICS, record.SUMMARY, record.FAILED)
 SKIP_DIRS = {"checkpoints", "wandb", "report", "__pycache__"}
 
@@ -130,13 +154,35 @@ def _run_record(run_id: str, cfg: dict, summary: dict, status: str, error: str =
     for k, v in summary.items():
         if k not in rec:
             rec[k] = _num(v)
+    rec["_config"] = _flat(cfg)
     return rec
+
+
+def _flat(node, prefix: str = "") -> dict:
+    if isinstance(node, dict):
+        return {k: v for key, val in node.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: node}
+
+
+def _settings(runs: pd.DataFrame) -> pd.Series:
+    """Per run, the swept settings besides lr and seed: `key=value` of every config key whose value
+    varies among the runs of its (data, backbone, head, width), e.g. `head.gamma_max=10.0`."""
+    out = pd.Series("", index=runs.index, dtype=object)
+    for _, idx in runs.groupby(GROUP[:-1], sort=False, dropna=False).groups.items():
+        cfgs = [runs.at[i, "_config"] for i in idx]
+        keys = sorted({k for c in cfgs for k in c if not k.startswith(NOT_SETTINGS) and not k.endswith("_target_")})
+        varying = [k for k in keys if len({repr(c.get(k)) for c in cfgs}) > 1]
+        for i, c in zip(idx, cfgs):
+            out[i] = ",".join(f"{k}={c.get(k)}" for k in varying)
+    return out
 
 
 def _finish(records: list[dict], histories: list[pd.DataFrame], where: str):
     if not records:
         raise ValueError(f"no runs found in {where} (looked for folders with {', '.join(JOB_FILES)})")
     runs = pd.DataFrame(records)
+    runs["settings"] = _settings(runs)
+    runs = runs.drop(columns="_config")
     runs["seed"] = pd.to_numeric(runs["seed"], errors="coerce").astype("Int64")
     runs["lr"] = pd.to_numeric(runs["lr"], errors="coerce")
     hist = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(columns=["run_id", "epoch"])
@@ -220,6 +266,8 @@ def select_runs(runs: pd.DataFrame, by: str = "val") -> pd.DataFrame:
     if by not in ("val", "test"):
         raise ValueError(f"select by 'val' or 'test', not {by!r}")
     key = f"{by}_acc"
+    if "settings" not in runs:  # a frame not made by load_runs: no swept settings besides lr and seed
+        runs = runs.assign(settings="")
     done = runs[(runs["status"] == "finished") & ~_diverged(runs)].copy()
     if key not in done or done[key].isna().all():
         raise ValueError(f"no finished run has {key}")
@@ -280,6 +328,8 @@ def to_markdown(table: pd.DataFrame, metrics: list[str] | None = None) -> str:
             name = HEAD_LABEL.get(r["head"], str(r["head"]))
             if multi_width and r["width"] >= 0:
                 name += f" (d={r['width']})"
+            if r.get("settings"):
+                name += f" [{r['settings']}]"
             cells = []
             for m in metrics:
                 _, s, f = spec.get(m, (m, 1, ".4g"))

@@ -270,3 +270,31 @@ def test_a_diverged_run_is_counted_and_never_selected(tmp_path):
     )
     for by in ("val", "test"):
         assert _picks(report.select_runs(runs, by=by)) == {("binenc", 0): 1e-3, ("binenc", 1): 1e-3}
+
+
+def test_runs_that_differ_in_a_swept_setting_get_their_own_rows(tmp_path):
+    """A sweep over head.gamma_max (besides lr and seed): one table row per value, each selecting its
+    own learning rate per seed; settings that do not define an experiment (runtime, logger) split nothing."""
+    root = tmp_path / "sweep"
+    for seed in (0, 1):
+        for lr, (cap_val, free_val) in ((1e-3, (0.9, 0.5)), (1e-2, (0.6, 0.8))):
+            for cap, val in ((10.0, cap_val), (None, free_val)):
+                d = _job(root / f"cap={cap}", "binenc", seed, lr, val=val, test=val)
+                cfg = yaml.safe_load((d / "config.yaml").read_text())
+                cfg["head"]["gamma_max"] = cap
+                cfg["runtime"] = {"compile": seed == 0}  # varies, but is no setting of the experiment
+                (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    runs, _ = report.load_runs(root)
+    assert sorted(set(runs["settings"])) == ["head.gamma_max=10.0", "head.gamma_max=None"]
+    sel = report.select_runs(runs)
+    picks = {(r.settings, int(r.seed)): r.lr for r in sel.itertuples()}
+    assert picks == {
+        ("head.gamma_max=10.0", 0): 1e-3,
+        ("head.gamma_max=10.0", 1): 1e-3,
+        ("head.gamma_max=None", 0): 1e-2,
+        ("head.gamma_max=None", 1): 1e-2,
+    }
+    table = report.aggregate(sel)
+    assert len(table) == 2 and table["n"].tolist() == [2, 2]
+    md = report.to_markdown(table)
+    assert "BinEnc [head.gamma_max=10.0]" in md and "BinEnc [head.gamma_max=None]" in md
