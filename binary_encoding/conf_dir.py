@@ -28,3 +28,13 @@ def conf_dir() -> str:
 
 
 CONF_DIR = conf_dir()
+
+
+def _gpus_per_job(accelerator, devices) -> int:
+    """`${gpus_per_job:${trainer.accelerator},${trainer.devices}}` in launcher presets: no GPU for CPU jobs."""
+    return 0 if str(accelerator) == "cpu" else int(devices)
+
+
+from omegaconf import OmegaConf  # noqa: E402 -- light, and Hydra loads it anyway
+
+OmegaConf.register_new_resolver("gpus_per_job", _gpus_per_job, replace=True)
