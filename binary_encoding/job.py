@@ -156,28 +156,8 @@ def start(cfg: DictConfig, out: Path) -> None:
         (out / record.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
-# settings that may change when a run is resumed: how it runs and what it measures, not what it trains
-RESUME_SAFE = (
-    "trainer.max_epochs",  # extend a run
-    "trainer.enable_progress_bar",
-    "trainer.log_every_n_steps",
-    "trainer.accelerator",
-    "trainer.devices",
-    "trainer.strategy",
-    "trainer.sync_batchnorm",
-    "runtime.",
-    "logger",
-    "callbacks.",  # built from the top-level keys, which are compared themselves
-    "metrics_every",
-    "metrics.",
-    "deepfool_samples",
-    "save_latents",
-    "output_dir",
-    "run_name",
-    "resume",
-    "ckpt_path",
-    "name",
-)
+# settings that may change when a run is resumed: those that define no run, a longer run, other measurements
+RESUME_SAFE = (*record.NOT_DEFINING, "trainer.max_epochs", "metrics.")
 
 
 def _flat(node, prefix: str = "") -> dict:

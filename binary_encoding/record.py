@@ -37,6 +37,15 @@ DDP_CONFIG = "ddp_config.yaml"
 SUMMARY_INFO = ("head", "backbone", "data", "seed", "lr", "epochs", "gamma", "diverged", "fit_seconds")
 
 
+# config keys (prefixes) that do not define what a run trains: where and how it ran, what it logged, and
+# keys derived from others; a resumed run may change them (job.py), and they split no report row (report.py)
+NOT_DEFINING = (
+    "output_dir", "run_name", "name", "resume", "ckpt_path", "logger", "runtime.", "callbacks.", "head.net.",
+    "trainer.enable_progress_bar", "trainer.log_every_n_steps", "trainer.accelerator", "trainer.devices",
+    "trainer.strategy", "trainer.sync_batchnorm", "metrics_every", "metrics.hist", "deepfool_samples", "save_latents",
+)  # fmt: skip
+
+
 def last_checkpoint(run_dir: str | Path) -> Path:
     return Path(run_dir) / CHECKPOINTS / LAST_CKPT
 

@@ -35,30 +35,7 @@ HEAD_ORDER = ["binenc", "nopen", "linpen", "nonlinpen"]
 HEAD_LABEL = {"binenc": "BinEnc", "nopen": "NoPen", "linpen": "LinPen", "nonlinpen": "NonlinPen"}
 HEAD_COLOR = {"binenc": "tab:red", "nopen": "tab:blue", "linpen": "tab:green", "nonlinpen": "tab:orange"}
 GROUP = ["data", "backbone", "head", "width", "settings"]  # a table row; `seed` and `lr` vary inside it
-# config keys that do not make a run another experiment (how it ran, what it logged, derived keys)
-NOT_SETTINGS = (
-    "lr",
-    "seed",
-    "output_dir",
-    "run_name",
-    "name",
-    "resume",
-    "ckpt_path",
-    "logger",
-    "runtime.",
-    "callbacks.",
-    "head.net.",
-    "trainer.enable_progress_bar",
-    "trainer.log_every_n_steps",
-    "trainer.accelerator",
-    "trainer.devices",
-    "trainer.strategy",
-    "trainer.sync_batchnorm",
-    "metrics_every",
-    "metrics.hist",
-    "deepfool_samples",
-    "save_latents",
-)
+NOT_SETTINGS = ("lr", "seed", *record.NOT_DEFINING)  # lr and seed vary inside a row
 JOB_FILES = (record.CONFIG, record.METRICS, record.SUMMARY, record.FAILED)
 SKIP_DIRS = {"checkpoints", "wandb", "report", "__pycache__"}
 
