@@ -11,10 +11,11 @@ final validation cross-entropy, then to the smaller learning rate. Then mean +- 
 seeds; n is shown (std is empty for n=1).
 
 Writes into `--out` (default `PATH/report/`): results.md, results.csv (one row per data set and head),
-selected_runs.csv, all_runs.csv (every finished run), and the figures fig1_binarity.png,
-fig2_histograms.png, fig3_agreement.png, fig4_nc1.png, fig5_accuracy.png (mean over the selected seeds,
-band = +- std; x = epoch counted from 1). A sweep over several (data, backbone) pairs gets one set of
-figures per pair, suffixed `_<data>_<backbone>`. A figure whose columns are missing is skipped with a note.
+selected_runs.csv, all_runs.csv (every finished run), and the figures fig1_binarity,
+fig2_histograms, fig3_agreement, fig4_collapse (sigma_w and NC1), fig5_accuracy as PNG and PDF (mean
+over the selected seeds, band = +- std; x = epoch counted from 1). A sweep over several (data, backbone)
+pairs gets one set of figures per pair, suffixed `_<data>_<backbone>`. A figure whose columns are
+missing is skipped with a note.
 """
 
 from __future__ import annotations
@@ -265,7 +266,7 @@ def _order(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def aggregate(selected: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+def aggregate(selected: pd.DataFrame, metrics: list[str] | None = None, ddof: int = 1) -> pd.DataFrame:
     """One row per (data, backbone, head, width): n seeds, `<metric>_mean`, `<metric>_std` (sample std,
     ddof=1; NaN for n=1) in the table's units (accuracies and AUROCs in %), and `lr_per_seed`."""
     metrics = metrics or [m for m, *_ in TABLE]
@@ -278,7 +279,7 @@ def aggregate(selected: pd.DataFrame, metrics: list[str] | None = None) -> pd.Da
             v = pd.to_numeric(g[m], errors="coerce").dropna() * scale.get(m, 1) if m in g else pd.Series(dtype=float)
             unit = "_pct" if scale.get(m, 1) == 100 else ""
             row[f"{m}{unit}_mean"] = v.mean() if len(v) else np.nan
-            row[f"{m}{unit}_std"] = v.std(ddof=1) if len(v) > 1 and np.isfinite(v).all() else np.nan
+            row[f"{m}{unit}_std"] = v.std(ddof=ddof) if len(v) > ddof and np.isfinite(v).all() else np.nan
         row["lr_per_seed"] = "; ".join(f"{s}:{lr:g}" for s, lr in zip(g["seed"], g["lr"]))
         rows.append(row)
     return _order(pd.DataFrame(rows)).reset_index(drop=True)
@@ -484,17 +485,24 @@ def plot_agreement(hist: pd.DataFrame, path: Path, title: str = "") -> str:
     )
 
 
-def plot_nc1(hist: pd.DataFrame, path: Path, title: str = "") -> str:
-    """Fig. 4: NC1 per epoch, log y-scale, all heads (train split)."""
-    return _plot_column(
-        hist,
-        path,
-        "train/nc1",
-        "NC1 = tr(Σ_W Σ_B⁺) / C  (log scale)",
-        "Within-class variability collapse (train split)",
-        title,
-        log=True,
-    )
+def plot_collapse(hist: pd.DataFrame, path: Path, title: str = "") -> str:
+    """Fig. 4: the within-class covariance sigma_w per epoch (what the paper's Figure 4 plots) and NC1
+    beside it, log y-scales, all heads (train split)."""
+    panels = [
+        ("train/sigma_w", "σ_W: mean entry of Σ_W (log scale)", "within-class covariance (the paper's Fig. 4)"),
+        ("train/nc1", "NC1 = tr(Σ_W Σ_B⁺) / C  (log scale)", "within-class variability relative to the means"),
+    ]
+    if note := _need(hist, [c for c, _, _ in panels], path.name):
+        return note
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, (col, ylabel, heading) in zip(axes, panels):
+        _band(ax, hist, col, _heads(hist), log=True)
+        ax.set_ylabel(ylabel)
+        ax.set_title(heading)
+    axes[1].legend()
+    fig.suptitle(f"Collapse of the latents (train split){title}")
+    return _save(fig, path)
 
 
 def plot_accuracy(hist: pd.DataFrame, path: Path, title: str = "") -> str:
@@ -514,10 +522,12 @@ def plot_accuracy(hist: pd.DataFrame, path: Path, title: str = "") -> str:
 
 
 def _save(fig, path: Path) -> str:
+    """The figure as PNG and as a vector PDF beside it."""
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    fig.savefig(path.with_suffix(".pdf"))
     _plt().close(fig)
-    return f"{path.name}: written"
+    return f"{path.name}: written (and {path.with_suffix('.pdf').name})"
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -533,7 +543,7 @@ def _pick_latents(selected: pd.DataFrame) -> tuple[Path, str] | None:
     return None
 
 
-def write_report(path, out=None, select: str = "val", metrics: list[str] | None = None) -> dict:
+def write_report(path, out=None, select: str = "val", metrics: list[str] | None = None, ddof: int = 1) -> dict:
     """Load, select, aggregate, write everything into `out`; returns {'markdown', 'files', 'notes'}."""
     runs, hist = load_runs(path)
     local = None if str(path).startswith("wandb:") else Path(path)
@@ -544,7 +554,7 @@ def write_report(path, out=None, select: str = "val", metrics: list[str] | None 
         raise ValueError(f"{counts} No finished run to report on in {path}.")
     shown = [m for m, *_ in TABLE] + [m for m in (metrics or []) if m not in {t[0] for t in TABLE}]
     selected = select_runs(runs, by=select)
-    table = aggregate(selected, shown)
+    table = aggregate(selected, shown, ddof)
     files, notes = [], []
 
     done = _order(runs[runs["status"] == "finished"]).assign(selected=lambda d: d["run_id"].isin(selected["run_id"]))
@@ -565,7 +575,8 @@ def write_report(path, out=None, select: str = "val", metrics: list[str] | None 
             f"# Results of {path}\n",
             counts,
             f"Learning rate selected per (head, seed) on {how}; ties: lower final validation CE, then smaller lr. "
-            "Cells: mean ± sample std (ddof=1) over the n selected seeds; accuracies and AUROCs in %.\n",
+            f"Cells: mean ± {'sample std (ddof=1)' if ddof == 1 else 'population std (ddof=0, as the paper'}"
+            f"{')' if ddof == 0 else ''} over the n selected seeds of the row; accuracies and AUROCs in %.\n",
             to_markdown(table, shown),
         ]
     )
@@ -592,7 +603,7 @@ def write_report(path, out=None, select: str = "val", metrics: list[str] | None 
             (plot_binarity, "fig1_binarity", h),
             (plot_histograms, "fig2_histograms", None),
             (plot_agreement, "fig3_agreement", h),
-            (plot_nc1, "fig4_nc1", h),
+            (plot_collapse, "fig4_collapse", h),
             (plot_accuracy, "fig5_accuracy", h),
         ):
             p = out / f"{stem}{suffix}.png"
@@ -629,10 +640,17 @@ def main(argv=None) -> int:
         default=[],
         help="extra summary.json key(s) for the table, e.g. --metric nc3 --metric msp_fpr95,nc4",
     )
+    ap.add_argument(
+        "--ddof",
+        type=int,
+        choices=[0, 1],
+        default=1,
+        help="std of the seeds: 1 = sample std (default), 0 = population std (the paper's error bars)",
+    )
     args = ap.parse_args(argv)
     metrics = [m.strip() for s in args.metric for m in s.split(",") if m.strip()]
     try:
-        res = write_report(args.path, args.out, args.select, metrics)
+        res = write_report(args.path, args.out, args.select, metrics, args.ddof)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"report: {e}") from None
     print(res["markdown"])

@@ -74,3 +74,17 @@ def test_documented_metric_defaults_reach_the_metrics_callback(experiment, tmp_p
     else:  # §4.3: 200 epochs, no cap, width 4 (CIFAR-10) / 36 (CIFAR-100)
         assert (cfg.trainer.max_epochs, cfg.head.gamma_max) == (200, None)
         assert cfg.head.width == (4 if experiment.startswith("cifar10_") else 36)
+
+
+@pytest.mark.parametrize("experiment, width", [("cifar100_resnet50", 36), ("cifar100_resnet50_d64", 64)])
+def test_both_cifar100_widths_are_experiments(experiment, width):
+    """d=36 (the configuration behind the paper's CIFAR-100 table) and d=64 (the paper's text)."""
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[f"experiment={experiment}"])
+    assert (cfg.data.name, cfg.backbone.name, cfg.head.width, cfg.head.gamma_max) == (
+        "cifar100",
+        "resnet50",
+        width,
+        None,
+    )
+    assert cfg.trainer.max_epochs == 200

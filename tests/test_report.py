@@ -32,6 +32,7 @@ HIST_COLS = [
     "train/peak_dist_mean",
     "train/agreement_dim",
     "train/nc1",
+    "train/sigma_w",
     "train/acc",
 ]
 
@@ -62,6 +63,7 @@ def _job(
         row = {"epoch": e, "step": 10 * (e + 1), "val/acc": val * f, "val/ce": ce / f, "gamma": 0.01}
         row.update({c: 0.5 + 0.1 * f + 0.01 * seed for c in HIST_COLS})
         row["train/nc1"] = 10.0 ** (-e - seed)
+        row["train/sigma_w"] = 10.0 ** (-2 * e - seed)
         rows.append(row)
     pd.DataFrame(rows).to_csv(d / "metrics.csv", index=False)
     if status == "finished":
@@ -166,10 +168,11 @@ def test_main_writes_tables_and_figures(sweep, capsys):
     assert "ddof=1" in md and "validation accuracy" in md
     all_runs = pd.read_csv(out / "all_runs.csv")
     assert len(all_runs) == 8 and all_runs["selected"].sum() == 4
-    for name in ("fig1_binarity", "fig2_histograms", "fig3_agreement", "fig4_nc1", "fig5_accuracy"):
+    for name in ("fig1_binarity", "fig2_histograms", "fig3_agreement", "fig4_collapse", "fig5_accuracy"):
         png = out / f"{name}.png"
         assert png.exists() and png.stat().st_size > 5000, name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-", name  # a vector copy beside it
 
 
 def test_select_test_option_and_extra_metric(sweep, tmp_path):
@@ -189,7 +192,7 @@ def test_missing_columns_and_latents_skip_figures(tmp_path, capsys):
         h.to_csv(d / "metrics.csv", index=False)
     report.main([str(root)])
     printed = capsys.readouterr().out
-    for name in ("fig1_binarity", "fig2_histograms", "fig3_agreement", "fig4_nc1"):
+    for name in ("fig1_binarity", "fig2_histograms", "fig3_agreement", "fig4_collapse"):
         assert f"{name}.png: skipped" in printed
         assert not (root / "report" / f"{name}.png").exists()
     assert (root / "report" / "fig5_accuracy.png").stat().st_size > 0
@@ -298,3 +301,12 @@ def test_runs_that_differ_in_a_swept_setting_get_their_own_rows(tmp_path):
     assert len(table) == 2 and table["n"].tolist() == [2, 2]
     md = report.to_markdown(table)
     assert "BinEnc [head.gamma_max=10.0]" in md and "BinEnc [head.gamma_max=None]" in md
+
+
+def test_ddof_0_gives_the_papers_population_std_and_says_so(sweep, tmp_path):
+    out = tmp_path / "r0"
+    assert report.main([str(sweep), "--out", str(out), "--ddof", "0"]) == 0
+    table = pd.read_csv(out / "results.csv").set_index("head")
+    assert table.loc["nopen", "test_acc_pct_std"] == pytest.approx(np.std([93.0, 96.0], ddof=0))  # 1.5
+    md = (out / "results.md").read_text()
+    assert "population std (ddof=0, as the paper)" in md and "ddof=1" not in md
