@@ -72,3 +72,31 @@ def test_a_cancelled_job_fails_and_the_other_finishes(tmp_path):
     short = tmp_path / "multirun" / "s2" / "deepfool_samples=0,trainer.max_epochs=2"
     assert json.loads((short / "summary.json").read_text())["epochs"] == 2
     assert not (long_job.parent / "summary.json").exists()
+
+
+@pytest.mark.skipif(
+    shutil.which("sacct") is None or not _accounting(),
+    reason="SLURM job accounting (slurmdbd) is not running: submitit cannot follow a requeued job",
+)
+def test_a_requeued_job_comes_back_and_ends_like_an_uninterrupted_one(tmp_path):
+    """`scontrol requeue` of a running job: SLURM stops it (SIGTERM: exit 143, checkpoint kept) and starts
+    it again about two minutes later; it resumes from its checkpoint and ends with exactly the numbers of
+    the same job never interrupted."""
+    args = ["trainer.max_epochs=30", "seed=3"]
+    ref = sweep(tmp_path, *args, "name=s3ref", "hydra.job.name=s3ref")
+    p = sweep(tmp_path, *args, "name=s3", "hydra.job.name=s3")
+    job = tmp_path / "multirun" / "s3" / "deepfool_samples=0,seed=3,trainer.max_epochs=30"
+    deadline = time.time() + 300
+    while not ((job / "metrics.csv").exists() and len((job / "metrics.csv").read_text().splitlines()) > 3):
+        assert time.time() < deadline and p.poll() is None, "the job never got going"
+        time.sleep(0.2)
+    (job_id,) = subprocess.run(["squeue", "-h", "-n", "s3", "-o", "%i"], capture_output=True, text=True).stdout.split()
+    subprocess.run(["scontrol", "requeue", job_id], check=True)
+    for proc in (p, ref):
+        _, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, err[-3000:]
+    a = json.loads((tmp_path / "multirun" / "s3ref" / job.name / "summary.json").read_text())
+    b = json.loads((job / "summary.json").read_text())
+    assert {k: v for k, v in a.items() if k != "fit_seconds"} == {k: v for k, v in b.items() if k != "fit_seconds"}
+    logs = "".join(f.read_text() for f in (tmp_path / "multirun" / "s3" / ".submitit").rglob("*_log.err"))
+    assert "terminated at epoch" in logs  # the first attempt was really stopped, then resumed
