@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from omegaconf import OmegaConf  # light, and Hydra loads it anyway
+
 
 def conf_dir() -> str:
     """The folder of `config.yaml`: the installed package data, else the checkout's `conf/`."""
@@ -34,7 +36,5 @@ def _gpus_per_job(accelerator, devices) -> int:
     """`${gpus_per_job:${trainer.accelerator},${trainer.devices}}` in launcher presets: no GPU for CPU jobs."""
     return 0 if str(accelerator) == "cpu" else int(devices)
 
-
-from omegaconf import OmegaConf  # noqa: E402 -- light, and Hydra loads it anyway
 
 OmegaConf.register_new_resolver("gpus_per_job", _gpus_per_job, replace=True)

@@ -281,7 +281,7 @@ class InMemoryDataModule(L.LightningDataModule):
         rank, _ = self._rank_world()
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         key = (epoch, rank, device)
-        if getattr(self, "_aug_key", None) != key:
+        if self._aug_key != key:
             self._aug_key = key
             self._aug_gen = torch.Generator(device=device)
             self._aug_gen.manual_seed(int(np.random.SeedSequence([self.seed, epoch, rank]).generate_state(1)[0]))

@@ -118,7 +118,6 @@ class Metrics(L.Callback):
             raise ValueError(f"metrics_every must be >= 0 (0 = never), got {every}")
         self.final = FinalSettings(**final)
         self.every, self.splits = every, tuple(splits)
-        self.nc_labels, self.global_mean = self.final.nc_labels, self.final.global_mean
         self.hist_dims, self.hist_every = hist_dims, hist_every
         self.save_latents, self.out_dir = save_latents, out_dir
         self.last: dict[str, float] = {}
@@ -136,7 +135,7 @@ class Metrics(L.Callback):
         kept = {}
         for split in self.splits:
             lat = kept[split] = collect_latents(pl_module, dm, split)
-            values = geometry_metrics(lat, dm.num_classes, weight, self.nc_labels, self.global_mean)
+            values = geometry_metrics(lat, dm.num_classes, weight, self.final.nc_labels, self.final.global_mean)
             if split != "train":
                 values.pop("acc")  # the module already logs {split}/acc on the same clean data
             self.last.update({f"{split}/{k}": v for k, v in values.items()})

@@ -160,12 +160,6 @@ def start(cfg: DictConfig, out: Path) -> None:
 RESUME_SAFE = (*record.NOT_DEFINING, "trainer.max_epochs", "metrics.")
 
 
-def _flat(node, prefix: str = "") -> dict:
-    if isinstance(node, dict):
-        return {k: v for key, val in node.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: node}
-
-
 def check_same_run(cfg: DictConfig, out: Path) -> None:
     """Refuse to resume the checkpoint in `out` with settings that define another run (a changed lr or
     head would continue the old optimizer under the new name). `resume=force` continues anyway."""
@@ -176,8 +170,8 @@ def check_same_run(cfg: DictConfig, out: Path) -> None:
         return
     if not record.last_checkpoint(out).exists() or (out / record.SUMMARY).exists():
         return
-    old = _flat(OmegaConf.to_container(OmegaConf.load(old_path), resolve=True))
-    new = _flat(OmegaConf.to_container(cfg, resolve=True))
+    old = record.flat_config(OmegaConf.to_container(OmegaConf.load(old_path), resolve=True))
+    new = record.flat_config(OmegaConf.to_container(cfg, resolve=True))
     changed = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k) and not k.startswith(RESUME_SAFE)]
     if changed:
         diff = "; ".join(f"{k}: {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in changed[:8])

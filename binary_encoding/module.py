@@ -60,11 +60,11 @@ class BinaryEncodingModule(L.LightningModule):
         # collection on every `self.log` call: four of them and a torchmetrics update per step cost about
         # 2 ms of host time per step on a 2-core CPU.)
         self.register_buffer("train_sums", torch.zeros(5), persistent=False)
-        metric = lambda: torchmetrics.Accuracy(
+        metric = lambda: torchmetrics.Accuracy(  # noqa: E731
             task="multiclass",
-            num_classes=num_classes,  # noqa: E731
-            validate_args=False,
-        )  # no per-step host sync
+            num_classes=num_classes,
+            validate_args=False,  # no per-step host sync
+        )
         self.val_acc, self.test_acc = metric(), metric()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -46,6 +46,13 @@ NOT_DEFINING = (
 )  # fmt: skip
 
 
+def flat_config(node, prefix: str = "") -> dict:
+    """A nested config (dict) as `{"a.b.c": value}`, the keys the lists above speak of."""
+    if isinstance(node, dict):
+        return {k: v for key, val in node.items() for k, v in flat_config(val, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: node}
+
+
 def last_checkpoint(run_dir: str | Path) -> Path:
     return Path(run_dir) / CHECKPOINTS / LAST_CKPT
 

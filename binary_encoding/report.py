@@ -132,14 +132,8 @@ def _run_record(run_id: str, cfg: dict, summary: dict, status: str, error: str =
     for k, v in summary.items():
         if k not in rec:
             rec[k] = _num(v)
-    rec["_config"] = _flat(cfg)
+    rec["_config"] = record.flat_config(cfg)
     return rec
-
-
-def _flat(node, prefix: str = "") -> dict:
-    if isinstance(node, dict):
-        return {k: v for key, val in node.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: node}
 
 
 def _settings(runs: pd.DataFrame) -> pd.Series:

@@ -4,7 +4,7 @@ Why: on an H200 a ResNet18 step at batch 128 is ~3.3 ms of GPU work, but launchi
 one by one from Python costs ~13 ms (eager and torch.compile alike), and graphing only the forward
 and backward (`torch.cuda.make_graphed_callables`) still left ~6.4 ms per step inside Lightning:
 the loss, the optimizer and the bookkeeping around them run eagerly
-(benchmarks/results/h200_2026-11-27). Replayed as one graph, a step costs one launch.
+(benchmarks/results/h200_2026-11-27a_fwd_bwd_graphs). Replayed as one graph, a step costs one launch.
 
 `capture_step(fn, args, modules, optimizer)` follows PyTorch's whole-network capture recipe:
 warm-up calls of `fn` on a side stream (cuDNN/cuBLAS pick their kernels, the optimizer creates

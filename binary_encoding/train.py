@@ -102,9 +102,9 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg)
     if dm.num_classes < 2:
-        from .policy import ConfigError
-
-        raise ConfigError(f"the data set {cfg.data.name} has {dm.num_classes} class: a classifier needs at least 2")
+        raise policy.ConfigError(
+            f"the data set {cfg.data.name} has {dm.num_classes} class: a classifier needs at least 2"
+        )
     latent_width = cfg.head.get("width")
     if latent_width and 2**latent_width < dm.num_classes:
         warnings.warn(
