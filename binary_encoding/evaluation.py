@@ -139,25 +139,22 @@ class Metrics(L.Callback):
             if split != "train":
                 values.pop("acc")  # the module already logs {split}/acc on the same clean data
             self.last.update({f"{split}/{k}": v for k, v in values.items()})
-            if self.hist_dims and (epoch % self.hist_every == 0 or last_epoch):
-                self._histograms(trainer, split, lat.z)
+            if (self.hist_every and epoch % self.hist_every == 0) or last_epoch:
+                self._pictures(trainer, split, lat, epoch)
         self._kept = (trainer.global_step, kept) if last_epoch else None  # the end-of-fit metrics reuse them
         self.last["time/latent_metrics_s"] = time.perf_counter() - start
         # identical on every rank (whole splits are gathered), so no further reduction is needed
         pl_module.log_dict({k: float(v) for k, v in self.last.items()}, sync_dist=False)
 
-    def _histograms(self, trainer, split: str, z: torch.Tensor) -> None:
-        from lightning.pytorch.loggers import WandbLogger
-
+    def _pictures(self, trainer, split: str, lat: Latents, epoch: int) -> None:
+        """Histograms, 2-D scatter and class-code table of the latents, into W&B's row of this epoch."""
+        if not trainer.is_global_zero:
+            return
         for lg in trainer.loggers:
-            if isinstance(lg, WandbLogger) and trainer.is_global_zero:
-                import wandb
+            if isinstance(lg, record.RunLogger):
+                from .wandb_media import latent_media
 
-                data = {
-                    f"hist/{split}/z{j}": wandb.Histogram(z[:, j].cpu().numpy(), num_bins=64)
-                    for j in range(min(self.hist_dims, z.shape[1]))
-                }
-                lg.experiment.log({**data, "trainer/global_step": trainer.global_step})
+                lg.log_row(latent_media(split, lat.z, lat.y, self.hist_dims, epoch), epoch)
 
     # -- once, after training ---------------------------------------------------------------------
     def on_fit_end(self, trainer, pl_module):
@@ -169,8 +166,7 @@ class Metrics(L.Callback):
         self.results, lats = final_metrics(pl_module, trainer.datamodule, self.final, latents=reuse)
         if self.save_latents and trainer.is_global_zero and self.out_dir is not None:
             save_latents(lats, Path(self.out_dir) / record.LATENTS)
-        for lg in trainer.loggers:
-            lg.log_metrics({f"final/{k}": v for k, v in self.results.items()}, step=trainer.global_step)
+        # no history row: the results go to summary.json and W&B's run summary (train.fit)
 
 
 def final_metrics(

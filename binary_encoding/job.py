@@ -62,6 +62,20 @@ def run_name(cfg: DictConfig) -> str:
     return f"head={cfg.head.name},seed={cfg.seed}"
 
 
+def run_group(cfg: DictConfig) -> str:
+    """The sweep name and the job's overrides that define the run, without the seed (`record.NOT_DEFINING`),
+    else `<name>/head=...`: the runs that differ only in their seed share it (W&B's group averages them)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    settings = [f"head={cfg.head.name}"]
+    if HydraConfig.initialized():
+        hc = HydraConfig.get()
+        skip = {*hc.job.config.override_dirname.exclude_keys, "seed"}
+        keys = {o: o.split("=", 1)[0].lstrip("+~") for o in hc.overrides.task}
+        settings = sorted(o for o, k in keys.items() if k not in skip and not k.startswith(record.NOT_DEFINING))
+    return "/".join([str(cfg.name), ",".join(settings)]) if settings else str(cfg.name)
+
+
 def finished(cfg: DictConfig, out: Path) -> dict | None:
     """The summary of a job that already finished in `out` (then it is skipped), else None."""
     done = out / record.SUMMARY
@@ -152,6 +166,7 @@ def start(cfg: DictConfig, out: Path) -> None:
     with open_dict(cfg):
         cfg.output_dir = str(out)
         cfg.run_name = cfg.get("run_name") or run_name(cfg)
+        cfg.group = cfg.get("group") or run_group(cfg)
     if is_rank0():
         (out / record.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 

@@ -17,10 +17,13 @@ import csv
 import json
 import math
 import os
+import shlex
+import subprocess
 import uuid
 from pathlib import Path
 
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
 CONFIG = "config.yaml"
@@ -40,7 +43,7 @@ SUMMARY_INFO = ("head", "backbone", "data", "seed", "lr", "epochs", "gamma", "di
 # config keys (prefixes) that do not define what a run trains: where and how it ran, what it logged, and
 # keys derived from others; a resumed run may change them (job.py), and they split no report row (report.py)
 NOT_DEFINING = (
-    "output_dir", "run_name", "name", "resume", "ckpt_path", "logger", "runtime.", "callbacks.", "head.net.",
+    "output_dir", "run_name", "group", "name", "resume", "ckpt_path", "logger", "runtime.", "callbacks.", "head.net.",
     "trainer.enable_progress_bar", "trainer.log_every_n_steps", "trainer.accelerator", "trainer.devices",
     "trainer.strategy", "trainer.sync_batchnorm", "metrics_every", "metrics.hist", "deepfool_samples", "save_latents",
 )  # fmt: skip
@@ -144,12 +147,38 @@ def write_json(path: str | Path, obj) -> None:
     tmp.replace(path)
 
 
+def code_version() -> dict:
+    """The package version and, when it runs from a git checkout, the commit and whether tracked files
+    differ from it (`dirty`)."""
+    from . import __version__
+
+    out = {"version": __version__}
+    root = Path(__file__).resolve().parent.parent
+    if (root / ".git").exists():
+        git = ["git", "-C", str(root)]
+        try:
+            commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+            status = subprocess.run([*git, "status", "--porcelain", "-uno"], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return out
+        if commit.returncode == 0:
+            out.update(commit=commit.stdout.strip(), dirty=bool(status.stdout.strip()))
+    return out
+
+
 def wandb_run_id(out: str | Path) -> str:
     """The job's W&B run id, kept in `<out>/wandb_id.txt`: a resumed or requeued job continues its run."""
     id_file = Path(out) / WANDB_ID
     if not id_file.exists():
         id_file.write_text(uuid.uuid4().hex[:12])
     return id_file.read_text().strip()
+
+
+# W&B summaries of the per-epoch curves a reader compares across runs: the best value, not the last
+BEST = {
+    "max": ("acc", "agreement_dim", "agreement_code", "top_codes_fraction", "binarity_score"),
+    "min": ("ce", "loss", "nc1", "sigma_w"),
+}
 
 
 def wandb_logger(
@@ -159,18 +188,17 @@ def wandb_logger(
     mode: str = "auto",
     tags=(),
     group: str | None = None,
-    job_type: str | None = None,
+    job_type: str = "train",
     run_name: str | None = None,
     run_config: dict | None = None,
 ):
-    """The W&B logger of one job (`conf/logger/wandb.yaml`). Online when logged in, offline otherwise; the
-    run id is kept in the run folder so that a resumed job continues the same W&B run."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    os.environ.setdefault("WANDB_SILENT", "true")  # keep the console to the progress bar and the summary
+    """The W&B logger of one job (`conf/logger/wandb.yaml`). Online when W&B has credentials for its host,
+    offline otherwise; the run id is kept in the run folder so that a resumed job continues the same run.
+    Tags: data set, backbone, head, experiment and sweep name (from `run_config`), then `tags`."""
+    os.environ.setdefault("WANDB_SILENT", "true")  # wandb's banners off; the run URL is printed by RunLogger
     if mode == "auto":
-        mode = os.environ.get("WANDB_MODE") or ("online" if _wandb_logged_in() else "offline")
-    logger = WandbLogger(
+        mode = os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() else "offline")
+    logger = RunLogger(
         project=project,
         entity=entity,
         group=group,
@@ -180,22 +208,90 @@ def wandb_logger(
         resume="allow",
         save_dir=str(save_dir),
         mode=mode,
-        tags=list(tags or []),
+        tags=[*run_tags(run_config or {}), *(t for t in tags or [] if t not in run_tags(run_config or {}))],
         config=run_config,
     )
     logger._wandb_init.pop("anonymous", None)  # Lightning passes a deprecated key that makes wandb warn
     return logger
 
 
-def _wandb_logged_in() -> bool:
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    try:
-        import netrc
+def run_tags(run_config: dict) -> list[str]:
+    """W&B tags of a run: data set, backbone, head, experiment, sweep name (those that are set)."""
+    choices = run_config.get("choices") or {}
+    names = [
+        (run_config.get("data") or {}).get("name"),
+        (run_config.get("backbone") or {}).get("name"),
+        (run_config.get("head") or {}).get("name"),
+        choices.get("experiment"),
+        run_config.get("name"),
+    ]
+    return list(dict.fromkeys(str(n) for n in names if n))
 
-        return netrc.netrc().authenticators("api.wandb.ai") is not None
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+
+def wandb_logged_in() -> bool:
+    """Whether W&B has credentials for its host (`WANDB_BASE_URL`, W&B's own lookup: `WANDB_API_KEY`,
+    settings files, .netrc of that host), without prompting or contacting the server."""
+    import wandb
+
+    try:
+        return bool(wandb.login(prompt=False, verify=False))
+    except Exception:  # malformed credentials: train offline rather than not at all
         return False
+
+
+def offline_sync_command(out: str | Path, run_id: str) -> str:
+    """The command that uploads every part of an offline run: a resumed job leaves one
+    `offline-run-<time>-<id>` folder per attempt, and `wandb sync` given all of them in one call
+    uploads them in order of start time into one run (the epoch is the step, so later parts extend it)."""
+    return f"wandb sync {shlex.quote(str(Path(out) / 'wandb'))}/offline-run-*-{run_id}"
+
+
+class RunLogger(WandbLogger):
+    """Lightning's W&B logger with the project's layout of a run:
+
+    * one history row per epoch, the epoch as W&B's step and x-axis (Lightning's default x-axis is
+      the optimizer step, and its step restarts when an offline run resumes; epochs do not);
+    * summaries of the per-epoch curves as their best value (`BEST`), end-of-training values only in
+      the summary (`final/...`, written by `train.fit`);
+    * the run URL printed when online (it survives `WANDB_SILENT`)."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        new = self._experiment is None
+        run = super().experiment
+        if new and hasattr(run, "define_metric"):
+            run.define_metric("epoch")
+            run.define_metric("*", step_metric="epoch", step_sync=True)  # replaces Lightning's global-step axis
+            for summary, names in BEST.items():
+                for split in ("train", "val"):
+                    for name in names:
+                        run.define_metric(f"{split}/{name}", step_metric="epoch", summary=summary)
+            if self._wandb_init.get("mode") == "online" and getattr(run, "url", None):
+                print(f"W&B run: {run.url}", flush=True)
+        return run
+
+    @rank_zero_only
+    def log_metrics(self, metrics, step=None):
+        """Everything Lightning logs per epoch, as the history row of that epoch (rows logged in the same
+        epoch merge). Rows of epochs the W&B run already holds (a resumed online run) are left out."""
+        if "epoch" not in metrics:
+            return  # step-level values: none are logged per step; end-of-fit values go to the summary
+        self.log_row(dict(metrics), int(metrics["epoch"]))
+
+    @rank_zero_only
+    def log_row(self, data: dict, epoch: int) -> None:
+        """Values (numbers, images, tables, histograms) into the history row of `epoch`."""
+        run = self.experiment
+        if epoch >= run.step:
+            run.log({**data, "epoch": epoch}, step=epoch)
+
+    @rank_zero_only
+    def finish(self, exit_code: int = 0) -> None:
+        """Close the W&B run: the last epoch's row is written first (wandb holds a row until the next step)."""
+        if self._experiment is not None:
+            self._experiment.log({}, commit=True)
+            self._experiment.finish(exit_code=exit_code)
 
 
 def format_summary(s: dict, out) -> str:

@@ -215,6 +215,8 @@ def load_wandb(project: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     records, histories = [], []
     for run in wandb.Api().runs(project):
+        if run.job_type == "report":
+            continue  # the report's own runs
         summary = {k[len("final/") :]: v for k, v in dict(run.summary).items() if k.startswith("final/")}
         status = "finished" if summary else ("failed" if run.state in ("failed", "crashed") else "unfinished")
         records.append(
@@ -537,8 +539,11 @@ def _pick_latents(selected: pd.DataFrame) -> tuple[Path, str] | None:
     return None
 
 
-def write_report(path, out=None, select: str = "val", metrics: list[str] | None = None, ddof: int = 1) -> dict:
-    """Load, select, aggregate, write everything into `out`; returns {'markdown', 'files', 'notes'}."""
+def write_report(
+    path, out=None, select: str = "val", metrics: list[str] | None = None, ddof: int = 1, wandb_mode: str = "auto"
+) -> dict:
+    """Load, select, aggregate, write everything into `out`, publish to W&B (`publish_wandb`; `wandb_mode`: auto,
+    online, offline or off); returns {'markdown', 'files', 'notes', 'counts', 'wandb'}."""
     runs, hist = load_runs(path)
     local = None if str(path).startswith("wandb:") else Path(path)
     out = Path(out) if out else (local / "report" if local else Path("report"))
@@ -611,11 +616,88 @@ def write_report(path, out=None, select: str = "val", metrics: list[str] | None 
                     note = fn(arg, p, title)
             except Exception as e:  # a figure never stops the report
                 note = f"{p.name}: skipped, {type(e).__name__}: {e}"
-            if note.endswith("written"):
-                files.append(p)
+            if note.startswith(f"{p.name}: written"):
+                files += [p, p.with_suffix(".pdf")]
             else:
                 notes.append("note: " + note)
-    return {"markdown": md, "files": files, "notes": notes, "counts": counts}
+    published = None
+    if (target := wandb_target(path, runs)) and wandb_mode != "off":
+        figures = [f for f in files if f.suffix == ".png"]
+        published = publish_wandb(target, out, table, selected, figures, wandb_mode, {"select": select, "ddof": ddof})
+    return {"markdown": md, "files": files, "notes": notes, "counts": counts, "wandb": published}
+
+
+def wandb_target(path, runs: pd.DataFrame) -> dict | None:
+    """Where a sweep's runs were logged on W&B: {'project', 'entity', 'group', 'ids'} (W&B run ids of
+    the runs by run_id), or None when they were not (logger=csv/none)."""
+    if str(path).startswith("wandb:"):
+        entity, _, project = str(path)[len("wandb:") :].rpartition("/")
+        return {
+            "project": project,
+            "entity": entity or None,
+            "group": project,
+            "ids": dict(zip(runs.run_id, runs.run_id)),
+        }
+    ids, logger, names = {}, None, set()
+    for _, r in runs.iterrows():
+        job = Path(r["path"])
+        cfg = _read_yaml(job / record.CONFIG) or {}
+        if "wandb_logger" in str((cfg.get("logger") or {}).get("_target_", "")):
+            logger = logger or cfg["logger"]
+            names.add(str(cfg.get("name")))
+            if (job / record.WANDB_ID).exists():
+                ids[r["run_id"]] = (job / record.WANDB_ID).read_text().strip()
+    if logger is None:
+        return None
+    group = names.pop() if len(names) == 1 else Path(path).name
+    return {"project": logger.get("project"), "entity": logger.get("entity"), "group": group, "ids": ids}
+
+
+def publish_wandb(
+    target: dict, out: Path, table: pd.DataFrame, selected: pd.DataFrame, figures: list[Path], mode: str, config: dict
+) -> str:
+    """One W&B run of job_type "report" in the sweep's project (group: the sweep name) holding the results
+    table (`wandb.Table`) and the figures (`wandb.Image`); online, the runs the selection picked are tagged
+    `selected`. Offline, the run is written under `out/wandb` for a later `wandb sync`. Returns a line to print."""
+    import wandb
+
+    if mode == "auto":
+        mode = os.environ.get("WANDB_MODE") or ("online" if record.wandb_logged_in() else "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    run = wandb.init(
+        project=target["project"],
+        entity=target["entity"],
+        group=target["group"],
+        job_type="report",
+        name=f"report {target['group']}",
+        tags=["report"],
+        dir=str(out),
+        mode=mode,
+        config={**config, "runs_selected": len(selected)},
+    )
+    try:
+        cells = table.astype(object).where(table.notna(), None)
+        run.log(
+            {
+                "results": wandb.Table(dataframe=cells),
+                "selected_runs": wandb.Table(dataframe=selected.astype(str)),
+                **{f"figures/{f.stem}": wandb.Image(str(f)) for f in figures},
+            }
+        )
+        if mode == "online":
+            line = f"W&B report run: {run.url}"
+            api = wandb.Api()
+            for run_id in selected["run_id"]:
+                if wid := target["ids"].get(run_id):
+                    r = api.run(f"{run.entity}/{run.project}/{wid}")
+                    if "selected" not in r.tags:
+                        r.tags.append("selected")
+                        r.update()
+        else:
+            line = f"W&B report run written offline; upload with: {record.offline_sync_command(out, run.id)}"
+    finally:
+        run.finish()
+    return line
 
 
 def main(argv=None) -> int:
@@ -641,10 +723,17 @@ def main(argv=None) -> int:
         default=1,
         help="std of the seeds: 1 = sample std (default), 0 = population std (the paper's error bars)",
     )
+    ap.add_argument(
+        "--wandb",
+        choices=["auto", "online", "offline", "off"],
+        default="auto",
+        help="publish a job_type=report run to the sweep's W&B project when its runs were logged to W&B "
+        "(auto: online when W&B has credentials, else offline for a later `wandb sync`)",
+    )
     args = ap.parse_args(argv)
     metrics = [m.strip() for s in args.metric for m in s.split(",") if m.strip()]
     try:
-        res = write_report(args.path, args.out, args.select, metrics, args.ddof)
+        res = write_report(args.path, args.out, args.select, metrics, args.ddof, args.wandb)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"report: {e}") from None
     print(res["markdown"])
@@ -653,6 +742,8 @@ def main(argv=None) -> int:
     print("written:")
     for f in res["files"]:
         print(f"  {f}")
+    if res["wandb"]:
+        print(res["wandb"])
     return 0
 
 

@@ -61,16 +61,21 @@ def build_callbacks(cfg: DictConfig) -> list:
     return [hydra.utils.instantiate(c) for c in cfg.callbacks.values() if c is not None]
 
 
-def build_loggers(cfg: DictConfig) -> list:
+def build_loggers(cfg: DictConfig, num_params: int | None = None) -> list:
     """The configured logger, if any (logger=csv/none: none; the local record is kept in any case)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from . import record
+
     if "_target_" not in (cfg.logger or {}):
         return []
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    if HydraConfig.initialized():  # which config-group choices made the run (experiment, sweep, data, ...)
+        run_config["choices"] = {k: v for k, v in HydraConfig.get().runtime.choices.items() if "hydra/" not in k}
+    run_config["code"] = record.code_version()
+    run_config["num_params"] = num_params
     # the run's config is data for W&B: no object in it is built (_recursive_), and it arrives as a dict
-    return [
-        hydra.utils.instantiate(
-            cfg.logger, run_config=OmegaConf.to_container(cfg, resolve=True), _recursive_=False, _convert_="all"
-        )
-    ]
+    return [hydra.utils.instantiate(cfg.logger, run_config=run_config, _recursive_=False, _convert_="all")]
 
 
 def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
@@ -117,7 +122,7 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
 
     callbacks = [*build_callbacks(cfg), *extra_callbacks]
     metrics = next(c for c in callbacks if isinstance(c, Metrics))
-    loggers = build_loggers(cfg)
+    loggers = build_loggers(cfg, sum(p.numel() for p in module.parameters()))
     out = job.output_dir(cfg)
     trainer = L.Trainer(
         **policy.trainer_kwargs(cfg),
@@ -142,15 +147,14 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
                     {f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float))}
                 )
             print(record.format_summary(summary, out))
-            if any(lg._wandb_init.get("mode") == "offline" for lg in loggers):
-                print(f"W&B (offline; upload with: wandb sync {out}/wandb/offline-run-*)")
+            for lg in loggers:
+                if lg._wandb_init.get("mode") == "offline":
+                    print(f"W&B offline; upload with: {record.offline_sync_command(out, lg.version)}")
         ok = True
         return summary
     finally:
-        if loggers:
-            import wandb
-
-            wandb.finish(exit_code=0 if ok else 1)  # every job closes its own run, failed ones marked so
+        for lg in loggers:  # every job closes its own run, failed ones marked so
+            lg.finish(exit_code=0 if ok else 1)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

@@ -9,6 +9,7 @@ import torch
 from oracles import gmm_binarity_reference
 
 from binary_encoding.metrics.geometry import (
+    class_codes,
     code_agreement,
     encoding_agreement,
     gmm_binarity,
@@ -391,3 +392,28 @@ def test_gmm_binarity_on_the_smallest_sample_matches_sklearn():
     np.testing.assert_allclose(out, gmm_binarity_reference(z), rtol=1e-6)
     with pytest.raises(ValueError, match="at least 2"):
         gmm_binarity(torch.tensor(z[:1]))
+
+
+def test_class_codes_name_each_class_vertex_and_its_share():
+    """Hypercube classes: class c sits at vertex c of {-1, 1}^3 (itertools order, last dimension fastest);
+    moving 10 of class 5's 50 samples to another vertex leaves its code and gives it a share of 0.8."""
+    z, labels = _hypercube()
+    z[labels == 5] = torch.where(torch.arange(50).unsqueeze(1) < 10, -z[labels == 5], z[labels == 5])
+    rows = class_codes(z, labels)
+    want = ["".join("1" if v > 0 else "0" for v in vertex) for vertex in itertools.product([-1, 1], repeat=3)]
+    assert [r["code"] for r in rows] == want and [r["class"] for r in rows] == list(range(8))
+    assert [r["share"] for r in rows] == [1.0] * 5 + [0.8] + [1.0] * 2 and {r["samples"] for r in rows} == {50}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_class_codes_shares_add_up_to_the_joint_code_agreement_and_ties_pick_its_code(seed):
+    """sum_c share_c * n_c / N is `code_agreement`'s agreement (the same modal codes), on noisy 4-d codes
+    with ties; each listed code is one the class really has that often (counted with Python)."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 5, (300,), generator=gen)
+    z = torch.randn(300, 4, generator=gen) + 0.5 * (labels.unsqueeze(1) % 2)
+    rows = class_codes(z, labels)
+    assert sum(r["share"] * r["samples"] for r in rows) / 300 == pytest.approx(code_agreement(z, labels)["agreement"])
+    for r in rows:
+        mine = ["".join("1" if v > 0 else "0" for v in row) for row in z[labels == r["class"]].tolist()]
+        assert mine.count(r["code"]) == max(mine.count(c) for c in set(mine)) == round(r["share"] * r["samples"])

@@ -234,6 +234,23 @@ def code_agreement(z: Tensor, labels: Tensor, num_classes: int | None = None) ->
     }
 
 
+def class_codes(z: Tensor, labels: Tensor) -> list[dict]:
+    """Each class's most common sign code (z > 0) and its share of the class: one dict per class present,
+    `{"class", "code" (a '0'/'1' string, dimension 0 first), "share", "samples"}`, in class order.
+    Ties go to the code `code_agreement` picks (the smallest code id)."""
+    bits = z.detach().reshape(z.shape[0], -1) > 0
+    ids = _code_ids(z)
+    rows = []
+    for c in torch.unique(labels).tolist():
+        codes, counts = torch.unique(ids[labels == c], return_counts=True)
+        top = int(torch.argmax(counts))  # the first maximum
+        first = int(torch.nonzero((labels == c) & (ids == codes[top]))[0, 0])
+        n = int(counts.sum())
+        code = "".join("1" if b else "0" for b in bits[first].tolist())
+        rows.append({"class": int(c), "code": code, "share": counts[top].item() / n, "samples": n})
+    return rows
+
+
 # --------------------------------------------------------------------------------------------------
 # Neural collapse (Papyan, Han & Donoho 2020)
 # --------------------------------------------------------------------------------------------------
