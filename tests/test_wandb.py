@@ -118,3 +118,20 @@ def test_report_publishes_a_report_run_with_the_results_table_and_figures(resume
     assert figures == {f.stem for f in res["files"] if f.suffix == ".png"} and len(figures) >= 3
     table = json.loads((path.parent / "files" / row["results/path"]).read_text())
     assert "head" in table["columns"] and [r_[table["columns"].index("head")] for r_ in table["data"]] == ["linpen"]
+
+
+def test_login_is_looked_up_by_wandb_for_its_host_so_self_hosted_servers_count(tmp_path):
+    """A .netrc entry for the host W&B talks to (WANDB_BASE_URL) is a login; an entry for another host is
+    not. Checked in a fresh process with its own HOME, without contacting a server."""
+    (tmp_path / ".netrc").write_text(f"machine wandb.example.org\n  login user\n  password {'a' * 40}\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env |= {"HOME": str(tmp_path), "NETRC": str(tmp_path / ".netrc"), "WANDB_SILENT": "true"}
+    check = "from binary_encoding.record import wandb_logged_in as f; print(f())"
+    found = [
+        subprocess.run(
+            [sys.executable, "-c", check], env=env | {"WANDB_BASE_URL": url}, capture_output=True, text=True
+        ).stdout.strip()
+        for url in ("https://wandb.example.org", "https://other.example.org")
+    ]
+    assert found == ["True", "False"]
