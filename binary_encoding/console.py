@@ -42,8 +42,9 @@ class ProgressBar(TQDMProgressBar):
 class EpochLog(Logger):
     """One line per epoch: `epoch 3/150  train loss 0.5123  val acc 0.9167  gamma 0.0108  codes 16  0.9 s`,
     with the values logged in that epoch (codes only in epochs with a metric pass, val acc only in
-    epochs with validation) and the seconds since the previous line (the first: since the start of
-    fit). A Lightning logger, since loggers receive exactly the values of each epoch; rank 0 only.
+    epochs with validation) and the seconds since the previous line (the first: since this logger was
+    made, just before the trainer). A Lightning logger, since loggers receive exactly the values of
+    each epoch; rank 0 only.
     `console=False`: to the log files only (a progress bar holds the console)."""
 
     def __init__(self, max_epochs: int, console: bool = True):

@@ -76,7 +76,7 @@ def recap(sweep_dir: str, jobs: list[list[str]], finished_before: dict[Path, int
     failed one with its error), the counts, and the report command."""
     folders = job_folders(Path(sweep_dir), output_subdir)
     n, width = len(jobs), len(str(len(jobs)))
-    swept = [o for o in dict.fromkeys(o for job in jobs for o in job) if n == 1 or not all(o in job for job in jobs)]
+    common = set.intersection(*(set(job) for job in jobs)) if n > 1 else set()  # left out of the names
     lines = [f"{'job':>{2 * width + 1}}  {'status':<10}  test acc  codes     min  overrides"]
     counts: dict[str, int] = {}
     for i, overrides in enumerate(jobs, 1):
@@ -86,11 +86,11 @@ def recap(sweep_dir: str, jobs: list[list[str]], finished_before: dict[Path, int
         acc = f"{s['test_acc']:.4f}" if s.get("test_acc") is not None else "-"
         codes = str(s["n_codes"]) if s.get("n_codes") is not None else "-"
         minutes = f"{s['fit_seconds'] / 60:.1f}" if s.get("fit_seconds") is not None else "-"
-        name = ",".join(o for o in overrides if o in swept)
+        name = ",".join(o for o in overrides if o not in common)
         line = f"{i:>{width}}/{n}  {status:<10}  {acc:>8}  {codes:>5}  {minutes:>6}  {name}"
         if status == "failed":
-            error = json.loads((folder / record.FAILED).read_text()).get("error", "").splitlines()
-            line += f"  ({error[0][:120]})" if error else ""
+            error = (json.loads((folder / record.FAILED).read_text()).get("error") or "?").splitlines()[0]
+            line += f"  ({error if len(error) <= 100 else error[:97] + '...'})"
         lines.append(line)
     lines.append(f"{n} jobs: " + ", ".join(f"{c} {status}" for status, c in counts.items()))
     lines.append(f"report: python -m binary_encoding.report {sweep_dir}")
