@@ -4,7 +4,8 @@
 job's process (with hydra/launcher=slurm: in the job's SLURM log), after Hydra has set up the job's
 logging, so it also opens the job's train.log. The recap is printed by the process that launched the
 sweep, from what the job folders hold (`record.SUMMARY`, `record.FAILED`), so it works with any
-launcher. Light on purpose (no torch): Hydra builds its callbacks before any job starts.
+launcher: with hydra/launcher=slurm the jobs run elsewhere and write into the same folders. The
+callback travels to such jobs with Hydra's context, the list of jobs included.
 """
 
 from __future__ import annotations
