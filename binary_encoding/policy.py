@@ -2,9 +2,9 @@
 
 `validate(cfg)` runs before anything is built; every `auto` of `conf/trainer` and `conf/runtime` is
 resolved here (precision, sync_batchnorm, the progress bar, compile, CUDA graphs, channels_last,
-cuDNN autotuning, how often the NaN flag is read), and `trainer_kwargs(cfg)` turns `cfg.trainer` into the arguments
-of `lightning.Trainer`, every key passed through. torch is imported only inside the functions that
-need it: the command line checks `moved_key_message` before anything heavy is loaded.
+cuDNN autotuning, how often the NaN flag is read), and `trainer_kwargs(cfg)` turns `cfg.trainer`
+into the arguments of `lightning.Trainer`, every key passed through. torch is imported only inside
+the functions that need it: the command line checks `moved_key_message` before anything heavy is loaded.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ def run(args, cwd, timeout=600):
     return subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
-def _recap(stdout: str) -> list[tuple[str, str]]:
-    """The recap's rows as (job i/N, status)."""
-    return [tuple(ln.split()[:2]) for ln in stdout.splitlines() if re.match(r"\d+/\d+  ", ln)]
+def _recap(stdout: str) -> list[list[str]]:
+    """The recap's rows, split into their columns: job i/N, status, test acc, codes, minutes, overrides."""
+    return [ln.split()[:6] for ln in stdout.splitlines() if re.match(r"\d+/\d+  ", ln)]
 
 
 def test_failed_job_is_recorded_others_run_and_rerun_skips_finished(tmp_path):
@@ -41,14 +41,20 @@ def test_failed_job_is_recorded_others_run_and_rerun_skips_finished(tmp_path):
         assert f"job {i}/4: " in r.stdout
     log = (good / "train.log").read_text()
     assert re.search(r"job 1/4: .*head=binenc,lr=0.001", log) and "epoch 1/2 " in log and "epoch 2/2 " in log
-    assert _recap(r.stdout) == [("1/4", "finished"), ("2/4", "failed"), ("3/4", "finished"), ("4/4", "failed")]
-    assert f"{s['test_acc']:.4f}     {s['n_codes']}" in r.stdout.split("1/4  finished")[1].splitlines()[0]
+    rows = _recap(r.stdout)
+    assert [row[:2] for row in rows] == [["1/4", "finished"], ["2/4", "failed"], ["3/4", "finished"], ["4/4", "failed"]]
+    assert rows[0][2:4] == [f"{s['test_acc']:.4f}", str(s["n_codes"])] and rows[0][5] == "head=binenc,lr=0.001"
     assert r.stdout.rstrip().endswith("report: python -m binary_encoding.report multirun/f")
     before = (good / "summary.json").stat().st_mtime_ns
     r2 = run(args, tmp_path)
     assert "already finished" in r2.stdout
     assert (good / "summary.json").stat().st_mtime_ns == before  # not trained again
-    assert _recap(r2.stdout) == [("1/4", "skipped"), ("2/4", "failed"), ("3/4", "skipped"), ("4/4", "failed")]
+    assert [row[:2] for row in _recap(r2.stdout)] == [
+        ["1/4", "skipped"],
+        ["2/4", "failed"],
+        ["3/4", "skipped"],
+        ["4/4", "failed"],
+    ]
 
 
 def test_ddp_jobs_inside_multirun(tmp_path):
