@@ -38,3 +38,4 @@ def _gpus_per_job(accelerator, devices) -> int:
 
 
 OmegaConf.register_new_resolver("gpus_per_job", _gpus_per_job, replace=True)
+OmegaConf.register_new_resolver("or_else", lambda value, default: default if value is None else value, replace=True)

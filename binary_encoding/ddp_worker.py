@@ -5,9 +5,11 @@ from the environment that torch.distributed.run sets, so it does not launch proc
 """
 
 import sys
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from . import console, job, record
 from .train import train
 
 
@@ -15,7 +17,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         raise SystemExit("usage: python -m torch.distributed.run ... -m binary_encoding.ddp_worker CONFIG.yaml")
-    train(OmegaConf.load(args[0]))
+    cfg = OmegaConf.load(args[0])
+    if job.is_rank0():  # the ranks are no Hydra jobs: rank 0 logs as Hydra's job logging does
+        console.log_to(Path(cfg.output_dir) / record.LOG)
+    train(cfg)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """Config checks and device policies: what a config may say, and what `auto` means on this machine.
 
 `validate(cfg)` runs before anything is built; every `auto` of `conf/trainer` and `conf/runtime` is
-resolved here (precision, sync_batchnorm, compile, CUDA graphs, channels_last, cuDNN autotuning,
-how often the NaN flag is read), and `trainer_kwargs(cfg)` turns `cfg.trainer` into the arguments
-of `lightning.Trainer`, every key passed through. torch is imported only inside the functions that
-need it: the command line checks `moved_key_message` before anything heavy is loaded.
+resolved here (precision, sync_batchnorm, the progress bar, compile, CUDA graphs, channels_last,
+cuDNN autotuning, how often the NaN flag is read), and `trainer_kwargs(cfg)` turns `cfg.trainer`
+into the arguments of `lightning.Trainer`, every key passed through. torch is imported only inside
+the functions that need it: the command line checks `moved_key_message` before anything heavy is loaded.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -94,6 +95,9 @@ def validate(cfg: DictConfig) -> None:
             f"trainer.precision={cfg.trainer.precision}: fp16 overflows at 65,504 and gamma grows to "
             "1e5 and beyond with head=binenc; use bf16-mixed (auto picks it on GPUs) or 32-true"
         )
+    bar = cfg.trainer.get("enable_progress_bar", "auto")
+    if str(bar) not in ("True", "False", "auto"):
+        raise ConfigError(f"trainer.enable_progress_bar must be true, false or auto, got {bar!r}")
     graphs = cfg.runtime.cuda_graphs
     if str(graphs) not in ("True", "False", "auto"):
         raise ConfigError(f"runtime.cuda_graphs must be true, false or auto, got {graphs!r}")
@@ -178,4 +182,5 @@ def trainer_kwargs(cfg: DictConfig) -> dict:
     kw["precision"] = resolve_precision(kw.get("precision", "auto"), on_gpu(cfg))
     if "sync_batchnorm" in kw:
         kw["sync_batchnorm"] = _auto(kw["sync_batchnorm"], on_gpu(cfg))
+    kw["enable_progress_bar"] = _auto(kw.get("enable_progress_bar", "auto"), sys.stdout.isatty())
     return {"enable_model_summary": False, "use_distributed_sampler": False, "benchmark": cudnn_benchmark(cfg), **kw}

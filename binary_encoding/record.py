@@ -7,6 +7,7 @@ Every run folder holds (names below; `train`, `evaluate` and `report` read and w
   eval.json        the same metrics recomputed from the checkpoint by `python -m binary_encoding.evaluate`
   latents.npz      train/val/test latents, labels and predictions (with `save_latents=true`)
   failed.json      the error of a failed attempt (removed when the job is run again)
+  train.log        the job's log: one line per epoch (`console.EpochLog`), Hydra's messages
   checkpoints/last.ckpt   refreshed every epoch; a cut-off run resumes from it
   wandb/, wandb_id.txt    the W&B run and its id (a resumed job continues the same run)
 """
@@ -32,6 +33,7 @@ SUMMARY = "summary.json"
 EVAL = "eval.json"
 LATENTS = "latents.npz"
 FAILED = "failed.json"
+LOG = "train.log"  # Hydra's job log (conf/config.yaml: hydra.job_logging); DDP rank 0 appends to it
 CHECKPOINTS = "checkpoints"
 LAST_CKPT = "last.ckpt"
 WANDB_ID = "wandb_id.txt"

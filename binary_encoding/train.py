@@ -101,7 +101,7 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     """Build everything from `cfg`, fit, and write the summary (on rank 0)."""
     import lightning as L
 
-    from . import job, policy, record
+    from . import console, job, policy, record
     from .evaluation import Metrics
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -124,10 +124,14 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     metrics = next(c for c in callbacks if isinstance(c, Metrics))
     loggers = build_loggers(cfg, sum(p.numel() for p in module.parameters()))
     out = job.output_dir(cfg)
+    kwargs = policy.trainer_kwargs(cfg)
+    bar = kwargs["enable_progress_bar"]
+    # the epoch lines go to the console too unless a bar holds it (outside a terminal they always do)
+    epoch_log = console.EpochLog(cfg.trainer.max_epochs, console=not bar or not sys.stdout.isatty())
     trainer = L.Trainer(
-        **policy.trainer_kwargs(cfg),
-        callbacks=callbacks,
-        logger=[*loggers, record.LocalRecord(out)],
+        **kwargs,
+        callbacks=[*callbacks, console.ProgressBar()] if bar else callbacks,
+        logger=[*loggers, record.LocalRecord(out), epoch_log],
         plugins=job.cluster_plugins(),
         default_root_dir=str(out),
     )

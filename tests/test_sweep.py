@@ -4,6 +4,7 @@ and DDP inside a sweep (each job starting its own ranks)."""
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -15,22 +16,45 @@ def run(args, cwd, timeout=600):
     return subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
+def _recap(stdout: str) -> list[list[str]]:
+    """The recap's rows, split into their columns: job i/N, status, test acc, codes, minutes, overrides."""
+    return [ln.split()[:6] for ln in stdout.splitlines() if re.match(r"\d+/\d+  ", ln)]
+
+
 def test_failed_job_is_recorded_others_run_and_rerun_skips_finished(tmp_path):
-    args = ["lr=1e-3,-1", "trainer.max_epochs=2", "name=f", "deepfool_samples=20", "logger=csv"]
+    """4 jobs, 2 of them failing: each job is announced as `job i/4` (also in its train.log, with its
+    epoch lines), the failures are recorded and the others run, and the recap lists every job with the
+    report command; the same command again skips the finished jobs (not trained again)."""
+    args = ["head=binenc,nopen", "lr=1e-3,-1", "trainer.max_epochs=2", "name=f", "deepfool_samples=20", "logger=csv"]
     r = run(args, tmp_path)
     assert r.returncode != 0  # the sweep reports the failure at the end...
     sweep = tmp_path / "multirun" / "f"
     good, bad = (
-        sweep / "deepfool_samples=20,lr=0.001,trainer.max_epochs=2",
-        sweep / "deepfool_samples=20,lr=-1,trainer.max_epochs=2",
+        sweep / "deepfool_samples=20,head=binenc,lr=0.001,trainer.max_epochs=2",
+        sweep / "deepfool_samples=20,head=binenc,lr=-1,trainer.max_epochs=2",
     )
-    assert json.loads((good / "summary.json").read_text())["epochs"] == 2  # ...after running the other job
+    s = json.loads((good / "summary.json").read_text())
+    assert s["epochs"] == 2  # ...after running the other jobs
     failed = json.loads((bad / "failed.json").read_text())
     assert "lr must be positive" in failed["error"] and not (bad / "summary.json").exists()
+    for i in range(1, 5):
+        assert f"job {i}/4: " in r.stdout
+    log = (good / "train.log").read_text()
+    assert re.search(r"job 1/4: .*head=binenc,lr=0.001", log) and "epoch 1/2 " in log and "epoch 2/2 " in log
+    rows = _recap(r.stdout)
+    assert [row[:2] for row in rows] == [["1/4", "finished"], ["2/4", "failed"], ["3/4", "finished"], ["4/4", "failed"]]
+    assert rows[0][2:4] == [f"{s['test_acc']:.4f}", str(s["n_codes"])] and rows[0][5] == "head=binenc,lr=0.001"
+    assert r.stdout.rstrip().endswith("report: python -m binary_encoding.report multirun/f")
     before = (good / "summary.json").stat().st_mtime_ns
     r2 = run(args, tmp_path)
     assert "already finished" in r2.stdout
     assert (good / "summary.json").stat().st_mtime_ns == before  # not trained again
+    assert [row[:2] for row in _recap(r2.stdout)] == [
+        ["1/4", "skipped"],
+        ["2/4", "failed"],
+        ["3/4", "skipped"],
+        ["4/4", "failed"],
+    ]
 
 
 def test_ddp_jobs_inside_multirun(tmp_path):

@@ -429,6 +429,8 @@ def test_a_stopped_job_exits_nonzero_says_how_to_resume_and_resumes(tmp_path, si
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((out / "summary.json").read_text())["epochs"] == epochs_before + 1
     assert not (out / "failed.json").exists()
+    log = (out / "train.log").read_text()  # both attempts log into the run's folder
+    assert "epoch 1/300 " in log and f"epoch {epochs_before + 1}/{epochs_before + 1} " in log
 
 
 def test_a_killed_run_resumes_to_exactly_the_numbers_of_an_uninterrupted_run(tmp_path):

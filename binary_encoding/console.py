@@ -1,0 +1,103 @@
+"""What a run prints while it trains: one line per epoch, and the progress bar of a terminal.
+
+The epoch line goes through Python logging (`binary_encoding`), which Hydra's job logging sends to
+the console and to the job's `train.log`. In a terminal with the progress bar on, the bar holds the
+console and the line goes to the log file only. (What a sweep prints is in `sweep_log.py`.)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+log = logging.getLogger("binary_encoding")
+
+# the values of an epoch line: logged key, label, format
+EPOCH_VALUES = (
+    ("train/loss", "train loss", ".4f"),
+    ("val/acc", "val acc", ".4f"),
+    ("gamma", "gamma", ".4g"),
+    ("train/n_codes", "codes", ".0f"),
+)
+# the module logs train/loss at the end of every training epoch, the last values Lightning hands to
+# the loggers in an epoch (after the validation's): when they arrive, the epoch is complete
+EPOCH_COMPLETE = "train/loss"
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's bar without `v_num` (the logger's version, meaningless here)."""
+
+    def get_metrics(self, trainer, pl_module):
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items
+
+
+class EpochLog(Logger):
+    """One line per epoch: `epoch 3/150  train loss 0.5123  val acc 0.9167  gamma 0.0108  codes 16  0.9 s`,
+    with the values logged in that epoch (codes only in epochs with a metric pass, val acc only in
+    epochs with validation) and the seconds since the previous line (the first: since this logger was
+    made, just before the trainer). A Lightning logger, since loggers receive exactly the values of
+    each epoch; rank 0 only.
+    `console=False`: to the log files only (a progress bar holds the console)."""
+
+    def __init__(self, max_epochs: int, console: bool = True):
+        super().__init__()
+        self.max_epochs, self.console = max_epochs, console
+        self.epoch, self.values = None, {}
+        self.last_time = time.perf_counter()
+
+    @property
+    def name(self):
+        return "epoch_log"
+
+    @property
+    def version(self):
+        return None
+
+    @rank_zero_only
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict, step: int | None = None):
+        if "epoch" not in metrics:
+            return  # end-of-fit values go to the summary
+        if metrics["epoch"] != self.epoch:
+            self.epoch, self.values = metrics["epoch"], {}
+        self.values.update(metrics)
+        if EPOCH_COMPLETE in metrics:
+            now = time.perf_counter()
+            self.emit(self.line(now - self.last_time))
+            self.last_time = now
+
+    def line(self, seconds: float) -> str:
+        parts = [f"epoch {int(self.epoch) + 1}/{self.max_epochs}"]
+        parts += [f"{label} {float(self.values[k]):{fmt}}" for k, label, fmt in EPOCH_VALUES if k in self.values]
+        return "  ".join([*parts, f"{seconds:.1f} s"])
+
+    def emit(self, line: str) -> None:
+        if self.console:
+            log.info(line)
+            return
+        record = log.makeRecord(log.name, logging.INFO, __file__, 0, line, None, None)
+        for handler in logging.getLogger().handlers:  # Hydra's job logging: <job dir>/train.log
+            if isinstance(handler, logging.FileHandler):
+                handler.handle(record)
+
+
+def log_to(path: str | Path) -> None:
+    """Python logging as Hydra's job logging sets it up, for a process that is no Hydra job (rank 0 of a
+    DDP job): INFO and above to stdout and appended to `path`, the job's train.log."""
+    formatter = logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler(path)):
+        handler.setFormatter(formatter)
+        root.addHandler(handler)

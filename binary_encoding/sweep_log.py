@@ -1,0 +1,128 @@
+"""What a sweep prints: `job i/N: overrides` when each job starts, and a recap when the sweep ends.
+
+`SweepLog` is a Hydra callback (`hydra.callbacks` in conf/config.yaml). The job line is logged in the
+job's process (with hydra/launcher=slurm: in the job's SLURM log), after Hydra has set up the job's
+logging, so it also opens the job's train.log. The recap is printed by the process that launched the
+sweep, from what the job folders hold (`record.SUMMARY`, `record.FAILED`), so it works with any
+launcher: with hydra/launcher=slurm the jobs run elsewhere and write into the same folders. The
+callback travels to such jobs with Hydra's context, the list of jobs included.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from . import record
+
+log = logging.getLogger("binary_encoding")
+
+
+def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
+    """The overrides of every job of the sweep, in launch order, as Hydra's basic sweeper makes them
+    (`hydra.sweeper.params` and the command line); None for another sweeper or overrides it cannot read."""
+    if not str(config.hydra.sweeper.get("_target_", "")).endswith(".BasicSweeper"):
+        return None
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
+    parser = OverridesParser.create(config_loader=loader)  # the loader lists a group's choices for glob()
+    try:  # a malformed override is Hydra's to report
+        batches = BasicSweeper.split_arguments(parser.parse_overrides([*params, *config.hydra.overrides.task]), None)
+    except Exception:
+        return None
+    return [job for batch in batches for job in batch]
+
+
+def job_folders(sweep_dir: Path, output_subdir: str | None) -> dict[tuple[str, ...], Path]:
+    """The job folders in `sweep_dir`, by their overrides (which Hydra writes to <job>/.hydra/overrides.yaml)."""
+    if not output_subdir or not sweep_dir.is_dir():
+        return {}
+    return {
+        tuple(OmegaConf.load(f)): f.parent.parent for f in sorted(sweep_dir.glob(f"*/{output_subdir}/overrides.yaml"))
+    }
+
+
+def summary_times(folders) -> dict[Path, int]:
+    """When each folder's summary.json was written (folders without one left out)."""
+    return {f: (f / record.SUMMARY).stat().st_mtime_ns for f in folders if (f / record.SUMMARY).exists()}
+
+
+def job_status(folder: Path | None, finished_before: dict[Path, int]) -> tuple[str, dict]:
+    """A job's status and summary: `finished` (in this sweep), `skipped` (finished before and not run
+    again), `diverged`, `failed` (failed.json), `unfinished` (started, then killed or still running),
+    or `not run` (no folder)."""
+    if folder is None:
+        return "not run", {}
+    summary_path = folder / record.SUMMARY
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        if summary.get("diverged"):
+            return "diverged", summary
+        skipped = finished_before.get(folder) == summary_path.stat().st_mtime_ns
+        return ("skipped" if skipped else "finished"), summary
+    return ("failed" if (folder / record.FAILED).exists() else "unfinished"), {}
+
+
+def recap(sweep_dir: str, jobs: list[list[str]], finished_before: dict[Path, int], output_subdir: str | None) -> str:
+    """The recap table of a sweep: one line per job (named by the overrides that differ between jobs; a
+    failed one with its error), the counts, and the report command."""
+    folders = job_folders(Path(sweep_dir), output_subdir)
+    n, width = len(jobs), len(str(len(jobs)))
+    common = set.intersection(*(set(job) for job in jobs)) if n > 1 else set()  # left out of the names
+    lines = [f"{'job':>{2 * width + 1}}  {'status':<10}  test acc  codes     min  overrides"]
+    counts: dict[str, int] = {}
+    for i, overrides in enumerate(jobs, 1):
+        folder = folders.get(tuple(overrides))
+        status, s = job_status(folder, finished_before)
+        counts[status] = counts.get(status, 0) + 1
+        acc = f"{s['test_acc']:.4f}" if s.get("test_acc") is not None else "-"
+        codes = str(s["n_codes"]) if s.get("n_codes") is not None else "-"
+        minutes = f"{s['fit_seconds'] / 60:.1f}" if s.get("fit_seconds") is not None else "-"
+        name = ",".join(o for o in overrides if o not in common)
+        line = f"{i:>{width}}/{n}  {status:<10}  {acc:>8}  {codes:>5}  {minutes:>6}  {name}"
+        if status == "failed":
+            error = (json.loads((folder / record.FAILED).read_text()).get("error") or "?").splitlines()[0]
+            line += f"  ({error if len(error) <= 100 else error[:97] + '...'})"
+        lines.append(line)
+    lines.append(f"{n} jobs: " + ", ".join(f"{c} {status}" for status, c in counts.items()))
+    lines.append(f"report: python -m binary_encoding.report {sweep_dir}")
+    return "\n".join(lines)
+
+
+class SweepLog(Callback):
+    """`job i/N: overrides` at each job's start; the recap table when the launching process exits."""
+
+    def __init__(self):
+        self.jobs: list[list[str]] | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self.jobs = sweep_jobs(config)
+        if self.jobs is None:
+            return
+        sweep_dir, subdir = str(config.hydra.sweep.dir), config.hydra.output_subdir
+        before = summary_times(job_folders(Path(sweep_dir), subdir).values())
+        # at exit, not in on_multirun_end: Hydra skips that hook when a job failed (its sweeper re-raises
+        # the job's error after all jobs ran), and a failed job is what a recap is for
+        atexit.register(self._print_recap, sweep_dir, before, subdir)
+
+    def _print_recap(self, sweep_dir: str, before: dict[Path, int], subdir: str | None) -> None:
+        ran = set(job_folders(Path(sweep_dir), subdir))
+        if any(tuple(job) in ran for job in self.jobs):  # nothing to recap when no job started
+            print(recap(sweep_dir, self.jobs, before, subdir), flush=True)
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        from hydra.types import RunMode
+
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        of = f"/{len(self.jobs)}" if self.jobs else ""
+        log.info("job %d%s: %s", config.hydra.job.num + 1, of, ",".join(config.hydra.overrides.task))
