@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def read_records(path: str | Path) -> list[pb.Record]:
         if kind == 0:  # zero padding up to the block end
             pos += left
             continue
+        if pos + HEADER + length > len(data):
+            break  # a chunk still being written
         chunk = data[pos + HEADER : pos + HEADER + length]
         pos += HEADER + length
         payload = chunk if kind in (1, 2) else payload + chunk
@@ -64,9 +67,17 @@ class RunRecord:
         return [m for m in self.metrics if m.name == name][-1]
 
 
-def read_run(path: str | Path) -> RunRecord:
+def read_run(path: str | Path, timeout: float = 60.0) -> RunRecord:
+    """The run file once it is complete: W&B's service writes it asynchronously, so a finished run's
+    last records (its exit record among them) can land a few seconds after `finish()` returned."""
+    deadline = time.monotonic() + timeout
+    records = read_records(path)
+    while not any(r.WhichOneof("record_type") == "exit" for r in records):
+        assert time.monotonic() < deadline, f"{path} has no exit record after {timeout} s"
+        time.sleep(0.2)
+        records = read_records(path)
     out = RunRecord()
-    for rec in read_records(path):
+    for rec in records:
         kind = rec.WhichOneof("record_type")
         if kind == "run":
             out.run = rec.run
