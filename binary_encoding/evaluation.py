@@ -1,6 +1,7 @@
 """`Metrics`: the callback that schedules the metrics of `binary_encoding.metrics` (pure functions).
 
-* every `every` epochs (and at the last), on the clean training split and the validation split:
+* every `every` epochs (and at the last), on the clean training split (`train_augmented`: its seeded
+  augmented view, as the reference setup) and the validation split (when there is one):
   Gaussian-mixture binarity, encoding agreement (per dimension and joint code), number of codes,
   neural collapse (NC1-NC4, sigma_w), clean accuracy, and per-dimension latent histograms (W&B);
 * once after training (`final_metrics`, which `python -m binary_encoding.evaluate` calls on a saved
@@ -31,7 +32,13 @@ from . import record
 from .latents import Latents, collect_latents, gather_strided, rank_world
 from .metrics.deepfool import deepfool
 from .metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
-from .metrics.reliability import fit_class_gaussians, mahalanobis_distance, max_softmax_score, misclassification_scores
+from .metrics.reliability import (
+    fit_class_gaussians,
+    mahalanobis_distance,
+    max_softmax_score,
+    misclassification_scores,
+    reference_mahalanobis_auroc,
+)
 
 
 def geometry_metrics(
@@ -83,6 +90,7 @@ class FinalSettings:
 
     nc_labels: str = "labels"  # NC1 grouped by true labels, or "pred"
     global_mean: str = "samples"  # mu_G of Sigma_B: mean of all samples, or "class_means"
+    train_augmented: bool = False  # "train" metrics on the seeded augmented view of the training split (reference)
     deepfool_samples: int = 1000  # seeded test images (0 = skip)
     deepfool_candidates: int | None = 10  # top-k logits as candidate classes (None = all)
     deepfool_overshoot: float = 0.02
@@ -133,8 +141,8 @@ class Metrics(L.Callback):
         start = time.perf_counter()
         dm, weight = trainer.datamodule, pl_module.head.classifier.weight.detach().float()
         kept = {}
-        for split in self.splits:
-            lat = kept[split] = collect_latents(pl_module, dm, split)
+        for split in (s for s in self.splits if s in dm.splits):  # no val metrics without a validation split
+            lat = kept[split] = collect_latents(pl_module, dm, split, augmented=self._augmented(split))
             values = geometry_metrics(lat, dm.num_classes, weight, self.final.nc_labels, self.final.global_mean)
             if split != "train":
                 values.pop("acc")  # the module already logs {split}/acc on the same clean data
@@ -145,6 +153,9 @@ class Metrics(L.Callback):
         self.last["time/latent_metrics_s"] = time.perf_counter() - start
         # identical on every rank (whole splits are gathered), so no further reduction is needed
         pl_module.log_dict({k: float(v) for k, v in self.last.items()}, sync_dist=False)
+
+    def _augmented(self, split: str) -> bool:
+        return split == "train" and self.final.train_augmented
 
     def _histograms(self, trainer, split: str, z: torch.Tensor) -> None:
         from lightning.pytorch.loggers import WandbLogger
@@ -184,7 +195,10 @@ def final_metrics(
     what a run's summary holds, and what `evaluate` recomputes from its checkpoint. `latents`: splits
     already forwarded with the same weights; `bf16`: as in `collect_latents`."""
     st = settings
-    lats = {s: (latents or {}).get(s) or collect_latents(module, dm, s, bf16) for s in ("train", "val", "test")}
+    lats = {
+        s: (latents or {}).get(s) or collect_latents(module, dm, s, bf16, augmented=s == "train" and st.train_augmented)
+        for s in dm.splits
+    }
     results = {f"{s}_acc": lat.acc for s, lat in lats.items()}
     weight = module.head.classifier.weight.detach().float()
     geometry = geometry_metrics(lats["train"], dm.num_classes, weight, st.nc_labels, st.global_mean)
@@ -245,6 +259,8 @@ def reliability_metrics(train: Latents, test: Latents, num_classes: int, reg: fl
     msp = misclassification_scores(max_softmax_score(test.logits), correct)
     return {
         "mahalanobis_auroc": maha["auroc"],
+        # the reference setup's estimator (§7.5): dropped samples, quantile sum; beside the exact one
+        "mahalanobis_auroc_ref": reference_mahalanobis_auroc(train.z, train.pred, train.y, test.z, test.pred, test.y),
         "mahalanobis_aurc": maha["aurc"],
         "mahalanobis_fpr95": maha["fpr_at_95_tpr"],
         "msp_auroc": msp["auroc"],
