@@ -92,9 +92,9 @@ def test_run_records_metrics_every_epoch_and_final_scores(cfg_factory, tmp_path,
 
     passes, collect = [], evaluation.collect_latents
 
-    def counted(module, dm, split, *args):
+    def counted(module, dm, split, *args, **kwargs):
         passes.append(split)
-        return collect(module, dm, split, *args)
+        return collect(module, dm, split, *args, **kwargs)
 
     monkeypatch.setattr(evaluation, "collect_latents", counted)
     s = train(cfg_factory("trainer.max_epochs=4", "metrics_every=2", "save_latents=true", "deepfool_samples=50"))
