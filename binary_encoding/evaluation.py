@@ -7,9 +7,9 @@
 * once after training (`final_metrics`, which `python -m binary_encoding.evaluate` calls on a saved
   checkpoint too): accuracies of every split, the latent metrics of the training split, and on the
   test split: Mahalanobis misclassification-detection AUROC (per-class Gaussians on correctly
-  classified training latents; exact, and the reference setup's estimate), the max-softmax baseline, AURC and FPR at 95% TPR; DeepFool
-  robustness rho on a seeded sample of test images; optionally the final latents of every split in
-  `latents.npz`.
+  classified training latents; exact, and the reference setup's estimate), the max-softmax baseline,
+  AURC and FPR at 95% TPR; DeepFool robustness rho on a seeded sample of test images; optionally the
+  final latents of every split in `latents.npz`.
 
 The callback owns its latent cache: the last epoch's train/val latents (same weights) serve the
 end-of-training metrics instead of forwarding those splits again.

@@ -167,9 +167,17 @@ def _settings(runs: pd.DataFrame) -> pd.Series:
         cfgs = [runs.at[i, "_config"] for i in idx]
         keys = sorted({k for c in cfgs for k in c if not k.startswith(NOT_SETTINGS) and not k.endswith("_target_")})
         varying = [k for k in keys if len({repr(c.get(k)) for c in cfgs}) > 1]
+        if "protocol" in varying:  # keys the protocol choice sets go without saying: `protocol=reference`
+            varying = [k for k in varying if k == "protocol" or not _follows(cfgs, "protocol", k)]
         for i, c in zip(idx, cfgs):
             out[i] = ",".join(f"{k}={c.get(k)}" for k in varying)
     return out
+
+
+def _follows(cfgs: list[dict], key: str, other: str) -> bool:
+    """Whether `other` has one value per value of `key` among `cfgs`."""
+    seen = {}
+    return all(seen.setdefault(repr(c.get(key)), repr(c.get(other))) == repr(c.get(other)) for c in cfgs)
 
 
 def _finish(records: list[dict], histories: list[pd.DataFrame], where: str):
