@@ -458,21 +458,28 @@ def _figure(panels: int):
 
 
 def _heads(hist: pd.DataFrame, only=None) -> list[tuple]:
-    """(head, width) pairs in the paper's order."""
-    pairs = hist[["head", "width"]].drop_duplicates().itertuples(index=False, name=None)
+    """(head, width, settings) of every curve, in the paper's order of the heads: runs of different
+    settings (e.g. `protocol=reference` beside `protocol=default`) are never averaged together."""
+    if "settings" not in hist:
+        hist = hist.assign(settings="")
+    rows = hist[["head", "width", "settings"]].drop_duplicates().itertuples(index=False, name=None)
     rank = {h: i for i, h in enumerate(HEAD_ORDER)}
-    pairs = [p for p in pairs if only is None or p[0] in only]
-    return sorted(pairs, key=lambda p: (rank.get(p[0], len(rank)), p[0], p[1]))
+    rows = [r for r in rows if only is None or r[0] in only]
+    return sorted(rows, key=lambda r: (rank.get(r[0], len(rank)), r[0], r[1], str(r[2])))
 
 
 def _band(ax, hist, col, heads, log=False, last=True):
     """Mean over seeds per epoch with a +- std band, one line per head (its `head_style`). Returns True if
     anything was drawn. `last`: the bottom panel of its figure, which carries the epoch label."""
-    multi = len({h for h, _ in heads}) < len(heads)
+    multi = len({(h, s) for h, _, s in heads}) < len(heads)
+    settings = sorted({str(s) for _, _, s in heads})
+    if "settings" not in hist:
+        hist = hist.assign(settings="")
     drawn = False
     with _plt().rc_context(STYLE):
-        for head, width in heads:
-            h = hist[(hist["head"] == head) & (hist["width"] == width)][["run_id", "epoch", col]].dropna()
+        for head, width, setting in heads:
+            at = (hist["head"] == head) & (hist["width"] == width) & (hist["settings"] == setting)
+            h = hist[at][["run_id", "epoch", col]].dropna()
             if h.empty:
                 continue
             if log is True:
@@ -481,8 +488,10 @@ def _band(ax, hist, col, heads, log=False, last=True):
             mean, std, n = g.mean(), g.std(ddof=1), g.count()
             x = mean.index.to_numpy() + 1
             label = HEAD_LABEL.get(head, head) + (f" (d={width})" if multi and width >= 0 else "")
-            label += f" (n={n.max()})"
+            label += (f" [{setting}]" if len(settings) > 1 else "") + f" (n={n.max()})"
             style = head_style(head)
+            if settings.index(str(setting)) > 0:  # the same head under other settings: hollow markers
+                style["markerfacecolor"] = "white"
             ax.plot(x, mean.to_numpy(), label=label, markevery=max(1, len(x) // 8), **style)
             lo, hi = (mean - std).to_numpy(), (mean + std).to_numpy()
             if log is not False:
@@ -515,7 +524,8 @@ def _finish_figure(fig, axes, heading: str, title: str, path: Path) -> str:
     """Heading and subtitle on top, one legend for all panels below them (the heads are the same)."""
     with _plt().rc_context(STYLE):
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False)
+        ncol = 2 if max(map(len, labels), default=0) <= 24 else 1  # two columns fit short labels only
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False)
         fig.suptitle(heading + (f"\n{title.lstrip(' —')}" if title else ""), fontsize=8.5)
     return _save(fig, path)
 
@@ -589,8 +599,7 @@ def plot_accuracy(hist: pd.DataFrame, path: Path, title: str = "", train: str = 
     fig, axes = _figure(len(cols))
     for ax, col in zip(axes, cols):
         _band(ax, hist.assign(**{col: hist[col] * 100}), col, _heads(hist), last=ax is axes[-1])
-    axes[0].set_ylabel(f"accuracy, {train} (%)")
-    heading = "Accuracy per epoch" + ("" if len(cols) > 1 else " (no validation split)")
+    heading = f"Accuracy per epoch ({train}" + (")" if len(cols) > 1 else "; no validation split)")
     return _finish_figure(fig, axes, heading, title, path)
 
 
@@ -673,9 +682,10 @@ def write_report(path, out=None, select: str = "val", metrics: list[str] | None 
     pairs = list(pairs)
     for data, backbone in pairs:
         suffix = f"_{data}_{backbone}" if len(pairs) > 1 else ""
-        title = f" — {data} / {backbone}, lr selected on {select}"
         h = sel_hist[(sel_hist["data"] == data) & (sel_hist["backbone"] == backbone)] if len(sel_hist) else sel_hist
         s = selected[(selected["data"] == data) & (selected["backbone"] == backbone)]
+        on = " and ".join(sorted(set(s["selected_on"]), reverse=True)) if "selected_on" in s else select
+        title = f" — {data} / {backbone}, lr selected on {on}"
         aug = s["train_augmented"] if "train_augmented" in s else pd.Series(False, index=s.index)
         train = (
             "train split"
