@@ -351,7 +351,12 @@ def test_runs_without_a_validation_split_are_selected_on_test_and_the_report_say
     assert set(rows) == {"| BinEnc [protocol=default]", "| BinEnc [protocol=reference]"}  # what it sets: implied
     ref_row, default_row = rows["| BinEnc [protocol=reference]"], rows["| BinEnc [protocol=default]"]
     assert "| TEST | 0:0.003; 1:0.001 |" in ref_row and "| validation | 0:0.001; 1:0.003 |" in default_row
-    assert (tmp_path / "r" / "fig5_accuracy.png").exists()  # train accuracy alone for the reference rows
+    assert (tmp_path / "r" / "fig5_accuracy.png").exists()
+    _, hist = report.load_runs(root)  # one curve per protocol in the figures, never the two averaged
+    assert [(h, s) for h, _, s in report._heads(hist)] == [
+        ("binenc", "protocol=default"),
+        ("binenc", "protocol=reference"),
+    ]
 
 
 def test_every_cell_states_how_many_seeds_it_averages():
