@@ -132,6 +132,10 @@ class Metrics(L.Callback):
         self.results: dict[str, float] = {}
         self._kept: tuple[int, dict[str, Latents]] | None = None  # (global_step, latents of the last epoch)
 
+    def _augmented(self, split: str) -> bool:
+        """Whether `split`'s metrics read its augmented view (`train_augmented`: the training split)."""
+        return split == "train" and self.final.train_augmented
+
     # -- every epoch ------------------------------------------------------------------------------
     def on_train_epoch_end(self, trainer, pl_module):
         epoch = trainer.current_epoch
@@ -153,9 +157,6 @@ class Metrics(L.Callback):
         self.last["time/latent_metrics_s"] = time.perf_counter() - start
         # identical on every rank (whole splits are gathered), so no further reduction is needed
         pl_module.log_dict({k: float(v) for k, v in self.last.items()}, sync_dist=False)
-
-    def _augmented(self, split: str) -> bool:
-        return split == "train" and self.final.train_augmented
 
     def _histograms(self, trainer, split: str, z: torch.Tensor) -> None:
         from lightning.pytorch.loggers import WandbLogger

@@ -712,7 +712,7 @@ def write_report(path, out=None, select: str = "val", metrics: list[str] | None 
                     note = fn(arg, p, title, train)
             except Exception as e:  # a figure never stops the report
                 note = f"{p.name}: skipped, {type(e).__name__}: {e}"
-            if ": written" in note:
+            if note.startswith(f"{p.name}: written"):
                 files += [p, p.with_suffix(".pdf")]
             else:
                 notes.append("note: " + note)
