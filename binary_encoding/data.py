@@ -11,8 +11,9 @@ per-epoch shuffle is a seeded permutation (CPU generator, so the order is the sa
 device); the metric passes read the same resident tensors.
 
 Splits: the official test split is kept apart and never used for selection; a stratified, seeded
-validation split (default 10%) is held out of the training set. Normalization statistics are
-computed on the remaining training split only. Metrics use clean (non-augmented) data.
+validation split (default 10%) is held out of the training set (`val_fraction=0`: none, the
+reference setup). Normalization statistics are computed on the remaining training split only.
+Metrics use clean data, or one seeded augmented view of the training split (`augmented_view`).
 
 Under DDP every rank reads its own shard: training batches come from one seeded permutation per
 epoch (the tail that does not divide by the world size is dropped, so all ranks take the same number
@@ -101,20 +102,47 @@ def augment_batch(x: torch.Tensor, pad: int, flip: bool, generator: torch.Genera
     Same distribution as torchvision's `RandomCrop(size, padding=pad)` + `RandomHorizontalFlip()`:
     offsets uniform in `[0, 2*pad]` on each axis, flip with probability 1/2. Works on any dtype.
     """
+    return apply_augmentation(x, pad, *draw_augmentation(len(x), pad, flip, x.device, generator))
+
+
+def draw_augmentation(n: int, pad: int, flip: bool, device, generator: torch.Generator | None = None):
+    """The random numbers of `augment_batch` for `n` images: crop offsets `(oy, ox)` (None without
+    padding) and flip flags (None without flips)."""
+    oy = ox = do = None
+    if pad > 0:
+        oy = torch.randint(0, 2 * pad + 1, (n,), device=device, generator=generator)
+        ox = torch.randint(0, 2 * pad + 1, (n,), device=device, generator=generator)
+    if flip:
+        do = torch.rand(n, device=device, generator=generator) < 0.5
+    return oy, ox, do
+
+
+def apply_augmentation(x: torch.Tensor, pad: int, oy, ox, do) -> torch.Tensor:
+    """Crop `x` padded by `pad` zeros at offsets `(oy, ox)` and flip where `do` (see `draw_augmentation`)."""
     n, c, h, w = x.shape
     dev = x.device
-    if pad > 0:
+    if oy is not None:
         xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-        oy = torch.randint(0, 2 * pad + 1, (n,), device=dev, generator=generator)
-        ox = torch.randint(0, 2 * pad + 1, (n,), device=dev, generator=generator)
         rows = (oy[:, None] + torch.arange(h, device=dev))[:, None, :, None].expand(n, c, h, w + 2 * pad)
         xp = xp.gather(2, rows)
         cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, None, :].expand(n, c, h, w)
         x = xp.gather(3, cols)
-    if flip:
-        do = torch.rand(n, device=dev, generator=generator) < 0.5
+    if do is not None:
         x = torch.where(do[:, None, None, None], x.flip(3), x)
     return x
+
+
+class _Augmented(_Indexed):
+    """A split seen through fixed per-sample augmentation draws: batch `idx` is cropped and flipped
+    with the draws of its samples, so any batching or DDP sharding sees the same images."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, pad: int, draws: tuple):
+        super().__init__(x, y)
+        self.pad, self.draws = pad, draws
+
+    def __getitem__(self, idx):
+        draws = [d[idx.to(d.device)].to(self.x.device) if d is not None else None for d in self.draws]
+        return apply_augmentation(self.x[idx], self.pad, *draws), self.y[idx]
 
 
 def fits_on_device(nbytes: int, free_bytes: int, fraction: float = 0.5) -> bool:
@@ -148,8 +176,8 @@ class InMemoryDataModule(L.LightningDataModule):
         self.name = name or type(self).name  # the label the records use
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1) (0 = no validation split), got {val_fraction}")
         self.root = Path(root).expanduser()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_fraction, self.split_seed, self.seed = val_fraction, split_seed, seed
@@ -160,6 +188,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self._placed_on: torch.device | None = None
         self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         self._aug_key, self._aug_gen = None, None  # see augment_generator
+        self._views: dict[str, tuple] = {}  # see eval_dataloader(augmented=True)
 
     # -- to implement -------------------------------------------------------------------------
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -173,17 +202,15 @@ class InMemoryDataModule(L.LightningDataModule):
         x_tr, y_tr, x_te, y_te = self.load()
         if x_tr.dtype != np.uint8 or x_tr.ndim != 4:
             raise TypeError(f"{type(self).__name__}.load() must return uint8 [N,C,H,W], got {x_tr.dtype} {x_tr.shape}")
-        idx = np.arange(len(y_tr))
-        tr, va = train_test_split(idx, test_size=self.val_fraction, stratify=y_tr, random_state=self.split_seed)
-        tr, va = np.sort(tr), np.sort(va)
-        self.x = {
-            "train": torch.from_numpy(x_tr[tr]),
-            "val": torch.from_numpy(x_tr[va]),
-            "test": torch.from_numpy(x_te),
-        }
+        parts = {"train": np.arange(len(y_tr))}  # val_fraction=0: no validation split, train on everything
+        if self.val_fraction > 0:
+            tr, va = train_test_split(
+                parts["train"], test_size=self.val_fraction, stratify=y_tr, random_state=self.split_seed
+            )
+            parts = {"train": np.sort(tr), "val": np.sort(va)}
+        self.x = {**{k: torch.from_numpy(x_tr[i]) for k, i in parts.items()}, "test": torch.from_numpy(x_te)}
         self.y = {
-            "train": torch.from_numpy(y_tr[tr]).long(),
-            "val": torch.from_numpy(y_tr[va]).long(),
+            **{k: torch.from_numpy(y_tr[i]).long() for k, i in parts.items()},
             "test": torch.from_numpy(y_te).long(),
         }
         xf = self.x["train"].float()
@@ -227,7 +254,7 @@ class InMemoryDataModule(L.LightningDataModule):
             self._placed_on = device
         return True
 
-    def _loader(self, split: str, train: bool) -> DataLoader:
+    def _loader(self, split: str, train: bool, augmented: bool = False) -> DataLoader:
         resident = self._place()
         rank, world = self._rank_world()
         bs = max(1, self.batch_size // world) if train else self.eval_batch_size
@@ -240,27 +267,47 @@ class InMemoryDataModule(L.LightningDataModule):
             world=world,
             device=self.x[split].device,
         )
+        data = _Indexed(self.x[split], self.y[split])
+        if augmented and self.augment:
+            data = _Augmented(self.x[split], self.y[split], self.pad, self._view_draws(split))
         return DataLoader(
-            _Indexed(self.x[split], self.y[split]),
+            data,
             batch_size=None,
             sampler=sampler,
             pin_memory=torch.cuda.is_available() and not resident,
         )
 
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits this data module holds: ("train", "test") without a validation split."""
+        return tuple(s for s in SPLITS if s in self.y)
+
     def train_dataloader(self):
         return self._loader("train", train=True)
 
     def val_dataloader(self):
-        return self._loader("val", train=False)
+        # no validation split: no loader, and Lightning runs no validation loop
+        return self._loader("val", train=False) if "val" in self.y else []
 
     def test_dataloader(self):
         return self._loader("test", train=False)
 
-    def eval_dataloader(self, split: str) -> DataLoader:
-        """Clean, ordered loader over this rank's shard of `split` (train included)."""
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
-        return self._loader(split, train=False)
+    def eval_dataloader(self, split: str, augmented: bool = False) -> DataLoader:
+        """Ordered loader over this rank's shard of `split` (train included): clean images, or with
+        `augmented` the split's one seeded augmented view (the training augmentation with random numbers
+        drawn once from `seed` and the split, the same for every epoch and every DDP layout; the clean
+        images when the data module does not augment)."""
+        if split not in self.splits:
+            raise ValueError(f"unknown split {split!r}; this data module has {self.splits}")
+        return self._loader(split, train=False, augmented=augmented)
+
+    def _view_draws(self, split: str) -> tuple:
+        """Per-sample crop offsets and flips of the augmented view of `split` (drawn on the CPU, cached)."""
+        if split not in self._views:
+            key = np.random.SeedSequence([self.seed, SPLITS.index(split), 0x5EED]).generate_state(1)[0]
+            g = torch.Generator().manual_seed(int(key))
+            self._views[split] = draw_augmentation(len(self.y[split]), self.pad, self.flip, "cpu", g)
+        return self._views[split]
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if x.device not in self._stats:  # cached per device: no host-to-device copy per batch

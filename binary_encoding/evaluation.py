@@ -1,14 +1,15 @@
 """`Metrics`: the callback that schedules the metrics of `binary_encoding.metrics` (pure functions).
 
-* every `every` epochs (and at the last), on the clean training split and the validation split:
+* every `every` epochs (and at the last), on the clean training split (`train_augmented`: its seeded
+  augmented view, as the reference setup) and the validation split (when there is one):
   Gaussian-mixture binarity, encoding agreement (per dimension and joint code), number of codes,
   neural collapse (NC1-NC4, sigma_w), clean accuracy, and per-dimension latent histograms (W&B);
 * once after training (`final_metrics`, which `python -m binary_encoding.evaluate` calls on a saved
   checkpoint too): accuracies of every split, the latent metrics of the training split, and on the
   test split: Mahalanobis misclassification-detection AUROC (per-class Gaussians on correctly
-  classified training latents), the max-softmax baseline, AURC and FPR at 95% TPR; DeepFool
-  robustness rho on a seeded sample of test images; optionally the final latents of every split in
-  `latents.npz`.
+  classified training latents; exact, and the reference setup's estimate), the max-softmax baseline,
+  AURC and FPR at 95% TPR; DeepFool robustness rho on a seeded sample of test images; optionally the
+  final latents of every split in `latents.npz`.
 
 The callback owns its latent cache: the last epoch's train/val latents (same weights) serve the
 end-of-training metrics instead of forwarding those splits again.
@@ -31,7 +32,13 @@ from . import record
 from .latents import Latents, collect_latents, gather_strided, rank_world
 from .metrics.deepfool import deepfool
 from .metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
-from .metrics.reliability import fit_class_gaussians, mahalanobis_distance, max_softmax_score, misclassification_scores
+from .metrics.reliability import (
+    fit_class_gaussians,
+    mahalanobis_distance,
+    max_softmax_score,
+    misclassification_scores,
+    reference_mahalanobis_auroc,
+)
 
 
 def geometry_metrics(
@@ -83,6 +90,7 @@ class FinalSettings:
 
     nc_labels: str = "labels"  # NC1 grouped by true labels, or "pred"
     global_mean: str = "samples"  # mu_G of Sigma_B: mean of all samples, or "class_means"
+    train_augmented: bool = False  # "train" metrics on the seeded augmented view of the training split (reference)
     deepfool_samples: int = 1000  # seeded test images (0 = skip)
     deepfool_candidates: int | None = 10  # top-k logits as candidate classes (None = all)
     deepfool_overshoot: float = 0.02
@@ -124,6 +132,10 @@ class Metrics(L.Callback):
         self.results: dict[str, float] = {}
         self._kept: tuple[int, dict[str, Latents]] | None = None  # (global_step, latents of the last epoch)
 
+    def _augmented(self, split: str) -> bool:
+        """Whether `split`'s metrics read its augmented view (`train_augmented`: the training split)."""
+        return split == "train" and self.final.train_augmented
+
     # -- every epoch ------------------------------------------------------------------------------
     def on_train_epoch_end(self, trainer, pl_module):
         epoch = trainer.current_epoch
@@ -133,8 +145,8 @@ class Metrics(L.Callback):
         start = time.perf_counter()
         dm, weight = trainer.datamodule, pl_module.head.classifier.weight.detach().float()
         kept = {}
-        for split in self.splits:
-            lat = kept[split] = collect_latents(pl_module, dm, split)
+        for split in (s for s in self.splits if s in dm.splits):  # no val metrics without a validation split
+            lat = kept[split] = collect_latents(pl_module, dm, split, augmented=self._augmented(split))
             values = geometry_metrics(lat, dm.num_classes, weight, self.final.nc_labels, self.final.global_mean)
             if split != "train":
                 values.pop("acc")  # the module already logs {split}/acc on the same clean data
@@ -180,7 +192,10 @@ def final_metrics(
     what a run's summary holds, and what `evaluate` recomputes from its checkpoint. `latents`: splits
     already forwarded with the same weights; `bf16`: as in `collect_latents`."""
     st = settings
-    lats = {s: (latents or {}).get(s) or collect_latents(module, dm, s, bf16) for s in ("train", "val", "test")}
+    lats = {
+        s: (latents or {}).get(s) or collect_latents(module, dm, s, bf16, augmented=s == "train" and st.train_augmented)
+        for s in dm.splits
+    }
     results = {f"{s}_acc": lat.acc for s, lat in lats.items()}
     weight = module.head.classifier.weight.detach().float()
     geometry = geometry_metrics(lats["train"], dm.num_classes, weight, st.nc_labels, st.global_mean)
@@ -241,6 +256,8 @@ def reliability_metrics(train: Latents, test: Latents, num_classes: int, reg: fl
     msp = misclassification_scores(max_softmax_score(test.logits), correct)
     return {
         "mahalanobis_auroc": maha["auroc"],
+        # the reference setup's estimator (§7.5): dropped samples, quantile sum; beside the exact one
+        "mahalanobis_auroc_ref": reference_mahalanobis_auroc(train.z, train.pred, train.y, test.z, test.pred, test.y),
         "mahalanobis_aurc": maha["aurc"],
         "mahalanobis_fpr95": maha["fpr_at_95_tpr"],
         "msp_auroc": msp["auroc"],

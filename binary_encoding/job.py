@@ -273,6 +273,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into the same folder
+    warnings.filterwarnings("ignore", message=".*Total length of `list` across ranks is zero.*")  # no val split
     # latent metrics (splits gathered from all ranks) and the training sums (reduced by the module) are
     # identical on every rank when logged: no further reduction is needed
     warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting.*")

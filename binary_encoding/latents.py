@@ -38,15 +38,16 @@ def rank_world() -> tuple[int, int]:
 
 
 @torch.no_grad()
-def collect_latents(module, datamodule, split: str, bf16: bool | None = None) -> Latents:
-    """Latents of the whole clean `split`, on `module.device`, identical on every rank. `bf16`: forward
-    under bf16 autocast (None: as the attached trainer's precision says)."""
+def collect_latents(module, datamodule, split: str, bf16: bool | None = None, augmented: bool = False) -> Latents:
+    """Latents of the whole clean `split` (`augmented`: its seeded augmented view, see
+    `data.InMemoryDataModule.eval_dataloader`), on `module.device`, identical on every rank. `bf16`:
+    forward under bf16 autocast (None: as the attached trainer's precision says)."""
     bf16 = _autocast_bf16(module) if bf16 is None else bf16
     was_training = module.training
     module.eval()
     zs, ls, ys = [], [], []
     try:
-        for x, y in datamodule.eval_dataloader(split):
+        for x, y in datamodule.eval_dataloader(split, augmented):
             x = datamodule.normalize(x.to(module.device, non_blocking=True))
             with torch.autocast(module.device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits, z = module(x)

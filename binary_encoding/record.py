@@ -310,8 +310,11 @@ def format_summary(s: dict, out) -> str:
     )
     lines.append(f"agreement     per-dimension {s['agreement_dim']:.4f}  joint code {s['agreement_code']:.4f}")
     lines.append(f"NC1           {s['nc1']:.3e}   (gamma at the end: {s['gamma']:.4g})")
+    ref = (
+        f" (reference estimator {s['mahalanobis_auroc_ref']:.4f})" if s.get("mahalanobis_auroc_ref") is not None else ""
+    )
     lines.append(
-        f"reliability   Mahalanobis AUROC {s['mahalanobis_auroc']:.4f}  max-softmax AUROC {s['msp_auroc']:.4f}"
+        f"reliability   Mahalanobis AUROC {s['mahalanobis_auroc']:.4f}{ref}  max-softmax AUROC {s['msp_auroc']:.4f}"
     )
     if "deepfool_rho" in s:
         lines.append(

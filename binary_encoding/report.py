@@ -6,14 +6,18 @@ holding `config.yaml`, `metrics.csv`, `summary.json` or `failed.json`), or a W&B
 has `failed.json` (and no summary), *unfinished* otherwise.
 
 Selection (as the paper): per (data, backbone, head, width, seed) the learning rate with the best final
-**validation** accuracy (`--select test`: best test accuracy, the reference's choice). Ties go to the lower
-final validation cross-entropy, then to the smaller learning rate. Then mean +- sample std (ddof=1) over
-seeds; n is shown (std is empty for n=1).
+**validation** accuracy (`--select test`: best test accuracy, the reference's choice). Runs trained without
+a validation split (`data.val_fraction=0`, e.g. `protocol=reference`) are selected on test accuracy in any
+case, and the tables say so (column "lr selected on"). Ties go to the lower final validation
+cross-entropy, then to the smaller learning rate. Then mean +- sample std (ddof=1) over seeds; every
+cell states its n, the number of seeds with a value (std is empty for n=1).
 
 Writes into `--out` (default `PATH/report/`): results.md, results.csv (one row per data set and head),
 selected_runs.csv, all_runs.csv (every finished run), and the figures fig1_binarity,
 fig2_histograms, fig3_agreement, fig4_collapse (sigma_w and NC1), fig5_accuracy as PNG and PDF (mean
-over the selected seeds, band = +- std; x = epoch counted from 1). A sweep over several (data, backbone)
+over the selected seeds, band = +- std; x = epoch counted from 1), sized for one column of a paper:
+panels stacked, each head in one colour of the colour-blind-safe Okabe-Ito palette with its own line
+style and marker, the same in every figure (`head_style`). A sweep over several (data, backbone)
 pairs gets one set of figures per pair, suffixed `_<data>_<backbone>`. A figure whose columns are
 missing is skipped with a note.
 """
@@ -34,7 +38,23 @@ from . import record
 
 HEAD_ORDER = ["binenc", "nopen", "linpen", "nonlinpen"]
 HEAD_LABEL = {"binenc": "BinEnc", "nopen": "NoPen", "linpen": "LinPen", "nonlinpen": "NonlinPen"}
-HEAD_COLOR = {"binenc": "tab:red", "nopen": "tab:blue", "linpen": "tab:green", "nonlinpen": "tab:orange"}
+# Okabe & Ito's colour-blind-safe palette; each head also has its own line style and marker, so the lines
+# stay apart in grey print. Other heads take the remaining colours by a stable hash of their name.
+OKABE_ITO = {
+    "vermillion": "#D55E00", "blue": "#0072B2", "bluish green": "#009E73", "orange": "#E69F00",
+    "reddish purple": "#CC79A7", "sky blue": "#56B4E9", "yellow": "#F0E442", "black": "#000000",
+}  # fmt: skip
+HEAD_STYLE = {
+    "binenc": {"color": OKABE_ITO["vermillion"], "linestyle": "-", "marker": "o"},
+    "nopen": {"color": OKABE_ITO["blue"], "linestyle": "--", "marker": "s"},
+    "linpen": {"color": OKABE_ITO["bluish green"], "linestyle": "-.", "marker": "^"},
+    "nonlinpen": {"color": OKABE_ITO["orange"], "linestyle": ":", "marker": "D"},
+}
+_OTHER_STYLES = [
+    {"color": OKABE_ITO[c], "linestyle": ls, "marker": m}
+    for c, ls, m in (("reddish purple", (0, (5, 1)), "v"), ("sky blue", (0, (3, 1, 1, 1, 1, 1)), "P"),
+                     ("black", (0, (1, 2)), "X"), ("yellow", (0, (8, 2)), "*"))
+]  # fmt: skip
 GROUP = ["data", "backbone", "head", "width", "settings"]  # a table row; `seed` and `lr` vary inside it
 NOT_SETTINGS = ("lr", "seed", *record.NOT_DEFINING)  # lr and seed vary inside a row
 JOB_FILES = (record.CONFIG, record.METRICS, record.SUMMARY, record.FAILED)
@@ -45,6 +65,7 @@ TABLE = [
     ("test_acc", "test acc (%)", 100, ".2f"),
     ("train_acc", "train acc (%)", 100, ".2f"),
     ("mahalanobis_auroc", "Mahalanobis AUROC (%)", 100, ".2f"),
+    ("mahalanobis_auroc_ref", "Mahalanobis AUROC, reference estimator (%)", 100, ".2f"),
     ("deepfool_rho", "DeepFool rho", 1, ".4f"),
     ("msp_auroc", "MSP AUROC (%)", 100, ".2f"),
     ("agreement_code", "code agreement", 1, ".4f"),
@@ -128,6 +149,8 @@ def _run_record(run_id: str, cfg: dict, summary: dict, status: str, error: str =
         "seed": cfg.get("seed", summary.get("seed")),
         "lr": cfg.get("lr", summary.get("lr")),
         "max_epochs": trainer.get("max_epochs") if isinstance(trainer, dict) else None,
+        "val_fraction": data.get("val_fraction") if isinstance(data, dict) else None,
+        "train_augmented": bool((cfg.get("metrics") or {}).get("train_augmented", False)),
     }
     for k, v in summary.items():
         if k not in rec:
@@ -144,9 +167,17 @@ def _settings(runs: pd.DataFrame) -> pd.Series:
         cfgs = [runs.at[i, "_config"] for i in idx]
         keys = sorted({k for c in cfgs for k in c if not k.startswith(NOT_SETTINGS) and not k.endswith("_target_")})
         varying = [k for k in keys if len({repr(c.get(k)) for c in cfgs}) > 1]
+        if "protocol" in varying:  # keys the protocol choice sets go without saying: `protocol=reference`
+            varying = [k for k in varying if k == "protocol" or not _follows(cfgs, "protocol", k)]
         for i, c in zip(idx, cfgs):
             out[i] = ",".join(f"{k}={c.get(k)}" for k in varying)
     return out
+
+
+def _follows(cfgs: list[dict], key: str, other: str) -> bool:
+    """Whether `other` has one value per value of `key` among `cfgs`."""
+    seen = {}
+    return all(seen.setdefault(repr(c.get(key)), repr(c.get(other))) == repr(c.get(other)) for c in cfgs)
 
 
 def _finish(records: list[dict], histories: list[pd.DataFrame], where: str):
@@ -236,20 +267,31 @@ def load_wandb(project: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def select_runs(runs: pd.DataFrame, by: str = "val") -> pd.DataFrame:
     """Per (data, backbone, head, width, seed), the finished run whose learning rate gives the best final
-    `by` accuracy (`val` or `test`); ties: lower final validation CE, then smaller lr."""
+    `by` accuracy (`val` or `test`); runs without a validation split (`val_fraction` 0) are selected on
+    test accuracy whatever `by` says. Ties: lower final validation CE, then smaller lr. The column
+    `selected_on` says which split chose each run."""
     if by not in ("val", "test"):
         raise ValueError(f"select by 'val' or 'test', not {by!r}")
-    key = f"{by}_acc"
     if "settings" not in runs:  # a frame not made by load_runs: no swept settings besides lr and seed
         runs = runs.assign(settings="")
     done = runs[(runs["status"] == "finished") & ~_diverged(runs)].copy()
-    if key not in done or done[key].isna().all():
-        raise ValueError(f"no finished run has {key}")
-    done = done[done[key].notna()]
+    done["selected_on"] = np.where(_no_val_split(done), "test", by)
+    done["_acc"] = [r.get(f"{on}_acc", np.nan) for on, (_, r) in zip(done["selected_on"], done.iterrows())]
+    done["_acc"] = pd.to_numeric(done["_acc"], errors="coerce")
+    if done["_acc"].isna().all():
+        raise ValueError(f"no finished run has {by}_acc")
+    done = done[done["_acc"].notna()]
     done["_ce"] = done["final_val_ce"] if "final_val_ce" in done else np.nan
-    done = done.sort_values([key, "_ce", "lr"], ascending=[False, True, True], na_position="last")
-    sel = done.groupby(GROUP + ["seed"], sort=False, dropna=False).head(1).drop(columns="_ce")
+    done = done.sort_values(["_acc", "_ce", "lr"], ascending=[False, True, True], na_position="last")
+    sel = done.groupby(GROUP + ["seed"], sort=False, dropna=False).head(1).drop(columns=["_acc", "_ce"])
     return _order(sel).reset_index(drop=True)
+
+
+def _no_val_split(runs: pd.DataFrame) -> pd.Series:
+    """Runs trained without a validation split: `data.val_fraction` 0 in their config."""
+    if "val_fraction" not in runs:
+        return pd.Series(False, index=runs.index)
+    return pd.to_numeric(runs["val_fraction"], errors="coerce").eq(0)
 
 
 def _order(df: pd.DataFrame) -> pd.DataFrame:
@@ -264,9 +306,12 @@ def _order(df: pd.DataFrame) -> pd.DataFrame:
 
 def aggregate(selected: pd.DataFrame, metrics: list[str] | None = None, ddof: int = 1) -> pd.DataFrame:
     """One row per (data, backbone, head, width): n seeds, `<metric>_mean`, `<metric>_std` (sample std,
-    ddof=1; NaN for n=1) in the table's units (accuracies and AUROCs in %), and `lr_per_seed`."""
+    ddof=1; NaN for n=1) in the table's units (accuracies and AUROCs in %), `<metric>_n` (the seeds with
+    a value), `lr_per_seed` and `lr_selected_on` (val, test)."""
     metrics = metrics or [m for m, *_ in TABLE]
     scale = {m: s for m, _, s, _ in TABLE}
+    if "settings" not in selected:  # a frame not made by load_runs: no swept settings besides lr and seed
+        selected = selected.assign(settings="")
     rows = []
     for key, g in selected.groupby(GROUP, sort=False, dropna=False):
         row = dict(zip(GROUP, key))
@@ -276,15 +321,20 @@ def aggregate(selected: pd.DataFrame, metrics: list[str] | None = None, ddof: in
             unit = "_pct" if scale.get(m, 1) == 100 else ""
             row[f"{m}{unit}_mean"] = v.mean() if len(v) else np.nan
             row[f"{m}{unit}_std"] = v.std(ddof=ddof) if len(v) > ddof and np.isfinite(v).all() else np.nan
+            row[f"{m}_n"] = len(v)  # seeds with a value: a cell may hold fewer than the row's n
         row["lr_per_seed"] = "; ".join(f"{s}:{lr:g}" for s, lr in zip(g["seed"], g["lr"]))
+        on = sorted(set(g["selected_on"])) if "selected_on" in g else []
+        row["lr_selected_on"] = "+".join(on)
         rows.append(row)
     return _order(pd.DataFrame(rows)).reset_index(drop=True)
 
 
-def _cell(mean, std, fmt):
+def _cell(mean, std, fmt, n=None):
+    """`mean ± std (n=k)`: k seeds have a value (no ± for one seed; – for none)."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
-    return f"{mean:{fmt}}" if std is None or math.isnan(std) else f"{mean:{fmt}} ± {std:{fmt}}"
+    text = f"{mean:{fmt}}" if std is None or math.isnan(std) else f"{mean:{fmt}} ± {std:{fmt}}"
+    return text if n is None else f"{text} (n={int(n)})"
 
 
 def to_markdown(table: pd.DataFrame, metrics: list[str] | None = None) -> str:
@@ -296,8 +346,8 @@ def to_markdown(table: pd.DataFrame, metrics: list[str] | None = None) -> str:
         multi_width = t.groupby("head")["width"].nunique().max() > 1
         titles = [spec.get(m, (m, 1, ".4g"))[0] for m in metrics]
         out.append(f"### {data} / {backbone}\n")
-        out.append("| head | n | " + " | ".join(titles) + " | lr per seed |")
-        out.append("|---|---|" + "---|" * len(titles) + "---|")
+        out.append("| head | " + " | ".join(titles) + " | lr selected on | lr per seed |")
+        out.append("|---|" + "---|" * len(titles) + "---|---|")
         for _, r in t.iterrows():
             name = HEAD_LABEL.get(r["head"], str(r["head"]))
             if multi_width and r["width"] >= 0:
@@ -308,8 +358,9 @@ def to_markdown(table: pd.DataFrame, metrics: list[str] | None = None) -> str:
             for m in metrics:
                 _, s, f = spec.get(m, (m, 1, ".4g"))
                 unit = "_pct" if s == 100 else ""
-                cells.append(_cell(r.get(f"{m}{unit}_mean"), r.get(f"{m}{unit}_std"), f))
-            out.append(f"| {name} | {r['n']} | " + " | ".join(cells) + f" | {r['lr_per_seed']} |")
+                cells.append(_cell(r.get(f"{m}{unit}_mean"), r.get(f"{m}{unit}_std"), f, r.get(f"{m}_n", r["n"])))
+            on = {"val": "validation", "test": "TEST"}.get(r.get("lr_selected_on"), r.get("lr_selected_on") or "")
+            out.append(f"| {name} | " + " | ".join(cells) + f" | {on} | {r['lr_per_seed']} |")
         out.append("")
     return "\n".join(out)
 
@@ -348,6 +399,46 @@ def _paper_markdown(datasets) -> str:
 # ------------------------------------------------------------------------------------------- figures
 
 
+# One column of a two-column paper is about 3.4 inches: figures are drawn at that width with 8-point text,
+# panels stacked on a shared epoch axis, so they are legible where they will be printed.
+COLUMN_WIDTH = 3.4  # inches
+PANEL_HEIGHT = 1.9  # inches per panel
+STYLE = {
+    "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
+    "xtick.labelsize": 7, "ytick.labelsize": 7, "lines.linewidth": 1.3, "lines.markersize": 3.5,
+}  # fmt: skip
+# readable names of the metrics.csv columns the figures show
+AXIS_LABEL = {
+    "train/binarity_score": "GMM log-likelihood per sample",
+    "train/binarity_std": "GMM component std",
+    "train/peak_dist_mean": "peak distance |μ₁ − μ₂| / std",
+    "train/agreement_dim": "encoding agreement",
+    "train/sigma_w": "σ_W (mean entry of Σ_W)",
+    "train/nc1": "NC1 = tr(Σ_W Σ_B⁺) / C",
+    "train/acc": "train accuracy (%)",
+    "val/acc": "validation accuracy (%)",
+}
+PANEL_TITLE = {
+    "train/binarity_score": "Binarity score (mean over dimensions)",
+    "train/binarity_std": "Width of the two modes",
+    "train/peak_dist_mean": "Separation of the two modes",
+    "train/sigma_w": "Within-class covariance σ_W (the paper's Fig. 4)",
+    "train/nc1": "NC1: within- vs between-class spread",
+    "train/acc": "Accuracy",
+    "val/acc": "Validation accuracy",
+}
+
+
+def head_style(head: str) -> dict:
+    """Colour (Okabe-Ito), line style and marker of a head: fixed for the paper's four heads, and for any
+    other head chosen by a stable hash of its name, so a head looks the same in every figure and report."""
+    import zlib
+
+    if head in HEAD_STYLE:
+        return dict(HEAD_STYLE[head])
+    return dict(_OTHER_STYLES[zlib.crc32(str(head).encode()) % len(_OTHER_STYLES)])
+
+
 def _plt():
     import matplotlib
 
@@ -357,47 +448,72 @@ def _plt():
     return plt
 
 
+def _figure(panels: int):
+    """A one-column figure of `panels` stacked panels sharing the epoch axis."""
+    plt = _plt()
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(
+            panels, 1, figsize=(COLUMN_WIDTH, 0.9 + PANEL_HEIGHT * panels), sharex=True, squeeze=False,
+            layout="constrained",
+        )  # fmt: skip
+    return fig, list(axes[:, 0])
+
+
 def _heads(hist: pd.DataFrame, only=None) -> list[tuple]:
-    """(head, width) pairs in the paper's order."""
-    pairs = hist[["head", "width"]].drop_duplicates().itertuples(index=False, name=None)
+    """(head, width, settings) of every curve, in the paper's order of the heads: runs of different
+    settings (e.g. `protocol=reference` beside `protocol=default`) are never averaged together."""
+    if "settings" not in hist:
+        hist = hist.assign(settings="")
+    rows = hist[["head", "width", "settings"]].drop_duplicates().itertuples(index=False, name=None)
     rank = {h: i for i, h in enumerate(HEAD_ORDER)}
-    pairs = [p for p in pairs if only is None or p[0] in only]
-    return sorted(pairs, key=lambda p: (rank.get(p[0], len(rank)), p[0], p[1]))
+    rows = [r for r in rows if only is None or r[0] in only]
+    return sorted(rows, key=lambda r: (rank.get(r[0], len(rank)), r[0], r[1], str(r[2])))
 
 
-def _band(ax, hist, col, heads, log=False):
-    """Mean over seeds per epoch with a +- std band, one line per head. Returns True if anything drawn."""
-    multi = len({h for h, _ in heads}) < len(heads)
+def _band(ax, hist, col, heads, log=False, last=True):
+    """Mean over seeds per epoch with a +- std band, one line per head (its `head_style`). Returns True if
+    anything was drawn. `last`: the bottom panel of its figure, which carries the epoch label."""
+    multi = len({(h, s) for h, _, s in heads}) < len(heads)
+    settings = sorted({str(s) for _, _, s in heads})
+    if "settings" not in hist:
+        hist = hist.assign(settings="")
     drawn = False
-    for head, width in heads:
-        h = hist[(hist["head"] == head) & (hist["width"] == width)][["run_id", "epoch", col]].dropna()
-        if h.empty:
-            continue
-        if log is True:
-            h = h[h[col] > 0]
-        g = h.groupby("epoch")[col]
-        mean, std, n = g.mean(), g.std(ddof=1), g.count()
-        x = mean.index.to_numpy() + 1
-        label = HEAD_LABEL.get(head, head) + (f" (d={width})" if multi and width >= 0 else "")
-        label += f" (n={n.max()})"
-        color = HEAD_COLOR.get(head)
-        ax.plot(x, mean.to_numpy(), color=color, label=label, marker="o" if len(x) <= 20 else None, ms=3)
-        lo, hi = (mean - std).to_numpy(), (mean + std).to_numpy()
-        if log is not False:
-            lo = np.where(lo > 0, lo, mean.to_numpy() / 10)
-        if std.notna().any():
-            ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
-        drawn = True
-    if log == "auto" and drawn:  # log scale only where the values span more than a decade
-        vals = hist[col][hist[col] > 0]
-        log = len(vals) > 0 and vals.max() / vals.min() > 10
-    if log and drawn:
-        ax.set_yscale("log")
-    from matplotlib.ticker import MaxNLocator
+    with _plt().rc_context(STYLE):
+        for head, width, setting in heads:
+            at = (hist["head"] == head) & (hist["width"] == width) & (hist["settings"] == setting)
+            h = hist[at][["run_id", "epoch", col]].dropna()
+            if h.empty:
+                continue
+            if log is True:
+                h = h[h[col] > 0]
+            g = h.groupby("epoch")[col]
+            mean, std, n = g.mean(), g.std(ddof=1), g.count()
+            x = mean.index.to_numpy() + 1
+            label = HEAD_LABEL.get(head, head) + (f" (d={width})" if multi and width >= 0 else "")
+            label += (f" [{setting}]" if len(settings) > 1 else "") + f" (n={n.max()})"
+            style = head_style(head)
+            if settings.index(str(setting)) > 0:  # the same head under other settings: hollow markers
+                style["markerfacecolor"] = "white"
+            ax.plot(x, mean.to_numpy(), label=label, markevery=max(1, len(x) // 8), **style)
+            lo, hi = (mean - std).to_numpy(), (mean + std).to_numpy()
+            if log is not False:
+                lo = np.where(lo > 0, lo, mean.to_numpy() / 10)
+            if std.notna().any():
+                ax.fill_between(x, lo, hi, color=style["color"], alpha=0.18, lw=0)
+            drawn = True
+        if log == "auto" and drawn:  # log scale only where the values span more than a decade
+            vals = hist[col][hist[col] > 0]
+            log = len(vals) > 0 and vals.max() / vals.min() > 10
+        if log and drawn:
+            ax.set_yscale("log")
+        from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if last:
+            ax.set_xlabel("epoch")
+        ax.set_ylabel(AXIS_LABEL.get(col, col) + (" (log)" if ax.get_yscale() == "log" else ""))
+        ax.set_title(PANEL_TITLE.get(col, ""), loc="left")
+        ax.grid(alpha=0.3)
     return drawn
 
 
@@ -406,7 +522,17 @@ def _need(hist, cols, name) -> str | None:
     return f"{name}: skipped, no values for {', '.join(missing)}" if missing else None
 
 
-def plot_binarity(hist: pd.DataFrame, path: Path, title: str = "") -> str:
+def _finish_figure(fig, axes, heading: str, title: str, path: Path) -> str:
+    """Heading and subtitle on top, one legend for all panels below them (the heads are the same)."""
+    with _plt().rc_context(STYLE):
+        handles, labels = axes[0].get_legend_handles_labels()
+        ncol = 2 if max(map(len, labels), default=0) <= 24 else 1  # two columns fit short labels only
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False)
+        fig.suptitle(heading + (f"\n{title.lstrip(' —')}" if title else ""), fontsize=8.5)
+    return _save(fig, path)
+
+
+def plot_binarity(hist: pd.DataFrame, path: Path, title: str = "", train: str = "train split") -> str:
     """Fig. 1: train binarity score, GMM std and peak distance per epoch, BinEnc vs LinPen."""
     cols = ["train/binarity_score", "train/binarity_std", "train/peak_dist_mean"]
     heads = _heads(hist, only={"binenc", "linpen"})
@@ -414,23 +540,10 @@ def plot_binarity(hist: pd.DataFrame, path: Path, title: str = "") -> str:
         return f"{path.name}: skipped, no binenc or linpen run"
     if note := _need(hist, cols, path.name):
         return note
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, col, ylabel, log in zip(
-        axes,
-        cols,
-        ["mean log-likelihood per sample", "mean component std", "peak distance |mu1 - mu2| / std"],
-        [False, False, "auto"],
-    ):
-        _band(ax, hist, col, heads, log=log)
-        ax.set_ylabel(ylabel)
-        ax.set_title(
-            col.split("/")[1].replace("_mean", " (mean over dims)")
-            + (" (log scale)" if ax.get_yscale() == "log" else "")
-        )
-    axes[0].legend()
-    fig.suptitle(f"Binarity of the latent dimensions, 2-component GMM (train split){title}")
-    return _save(fig, path)
+    fig, axes = _figure(3)
+    for ax, col, log in zip(axes, cols, [False, False, "auto"]):
+        _band(ax, hist, col, heads, log=log, last=ax is axes[-1])
+    return _finish_figure(fig, axes, f"Binarity of the latents, 2-component GMM ({train})", title, path)
 
 
 def plot_histograms(latents_path: Path | None, path: Path, title: str = "", run: str = "") -> str:
@@ -443,84 +556,58 @@ def plot_histograms(latents_path: Path | None, path: Path, title: str = "", run:
         z = f["train_z"]
     dims = min(2, z.shape[1])
     plt = _plt()
-    fig, axes = plt.subplots(1, dims, figsize=(6 * dims, 4.2), squeeze=False)
-    for j, ax in enumerate(axes[0]):
-        ax.hist(z[:, j], bins=80, color="tab:red", alpha=0.8)
-        ax.set_xlabel(f"z[{j}]")
-        ax.set_ylabel("training samples")
-        ax.set_title(f"latent dimension {j}")
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"Latent histograms of BinEnc{title}" + (f"\n{run}" if run else ""))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(
+            dims, 1, figsize=(COLUMN_WIDTH, 0.9 + PANEL_HEIGHT * dims), squeeze=False, layout="constrained"
+        )
+        for j, ax in enumerate(axes[:, 0]):
+            ax.hist(z[:, j], bins=80, color=head_style("binenc")["color"], alpha=0.85)
+            ax.set_xlabel(f"latent z{j + 1}")
+            ax.set_ylabel("training samples")
+            ax.set_title(f"Latent dimension {j + 1}", loc="left")
+            ax.grid(alpha=0.3)
+        fig.suptitle(f"Latent histograms of BinEnc{title}" + (f"\n{run}" if run else ""), fontsize=8.5)
     return _save(fig, path)
 
 
-def _plot_column(
-    hist: pd.DataFrame, path: Path, col: str, ylabel: str, heading: str, title: str, log: bool = False
-) -> str:
-    """One panel: `col` per epoch, mean +- std band per head."""
+def plot_agreement(hist: pd.DataFrame, path: Path, title: str = "", train: str = "train split") -> str:
+    """Fig. 3: per-dimension encoding agreement per epoch, all heads (train split)."""
+    col = "train/agreement_dim"
     if note := _need(hist, [col], path.name):
         return note
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    _band(ax, hist, col, _heads(hist), log=log)
-    ax.set_ylabel(ylabel)
-    ax.legend()
-    ax.set_title(f"{heading}\n{title.lstrip(' —')}")
-    return _save(fig, path)
+    fig, axes = _figure(1)
+    _band(axes[0], hist, col, _heads(hist))
+    return _finish_figure(fig, axes, f"Encoding agreement per dimension ({train})", title, path)
 
 
-def plot_agreement(hist: pd.DataFrame, path: Path, title: str = "") -> str:
-    """Fig. 3: per-dimension encoding agreement per epoch, all heads (train split)."""
-    return _plot_column(
-        hist,
-        path,
-        "train/agreement_dim",
-        "encoding agreement (per dimension)",
-        "Encoding agreement (train split)",
-        title,
-    )
-
-
-def plot_collapse(hist: pd.DataFrame, path: Path, title: str = "") -> str:
+def plot_collapse(hist: pd.DataFrame, path: Path, title: str = "", train: str = "train split") -> str:
     """Fig. 4: the within-class covariance sigma_w per epoch (what the paper's Figure 4 plots) and NC1
-    beside it, log y-scales, all heads (train split)."""
-    panels = [
-        ("train/sigma_w", "σ_W: mean entry of Σ_W (log scale)", "within-class covariance (the paper's Fig. 4)"),
-        ("train/nc1", "NC1 = tr(Σ_W Σ_B⁺) / C  (log scale)", "within-class variability relative to the means"),
-    ]
-    if note := _need(hist, [c for c, _, _ in panels], path.name):
+    below it, log y-scales, all heads (train split)."""
+    cols = ["train/sigma_w", "train/nc1"]
+    if note := _need(hist, cols, path.name):
         return note
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, (col, ylabel, heading) in zip(axes, panels):
-        _band(ax, hist, col, _heads(hist), log=True)
-        ax.set_ylabel(ylabel)
-        ax.set_title(heading)
-    axes[1].legend()
-    fig.suptitle(f"Collapse of the latents (train split){title}")
-    return _save(fig, path)
+    fig, axes = _figure(2)
+    for ax, col in zip(axes, cols):
+        _band(ax, hist, col, _heads(hist), log=True, last=ax is axes[-1])
+    return _finish_figure(fig, axes, f"Collapse of the latents ({train})", title, path)
 
 
-def plot_accuracy(hist: pd.DataFrame, path: Path, title: str = "") -> str:
-    """Fig. 5: clean train accuracy and validation accuracy per epoch, all heads (the test split is only
-    evaluated at the end, so the second panel is the validation split)."""
-    if note := _need(hist, ["train/acc", "val/acc"], path.name):
+def plot_accuracy(hist: pd.DataFrame, path: Path, title: str = "", train: str = "train split") -> str:
+    """Fig. 5: train accuracy and validation accuracy per epoch, all heads (the test split is only
+    evaluated at the end); runs without a validation split get the train panel alone."""
+    if note := _need(hist, ["train/acc"], path.name):
         return note
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=False)
-    for ax, col, name in zip(axes, ["train/acc", "val/acc"], ["train (clean)", "validation"]):
-        _band(ax, hist.assign(**{col: hist[col] * 100}), col, _heads(hist))
-        ax.set_ylabel(f"{name} accuracy (%)")
-        ax.set_title(f"{name} accuracy")
-    axes[1].legend()
-    fig.suptitle(f"Accuracy per epoch{title}")
-    return _save(fig, path)
+    cols = ["train/acc"] + ([] if _need(hist, ["val/acc"], path.name) else ["val/acc"])
+    fig, axes = _figure(len(cols))
+    for ax, col in zip(axes, cols):
+        _band(ax, hist.assign(**{col: hist[col] * 100}), col, _heads(hist), last=ax is axes[-1])
+    heading = f"Accuracy per epoch ({train}" + (")" if len(cols) > 1 else "; no validation split)")
+    return _finish_figure(fig, axes, heading, title, path)
 
 
 def _save(fig, path: Path) -> str:
-    """The figure as PNG and as a vector PDF beside it."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    """The figure as PNG (300 dpi: sharp at one column) and as a vector PDF beside it."""
+    fig.savefig(path, dpi=300)
     fig.savefig(path.with_suffix(".pdf"))
     _plt().close(fig)
     return f"{path.name}: written (and {path.with_suffix('.pdf').name})"
@@ -569,13 +656,18 @@ def write_report(
                 f"{sorted(g['max_epochs'].dropna().unique().tolist())}"
             )
     how = "final validation accuracy" if select == "val" else "final TEST accuracy (the reference's choice)"
+    if select == "val" and (selected["selected_on"] == "test").any():
+        how += (
+            "; runs trained without a validation split (data.val_fraction=0, protocol=reference) on final "
+            "TEST accuracy, as the reference (column 'lr selected on')"
+        )
     md = "\n".join(
         [
             f"# Results of {path}\n",
             counts,
             f"Learning rate selected per (head, seed) on {how}; ties: lower final validation CE, then smaller lr. "
             f"Cells: mean ± {'sample std (ddof=1)' if ddof == 1 else 'population std (ddof=0, as the paper'}"
-            f"{')' if ddof == 0 else ''} over the n selected seeds of the row; accuracies and AUROCs in %.\n",
+            f"{')' if ddof == 0 else ''} over the n selected seeds with a value; accuracies and AUROCs in %.\n",
             to_markdown(table, shown),
         ]
     )
@@ -595,9 +687,18 @@ def write_report(
     pairs = list(pairs)
     for data, backbone in pairs:
         suffix = f"_{data}_{backbone}" if len(pairs) > 1 else ""
-        title = f" — {data} / {backbone}, lr selected on {select}"
         h = sel_hist[(sel_hist["data"] == data) & (sel_hist["backbone"] == backbone)] if len(sel_hist) else sel_hist
         s = selected[(selected["data"] == data) & (selected["backbone"] == backbone)]
+        on = " and ".join(sorted(set(s["selected_on"]), reverse=True)) if "selected_on" in s else select
+        title = f" — {data} / {backbone}, lr selected on {on}"
+        aug = s["train_augmented"] if "train_augmented" in s else pd.Series(False, index=s.index)
+        train = (
+            "train split"
+            if not aug.any()
+            else "augmented train split"
+            if aug.all()
+            else "train split, augmented in part"
+        )
         for fn, stem, arg in (
             (plot_binarity, "fig1_binarity", h),
             (plot_histograms, "fig2_histograms", None),
@@ -613,7 +714,7 @@ def write_report(
                 elif len(arg) == 0:
                     note = f"{p.name}: skipped, no metrics.csv history"
                 else:
-                    note = fn(arg, p, title)
+                    note = fn(arg, p, title, train)
             except Exception as e:  # a figure never stops the report
                 note = f"{p.name}: skipped, {type(e).__name__}: {e}"
             if note.startswith(f"{p.name}: written"):

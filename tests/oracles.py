@@ -13,7 +13,12 @@ import warnings
 import numpy as np
 import torch
 
-__all__ = ["deepfool_reference", "gmm_binarity_reference", "mahalanobis_distance_reference"]
+__all__ = [
+    "deepfool_reference",
+    "gmm_binarity_reference",
+    "mahalanobis_distance_reference",
+    "reference_auroc_oracle",
+]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -151,3 +156,37 @@ def mahalanobis_distance_reference(gauss, z: torch.Tensor, pred: torch.Tensor) -
             inv[c] = np.linalg.inv(covs[c])
         out[i] = mahalanobis(zs[i], means[c], inv[c])
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The reference setup's Mahalanobis AUROC estimate (docs/method.md §7.5)
+# --------------------------------------------------------------------------------------------------
+
+
+def reference_auroc_oracle(z_train, pred_train, y_train, z_test, pred_test, y_test) -> float:
+    """sklearn's `StandardScaler` and one-component `GaussianMixture` per class (absolute `reg_covar`
+    1e-6), scipy's distance one point at a time, and the 101 quantile thresholds as a plain loop."""
+    from scipy.spatial.distance import mahalanobis
+    from sklearn.mixture import GaussianMixture
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(z_train)
+    ztr, zte = scaler.transform(z_train), scaler.transform(z_test)
+    good, bad = [], []
+    for c in sorted(set(y_train.tolist())):
+        fit_on = (pred_train == c) & (y_train == c)
+        if fit_on.sum() <= 2:
+            continue
+        gm = GaussianMixture(n_components=1, covariance_type="full", reg_covar=1e-6).fit(ztr[fit_on])
+        inv = np.linalg.inv(gm.covariances_[0])
+        for ok, out in ((True, good), (False, bad)):
+            rows = zte[(pred_test == c) & ((pred_test == y_test) == ok)]
+            if len(rows) > 2:
+                out += [mahalanobis(r, gm.means_[0], inv) for r in rows]
+    if not good or not bad:
+        return float("nan")
+    total = 0.0
+    for i in range(101):
+        t = np.quantile(bad, i / 100)
+        total += sum(g < t for g in good) / len(good) * 0.01
+    return total

@@ -6,13 +6,15 @@ import hydra
 import lightning as L
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
-from binary_encoding import policy
+from binary_encoding import policy, record
 from binary_encoding.conf_dir import CONF_DIR
 from binary_encoding.train import build_callbacks, build_net
 
-GROUPS = ("data", "backbone", "head", "trainer", "runtime", "callbacks", "logger", "debug", "experiment", "sweep")
+GROUPS = (
+    "data", "backbone", "head", "trainer", "runtime", "callbacks", "protocol", "logger", "debug", "experiment", "sweep"
+)  # fmt: skip
 CHOICES = [(g, p.stem) for g in GROUPS for p in sorted(Path(CONF_DIR, g).glob("*.yaml"))]
 
 
@@ -44,6 +46,7 @@ def test_every_config_composes_and_builds(group, choice, tmp_path):
 DOCUMENTED_METRICS = {
     "nc_labels": "labels",
     "global_mean": "samples",
+    "train_augmented": False,
     "deepfool_samples": 1000,
     "deepfool_candidates": 10,
     "deepfool_overshoot": 0.02,
@@ -88,3 +91,29 @@ def test_both_cifar100_widths_are_experiments(experiment, width):
         None,
     )
     assert cfg.trainer.max_epochs == 200
+
+
+@pytest.mark.parametrize("experiment", [None, "cifar10_resnet18", "cifar100_resnet50"])
+def test_the_reference_protocol_sets_the_papers_choices_over_any_experiment(experiment, tmp_path):
+    """docs/method.md §4.6: no validation split, "train" metrics on the augmented view, NC1 by predicted
+    labels, mu_G over the samples; everything else as the default protocol."""
+    from binary_encoding.evaluation import Metrics
+
+    overrides = ["trainer.accelerator=cpu"] + ([f"experiment={experiment}"] if experiment else [])
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        default = compose("config", overrides=overrides)
+        ref = compose("config", overrides=[*overrides, "protocol=reference"])
+    assert default.protocol == "default" and ref.protocol == "reference"
+    flat_ref, flat_default = (record.flat_config(OmegaConf.to_container(c, resolve=True)) for c in (ref, default))
+    changed = {k for k in flat_ref if flat_ref[k] != flat_default.get(k)}
+    assert changed == {"protocol", "data.val_fraction", "metrics.train_augmented", "metrics.nc_labels",
+                       "callbacks.metrics.train_augmented", "callbacks.metrics.nc_labels"}  # fmt: skip
+    with open_dict(ref):
+        ref.output_dir = str(tmp_path)
+    (metrics,) = [c for c in build_callbacks(ref) if isinstance(c, Metrics)]
+    assert (metrics.final.train_augmented, metrics.final.nc_labels, metrics.final.global_mean) == (
+        True,
+        "pred",
+        "samples",
+    )
+    assert ref.data.val_fraction == 0 and ref.data.name == default.data.name

@@ -193,3 +193,53 @@ def test_data_too_large_for_the_gpu_stays_in_host_memory(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # warned once, not once per loader
         assert dm._place() is False
+
+
+def test_val_fraction_0_trains_on_every_non_test_image_without_a_validation_split():
+    dm = DigitsDataModule(val_fraction=0, test_fraction=0.2, split_seed=0)
+    dm.setup()
+    assert dm.splits == ("train", "test") and len(dm.y["train"]) == 1797 - 360
+    assert dm.val_dataloader() == []  # Lightning then runs no validation loop
+    with pytest.raises(ValueError, match="has \\('train', 'test'\\)"):
+        dm.eval_dataloader("val")
+    xf = dm.x["train"].float()  # normalization statistics over all of them
+    assert torch.allclose(dm.mean, xf.mean(dim=(0, 2, 3))) and torch.allclose(dm.std, xf.std(dim=(0, 2, 3)))
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="val_fraction must be in \\[0, 1\\)"):
+            DigitsDataModule(val_fraction=bad)
+
+
+def _view(dm, split="train"):
+    return torch.cat([x for x, _ in dm.eval_dataloader(split, augmented=True)])
+
+
+def test_augmented_view_is_a_seeded_crop_and_flip_of_each_clean_image_whatever_the_batching(tmp_path):
+    """Each image of the view is the clean image padded by 4 zero pixels, cropped back to 32x32 at some
+    offset and perhaps flipped (searched over all 162 choices here); the same seed gives the same view
+    for any evaluation batch size, another seed another view; the labels stay in dataset order."""
+    write_fake_cifar10(tmp_path)
+
+    def module(seed, eval_batch_size):
+        dm = CIFARDataModule("cifar10", root=str(tmp_path), augment=True, seed=seed, eval_batch_size=eval_batch_size)
+        dm.setup()
+        return dm
+
+    dm = module(0, 1024)
+    view = _view(dm)
+    clean = dm.x["train"]
+    assert torch.equal(view, _view(module(0, 7))) and not torch.equal(view, _view(module(1, 1024)))
+    assert torch.equal(torch.cat([y for _, y in dm.eval_dataloader("train", augmented=True)]), dm.y["train"])
+    moved = 0
+    for img, aug in zip(clean.numpy(), view.numpy()):
+        padded = np.pad(img, ((0, 0), (4, 4), (4, 4)))
+        options = [padded[:, oy : oy + 32, ox : ox + 32] for oy in range(9) for ox in range(9)]
+        options += [o[:, :, ::-1] for o in options]
+        assert any(np.array_equal(aug, o) for o in options)
+        moved += not np.array_equal(aug, img)
+    assert moved > 0.9 * len(clean)  # (4, 4) without a flip keeps an image: 1 choice in 162
+
+
+def test_augmented_view_of_a_data_set_without_augmentation_is_the_clean_split():
+    dm = DigitsDataModule()
+    dm.setup()
+    assert torch.equal(_view(dm), dm.x["train"])

@@ -92,9 +92,9 @@ def test_run_records_metrics_every_epoch_and_final_scores(cfg_factory, tmp_path,
 
     passes, collect = [], evaluation.collect_latents
 
-    def counted(module, dm, split, *args):
+    def counted(module, dm, split, *args, **kwargs):
         passes.append(split)
-        return collect(module, dm, split, *args)
+        return collect(module, dm, split, *args, **kwargs)
 
     monkeypatch.setattr(evaluation, "collect_latents", counted)
     s = train(cfg_factory("trainer.max_epochs=4", "metrics_every=2", "save_latents=true", "deepfool_samples=50"))
@@ -192,6 +192,7 @@ def test_every_end_of_run_number_is_recomputed_from_the_saved_latents(cfg_factor
     `metrics.global_mean` like the per-epoch one), agreements and codes, Mahalanobis and max-softmax
     AUROC: a call site that fits the Gaussians on the wrong samples or groups by the wrong labels
     changes one of them."""
+    from oracles import reference_auroc_oracle
     from scipy.special import softmax
     from sklearn.metrics import roc_auc_score
 
@@ -219,6 +220,8 @@ def test_every_end_of_run_number_is_recomputed_from_the_saved_latents(cfg_factor
     te = {k: lat[f"test_{k}"] for k in ("z", "y", "pred", "logits")}
     auroc = _mahalanobis_auroc(z, y, pred, te["z"].astype(np.float64), te["y"].astype(int), te["pred"].astype(int))
     assert s["mahalanobis_auroc"] == pytest.approx(auroc, abs=1e-9)
+    ref = reference_auroc_oracle(z, pred, y, te["z"].astype(np.float64), te["pred"].astype(int), te["y"].astype(int))
+    assert s["mahalanobis_auroc_ref"] == pytest.approx(ref, abs=1e-9)  # the reference's estimator, §7.5
     msp = roc_auc_score(te["pred"] == te["y"], softmax(te["logits"].astype(np.float64), axis=1).max(1))
     assert s["msp_auroc"] == pytest.approx(msp, abs=1e-6)
 

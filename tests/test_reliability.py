@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from oracles import mahalanobis_distance_reference
+from oracles import mahalanobis_distance_reference, reference_auroc_oracle
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from binary_encoding.metrics.reliability import (
@@ -12,6 +12,8 @@ from binary_encoding.metrics.reliability import (
     mahalanobis_distance,
     max_softmax_score,
     misclassification_scores,
+    quantile_sum_auroc,
+    reference_mahalanobis_auroc,
 )
 
 
@@ -370,3 +372,112 @@ def test_constant_dimension_is_left_unscaled_and_collapsed_class_gets_the_identi
     cov += 1e-6 * np.trace(cov) / 3 * np.eye(3)
     np.testing.assert_allclose(gauss.covariances[0].numpy(), cov, rtol=1e-10, atol=1e-15)
     assert torch.isfinite(mahalanobis_distance(gauss, z, pred)).all()
+
+
+# ---------------------------------------------------------------------- the reference's estimator (§7.5)
+
+
+def test_quantile_sum_of_perfectly_separated_scores_is_101_hundredths_and_reversed_is_0():
+    """Every correct score below every misclassified one: all 101 thresholds count 1, so the sum is
+    1.01 (above 1: the reason it is not the headline); the reverse order counts nothing."""
+    correct, wrong = np.arange(10.0), np.arange(20.0, 25.0)
+    assert quantile_sum_auroc(correct, wrong) == pytest.approx(1.01, abs=1e-12)
+    assert quantile_sum_auroc(wrong, correct) == 0.0
+    assert roc_auc_score([1] * 10 + [0] * 5, -np.r_[correct, wrong]) == 1.0  # the exact value stays 1
+
+
+def test_quantile_sum_hand_example_differs_from_the_exact_auroc():
+    """correct (0, 1, 2), misclassified (1.5, 3): thresholds 1.5 + 1.5 u, u = 0, 0.01, ..., 1. 0 and 1 lie
+    below every threshold (2/3 at each of the 101); 2 lies below those with u > 1/3 (67 of them):
+    (101 * 2/3 + 67 / 3) / 100 = 269/300, where the exact AUROC is 5/6."""
+    correct, wrong = np.array([0.0, 1.0, 2.0]), np.array([1.5, 3.0])
+    assert quantile_sum_auroc(correct, wrong) == pytest.approx(269 / 300, abs=1e-12)
+    assert roc_auc_score([1, 1, 1, 0, 0], -np.r_[correct, wrong]) == pytest.approx(5 / 6)
+    assert math.isnan(quantile_sum_auroc(correct, []))
+    with pytest.raises(ValueError, match="n_thresholds"):
+        quantile_sum_auroc(correct, wrong, n_thresholds=1)
+
+
+@pytest.mark.parametrize("shift", [0.5, 1.5])
+def test_quantile_sum_approaches_the_exact_auroc_plus_half_a_step_on_a_large_sample(shift):
+    """Large overlapping samples: the sum of 101 points is the trapezoidal integral (-> the exact AUROC)
+    plus half a step at both ends, (F(t_0) + F(t_100)) / 200 with F(t) = mean(correct < t): about 0.005."""
+    rng = np.random.default_rng(0)
+    correct, wrong = rng.standard_normal(40_000), rng.standard_normal(20_000) + shift
+    exact = roc_auc_score(np.r_[np.ones(40_000), np.zeros(20_000)], -np.r_[correct, wrong])
+    ends = ((correct < wrong.min()).mean() + (correct < wrong.max()).mean()) / 200
+    assert ends == pytest.approx(0.005, abs=1e-4)
+    assert quantile_sum_auroc(correct, wrong) == pytest.approx(exact + ends, abs=5e-4)
+
+
+def _latent_fixture(seed, n_train=300, n_test=200, d=3, classes=4, flip=0.15):
+    """Latents around one corner per class, with `flip` of the predictions wrong (train and test)."""
+    rng = np.random.default_rng(seed)
+    corners = rng.choice([-1.0, 1.0], size=(classes, d))
+
+    def split(n):
+        y = rng.integers(0, classes, n)
+        pred = np.where(rng.random(n) < flip, rng.integers(0, classes, n), y)
+        return corners[pred] + 0.3 * rng.standard_normal((n, d)), pred, y
+
+    return (*split(n_train), *split(n_test))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_reference_estimator_matches_sklearn_gaussians_and_scipy_distances(seed):
+    args = _latent_fixture(seed)
+    assert reference_mahalanobis_auroc(*args) == pytest.approx(reference_auroc_oracle(*args), abs=1e-9)
+    as_tensors = [torch.tensor(a) for a in args]
+    assert reference_mahalanobis_auroc(*as_tensors) == pytest.approx(reference_mahalanobis_auroc(*args), abs=1e-12)
+
+
+def _boundary_case(n_wrong_1, n_correct_1=20):
+    """Two classes in 1-d, Gaussians fitted on 50 training latents each. Test: class 0 has 20 correct
+    samples and 3 errors far from its mean, class 1 `n_correct_1` correct samples and `n_wrong_1` errors
+    close to its mean (ranked as confident as its correct samples)."""
+    z_tr = np.r_[np.linspace(-1.2, -0.8, 50), np.linspace(0.8, 1.2, 50)][:, None]
+    y_tr = np.r_[np.zeros(50, int), np.ones(50, int)]
+    z0 = np.r_[np.linspace(-1.1, -0.9, 20), [-0.2, -0.5, -1.6]]
+    z1 = np.r_[np.linspace(0.9, 1.1, n_correct_1), np.linspace(0.97, 1.03, n_wrong_1)]
+    z_te = np.r_[z0, z1][:, None]
+    pred = np.r_[np.zeros(23, int), np.ones(n_correct_1 + n_wrong_1, int)]
+    y = pred.copy()
+    y[20:23] = 1
+    y[23 + n_correct_1 :] = 0
+    return z_tr, y_tr, y_tr, z_te, pred, y
+
+
+def _without(case, drop):
+    z_tr, p_tr, y_tr, z_te, pred, y = case
+    keep = ~drop
+    return z_tr, p_tr, y_tr, z_te[keep], pred[keep], y[keep]
+
+
+def test_reference_estimator_drops_a_class_group_of_2_test_samples_and_keeps_one_of_3():
+    """The class filter of §7.5 at its boundary: a class's misclassified (or correct) test samples count
+    only when there are more than 2 of them."""
+    two, three = _boundary_case(2), _boundary_case(3)
+    wrong_1 = lambda c: (c[4] == 1) & (c[4] != c[5])  # noqa: E731
+    assert reference_mahalanobis_auroc(*two) == pytest.approx(reference_mahalanobis_auroc(*_without(two, wrong_1(two))))
+    kept = reference_mahalanobis_auroc(*three)
+    assert kept != pytest.approx(reference_mahalanobis_auroc(*_without(three, wrong_1(three))))
+    assert kept == pytest.approx(reference_auroc_oracle(*three), abs=1e-12)
+    few_correct = _boundary_case(3, n_correct_1=2)
+    correct_1 = (few_correct[4] == 1) & (few_correct[4] == few_correct[5])
+    dropped = reference_mahalanobis_auroc(*_without(few_correct, correct_1))
+    assert reference_mahalanobis_auroc(*few_correct) == pytest.approx(dropped)
+    assert reference_mahalanobis_auroc(*_boundary_case(3, n_correct_1=3)) != pytest.approx(dropped)
+    only_two_errors = _without(two, (two[4] == 0) & (two[4] != two[5]))  # no class keeps its errors
+    assert math.isnan(reference_mahalanobis_auroc(*only_two_errors))
+
+
+def test_reference_estimator_regularizes_a_collapsed_class_with_an_absolute_1e_6():
+    """Identical training latents of a class: covariance 0 + 1e-6 I, distance |z - mu| / 1e-3 in
+    standardized units; errors away from the point, correct samples on it: 1.01, never NaN."""
+    z_tr = np.r_[np.full((30, 2), -1.0), np.full((30, 2), 1.0)]
+    y_tr = np.r_[np.zeros(30, int), np.ones(30, int)]
+    z_te = np.r_[np.full((5, 2), -1.0), np.full((3, 2), -0.9), np.full((5, 2), 1.0)]
+    pred = np.r_[np.zeros(8, int), np.ones(5, int)]
+    y = np.r_[np.zeros(5, int), np.ones(3, int), np.ones(5, int)]
+    assert reference_mahalanobis_auroc(z_tr, y_tr, y_tr, z_te, pred, y) == pytest.approx(1.01)
+    assert reference_auroc_oracle(z_tr, y_tr, y_tr, z_te, pred, y) == pytest.approx(1.01)

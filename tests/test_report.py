@@ -149,7 +149,7 @@ def test_aggregate_mean_and_sample_std(sweep):
     assert test.loc["binenc", "test_acc_pct_mean"] == pytest.approx(85.0)
     assert test.loc["binenc", "test_acc_pct_std"] == pytest.approx(np.std([88.0, 82.0], ddof=1))
     md = report.to_markdown(table.reset_index())
-    assert "| BinEnc | 2 | 79.00 ± 1.41 |" in md
+    assert "| BinEnc | 79.00 ± 1.41 (n=2) |" in md
     assert md.index("BinEnc") < md.index("NoPen")
 
 
@@ -157,7 +157,7 @@ def test_main_writes_tables_and_figures(sweep, capsys):
     assert report.main([str(sweep)]) == 0
     out = sweep / "report"
     printed = capsys.readouterr().out
-    assert "| BinEnc | 2 | 79.00 ± 1.41 |" in printed and "written:" in printed
+    assert "| BinEnc | 79.00 ± 1.41 (n=2) |" in printed and "written:" in printed
     res = pd.read_csv(out / "results.csv").set_index("head")
     assert list(res.index) == ["binenc", "nopen"]
     assert res.loc["nopen", "test_acc_pct_mean"] == pytest.approx(94.5)
@@ -310,3 +310,96 @@ def test_ddof_0_gives_the_papers_population_std_and_says_so(sweep, tmp_path):
     assert table.loc["nopen", "test_acc_pct_std"] == pytest.approx(np.std([93.0, 96.0], ddof=0))  # 1.5
     md = (out / "results.md").read_text()
     assert "population std (ddof=0, as the paper)" in md and "ddof=1" not in md
+
+
+def _without_val_split(d):
+    """Turn a fake job into one trained without a validation split (protocol=reference): val_fraction 0
+    in its config, no val_acc in its summary, no val columns in its history."""
+    cfg = yaml.safe_load((d / "config.yaml").read_text())
+    cfg["data"]["val_fraction"], cfg["protocol"] = 0, "reference"
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    summary = json.loads((d / "summary.json").read_text())
+    del summary["val_acc"]
+    (d / "summary.json").write_text(json.dumps(summary))
+    h = pd.read_csv(d / "metrics.csv")
+    h.drop(columns=[c for c in h if c.startswith("val/")]).to_csv(d / "metrics.csv", index=False)
+
+
+def test_runs_without_a_validation_split_are_selected_on_test_and_the_report_says_so(tmp_path, capsys):
+    """A sweep of both protocols: default runs pick their lr on validation accuracy, reference runs
+    (val_fraction=0) on test accuracy, each in its own row, and the output says which row chose how."""
+    root = tmp_path / "sweep"
+    for (head, seed, lr), (val, test, ce) in RUNS.items():
+        if head == "binenc":
+            _job(root / "default", head, seed, lr, val=val, test=test, ce=ce)
+            _without_val_split(_job(root / "reference", head, seed, lr, val=val, test=test, ce=ce))
+            cfg = yaml.safe_load((root / "default" / f"head={head},lr={lr},seed={seed}" / "config.yaml").read_text())
+            cfg["data"]["val_fraction"], cfg["protocol"] = 0.1, "default"
+            (root / "default" / f"head={head},lr={lr},seed={seed}" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    runs, _ = report.load_runs(root)
+    sel = report.select_runs(runs)  # by="val", the default
+    picks = {(r.settings, int(r.seed)): (r.lr, r.selected_on) for r in sel.itertuples()}
+    val, test = _best_lr("val"), _best_lr("test")
+    assert picks == {
+        **{("protocol=default", s): (val["binenc", s], "val") for s in (0, 1)},
+        **{("protocol=reference", s): (test["binenc", s], "test") for s in (0, 1)},
+    }
+    assert report.main([str(root), "--out", str(tmp_path / "r")]) == 0
+    printed = capsys.readouterr().out
+    assert "without a validation split (data.val_fraction=0, protocol=reference) on final TEST accuracy" in printed
+    rows = {line.split(" | ")[0]: line for line in printed.splitlines() if line.startswith("| BinEnc")}
+    assert set(rows) == {"| BinEnc [protocol=default]", "| BinEnc [protocol=reference]"}  # what it sets: implied
+    ref_row, default_row = rows["| BinEnc [protocol=reference]"], rows["| BinEnc [protocol=default]"]
+    assert "| TEST | 0:0.003; 1:0.001 |" in ref_row and "| validation | 0:0.001; 1:0.003 |" in default_row
+    assert (tmp_path / "r" / "fig5_accuracy.png").exists()
+    _, hist = report.load_runs(root)  # one curve per protocol in the figures, never the two averaged
+    assert [(h, s) for h, _, s in report._heads(hist)] == [
+        ("binenc", "protocol=default"),
+        ("binenc", "protocol=reference"),
+    ]
+
+
+def test_every_cell_states_how_many_seeds_it_averages():
+    """n per cell: a metric missing for one seed (here the DeepFool rho of seed 1) is averaged over the
+    other seed, and its cell says n=1 where the others say n=2."""
+    base = {"status": "finished", "data": "d", "backbone": "b", "head": "binenc", "width": 4, "lr": 1e-3}
+    sel = pd.DataFrame(
+        [
+            {**base, "seed": 0, "test_acc": 0.90, "deepfool_rho": 0.10},
+            {**base, "seed": 1, "test_acc": 0.92, "deepfool_rho": float("nan")},
+        ]
+    )
+    table = report.aggregate(sel, ["test_acc", "deepfool_rho"])
+    assert table.loc[0, "test_acc_n"] == 2 and table.loc[0, "deepfool_rho_n"] == 1
+    md = report.to_markdown(table, ["test_acc", "deepfool_rho"])
+    assert "| BinEnc | 91.00 ± 1.41 (n=2) | 0.1000 (n=1) |" in md
+
+
+def test_each_head_has_its_own_colour_line_style_and_marker_in_every_figure(sweep, monkeypatch):
+    """The paper's four heads: four Okabe-Ito colours, four line styles, four markers; another head gets
+    the same style on every call; every drawn line carries its head's style, and no axis shows a raw
+    metrics.csv key."""
+    styles = {h: report.head_style(h) for h in report.HEAD_ORDER}
+    for key in ("color", "linestyle", "marker"):
+        assert len({repr(s[key]) for s in styles.values()}) == 4, key
+    assert {s["color"] for s in styles.values()} <= set(report.OKABE_ITO.values())
+    assert report.head_style("tanhpen") == report.head_style("tanhpen") and "tanhpen" not in report.HEAD_STYLE
+    assert report.head_style("tanhpen")["color"] in report.OKABE_ITO.values()
+    figures = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figures.append(fig) or f"{path.name}: written")
+    runs, hist = report.load_runs(sweep)
+    sel = hist[hist["run_id"].isin(report.select_runs(runs)["run_id"])]
+    for plot in (report.plot_binarity, report.plot_agreement, report.plot_collapse, report.plot_accuracy):
+        assert plot(sel, sweep / "x.png").endswith("written")
+    from matplotlib.colors import to_hex
+
+    for fig in figures:
+        for ax in fig.axes:
+            text = ax.get_ylabel() + ax.get_xlabel() + ax.get_title(loc="left")
+            raw = [k for k in report.AXIS_LABEL if k in text or ("_" in k and k.split("/")[1] in text)]
+            assert not raw, text  # e.g. neither "train/nc1" nor "sigma_w"
+            for line in ax.get_lines():
+                head = next(h for h, label in report.HEAD_LABEL.items() if line.get_label().startswith(label + " "))
+                assert to_hex(line.get_color()) == styles[head]["color"].lower()
+                assert line.get_marker() == styles[head]["marker"]
+        assert fig.get_size_inches()[0] == pytest.approx(report.COLUMN_WIDTH)  # one column of a paper

@@ -11,6 +11,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from binary_encoding import record
 from binary_encoding.heads import Head
@@ -47,6 +48,52 @@ def test_default_digits_run_shows_binary_codes(cfg_factory, tmp_path):
     assert all(float(r["train/images"]) == 1293 for r in rows)  # every training image once per epoch
     assert float(rows[0]["gamma"]) == pytest.approx(0.01) and float(rows[-1]["gamma"]) == pytest.approx(10.0)
     assert (tmp_path / "checkpoints" / "last.ckpt").exists() and (tmp_path / "config.yaml").exists()
+
+
+def test_the_reference_protocol_trains_on_every_non_test_image_and_reports_the_reference_auroc(
+    cfg_factory, tmp_path, capsys
+):
+    """protocol=reference on digits: no validation split (all 1797 - 360 test = 1437 images train, no
+    val metrics, no val_acc), the reference's AUROC estimator in the summary, and test accuracy as the
+    value a sweeper sees."""
+    from binary_encoding.train import objective
+
+    s = train(cfg_factory("protocol=reference", "trainer.max_epochs=2", "deepfool_samples=0"))
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert [float(r["train/images"]) for r in rows] == [1437.0, 1437.0]
+    assert not [k for k in rows[0] if k.startswith("val")] and "val_acc" not in s
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert (
+        0.5 < written["mahalanobis_auroc_ref"] <= 1.01
+        and written["mahalanobis_auroc_ref"] == s["mahalanobis_auroc_ref"]
+    )
+    assert "reference estimator" in capsys.readouterr().out
+    assert objective(s) == s["test_acc"] and objective({"val_acc": 0.5, "test_acc": 0.9}) == 0.5
+    cfg = OmegaConf.load(tmp_path / "config.yaml")
+    assert (cfg.protocol, cfg.metrics.nc_labels, cfg.metrics.train_augmented) == ("reference", "pred", True)
+
+
+def test_train_metrics_on_the_augmented_view_are_what_evaluate_recomputes(cfg_factory, tmp_path):
+    """metrics.train_augmented on augmented (CIFAR-format) data: the saved training latents are those of
+    the seeded augmented view, not of the clean images, and `evaluate` recomputes the summary exactly."""
+    from synthetic_cifar import write_cifar10
+
+    from binary_encoding.evaluate import evaluate_run
+    from binary_encoding.latents import collect_latents
+    from binary_encoding.train import build_datamodule, build_model
+
+    write_cifar10(tmp_path / "data", n_train=300, n_test=100)
+    overrides = ["data=cifar10", f"data.root={tmp_path / 'data'}", "metrics.train_augmented=true"]
+    s = train(cfg_factory(*overrides, "trainer.max_epochs=1", "deepfool_samples=0", "save_latents=true"))
+    cfg = OmegaConf.load(tmp_path / "config.yaml")
+    dm = build_datamodule(cfg)
+    model = build_model(cfg, dm.input_shape, dm.num_classes)
+    model.load_state_dict(torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"])
+    saved = torch.from_numpy(np.load(tmp_path / "latents.npz")["train_z"])
+    assert torch.allclose(collect_latents(model, dm, "train", augmented=True).z, saved, atol=1e-5)
+    assert not torch.allclose(collect_latents(model, dm, "train").z, saved, atol=1e-2)
+    e = evaluate_run(tmp_path)
+    assert {k: e[k] for k in s if k not in record.SUMMARY_INFO} == {k: s[k] for k in s if k not in record.SUMMARY_INFO}
 
 
 @pytest.mark.parametrize("head", ["nopen", "linpen", "nonlinpen"])

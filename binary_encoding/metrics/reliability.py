@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "mahalanobis_distance",
     "misclassification_scores",
     "max_softmax_score",
+    "quantile_sum_auroc",
+    "reference_mahalanobis_auroc",
 ]
 
 
@@ -223,3 +226,76 @@ def misclassification_scores(score: torch.Tensor, correct: torch.Tensor) -> dict
 def max_softmax_score(logits: torch.Tensor) -> torch.Tensor:
     """Maximum-softmax-probability baseline as an uncertainty: ``1 - max_k softmax(logits)_k``."""
     return 1.0 - torch.softmax(logits.detach().to(torch.float64), dim=-1).max(dim=-1).values
+
+
+def quantile_sum_auroc(score_correct, score_wrong, n_thresholds: int = 101) -> float:
+    """The reference setup's ROC estimate (docs/method.md §7.5): with `t_i` the `i/(n-1)` quantile of
+    the misclassified samples' scores (numpy's linear interpolation), `i = 0..n-1`,
+
+        sum_i  mean(score_correct < t_i) / (n - 1)
+
+    a left-and-right Riemann sum over `n` points of an integral over [0, 1] of width `1/(n-1)` each,
+    so it can reach `n / (n - 1)` (1.01 for 101 thresholds) when every correct score lies below every
+    misclassified one. For large samples it approaches the exact AUROC plus
+    `(F(t_0) + F(t_{n-1})) / (2 (n - 1))`, `F(t) = mean(score_correct < t)`: about 0.005 above it when
+    the two score distributions overlap. Scores are uncertainties (lower = more confident). NaN when
+    either group is empty.
+    """
+    sc = np.asarray(score_correct, dtype=np.float64).reshape(-1)
+    sw = np.asarray(score_wrong, dtype=np.float64).reshape(-1)
+    if n_thresholds < 2:
+        raise ValueError(f"n_thresholds must be at least 2, got {n_thresholds}")
+    if sc.size == 0 or sw.size == 0:
+        return float("nan")
+    thresholds = np.quantile(sw, np.linspace(0.0, 1.0, n_thresholds))
+    below = (sc[None, :] < thresholds[:, None]).mean(1)
+    return float(below.sum() / (n_thresholds - 1))
+
+
+def reference_mahalanobis_auroc(
+    z_train, pred_train, y_train, z_test, pred_test, y_test, reg: float = 1e-6, min_count: int = 3
+) -> float:
+    """The Mahalanobis misclassification-detection AUROC as the reference setup estimated it
+    (docs/method.md §7.5), beside the exact one of `fit_class_gaussians` + `misclassification_scores`:
+
+    1. standardize the latents with the mean and population std (ddof 0) of all training latents
+       (a dimension with zero std is left unscaled);
+    2. for each class `c` of the training labels with at least `min_count` (default: more than 2)
+       training samples predicted *and* labelled `c`: the mean and covariance of those samples,
+       with ddof 0 and an *absolute* `reg` added to the diagonal (a one-component Gaussian mixture
+       fitted by maximum likelihood); classes with fewer get no Gaussian and their test samples drop out;
+    3. the test samples predicted `c` are split into correctly classified and misclassified ones;
+       each group is kept only if it has at least `min_count` samples (so a class with 2 or fewer
+       misclassified test samples contributes its correct ones but none of its errors, and vice versa);
+    4. the score of a kept sample is its Mahalanobis distance to the Gaussian of its predicted class;
+    5. `quantile_sum_auroc(scores of the kept correct samples, scores of the kept misclassified ones)`.
+
+    Arrays (numpy or torch) in, a float out; NaN when no misclassified (or no correct) test sample is
+    kept. The dropped samples and the quantile sum make it differ from the exact AUROC: it can exceed 1.
+    """
+    zt, pt, yt = (_np(a) for a in (z_train, pred_train, y_train))
+    zs, ps, ys = (_np(a) for a in (z_test, pred_test, y_test))
+    zt, zs = zt.reshape(len(zt), -1).astype(np.float64), zs.reshape(len(zs), -1).astype(np.float64)
+    mean, std = zt.mean(0), zt.std(0)
+    std = np.where(std > 0, std, 1.0)
+    zt, zs = (zt - mean) / std, (zs - mean) / std
+    correct_test = ps == ys
+    kept = {True: [], False: []}
+    for c in np.unique(yt):
+        fit = zt[(pt == c) & (yt == c)]
+        if len(fit) < min_count:
+            continue
+        mu = fit.mean(0)
+        cov = np.atleast_2d(np.cov(fit, rowvar=False, ddof=0)) + reg * np.eye(zt.shape[1])
+        prec = np.linalg.inv(cov)
+        for ok in (True, False):
+            group = zs[(ps == c) & (correct_test == ok)]
+            if len(group) >= min_count:
+                diff = group - mu
+                kept[ok].append(np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, prec, diff), 0.0)))
+    scores = {ok: np.concatenate(v) if v else np.empty(0) for ok, v in kept.items()}
+    return quantile_sum_auroc(scores[True], scores[False])
+
+
+def _np(a) -> np.ndarray:
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
