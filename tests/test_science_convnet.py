@@ -19,7 +19,7 @@ Settings, and why (measured on the 2-core development machine):
 - 20 epochs: BinEnc's codes settle at about epoch 8 (seed 1: top-C fraction 1.000 from then on).
   `metrics_every=0`: the final metrics are the same, the per-epoch pass only costs time.
   `deepfool_samples=0`: robustness is not what this test checks.
-Each run trains in about 34 s (1.7 s per epoch), the whole test takes 3.6 minutes on 2 cores.
+Each run trains in about 34 s (1.7 s per epoch); the whole test takes 3.6 minutes on 2 otherwise idle cores.
 """
 
 import pytest
