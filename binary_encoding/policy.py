@@ -69,6 +69,10 @@ def _auto(value, default: bool) -> bool:
     return default if str(value) == "auto" else bool(value)
 
 
+# the paper's baselines are defined by a plain cross-entropy: a gamma override would make them binenc
+WITHOUT_GAMMA = ("linpen", "nonlinpen", "nopen")
+
+
 def validate(cfg: DictConfig) -> None:
     """Check the config before anything is built or trained."""
     for old, new in MOVED.items():
@@ -94,6 +98,11 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.precision={cfg.trainer.precision}: fp16 overflows at 65,504 and gamma grows to "
             "1e5 and beyond with head=binenc; use bf16-mixed (auto picks it on GPUs) or 32-true"
+        )
+    if cfg.head.name in WITHOUT_GAMMA and cfg.head.gamma0 != 0:
+        raise ConfigError(
+            f"head={cfg.head.name} trains without the gamma term (its definition), but head.gamma0="
+            f"{cfg.head.gamma0}: the linear head with the term is head=binenc; set head.gamma* per head"
         )
     bar = cfg.trainer.get("enable_progress_bar", "auto")
     if str(bar) not in ("True", "False", "auto"):

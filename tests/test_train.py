@@ -184,6 +184,13 @@ def test_bad_input_fails_before_training(cfg_factory, tmp_path, override, messag
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.parametrize("head", ["linpen", "nonlinpen", "nopen"])
+def test_a_gamma_override_on_a_head_defined_without_it_is_refused(cfg_factory, head):
+    """head=linpen head.gamma0=0.1 would silently train binenc under linpen's name."""
+    with pytest.raises(ConfigError, match=f"head={head} trains without the gamma term"):
+        train(cfg_factory(f"head={head}", "head.gamma0=0.1"))
+
+
 def test_cuda_graphs_need_one_gpu(cfg_factory):
     with pytest.raises(ConfigError, match="needs a CUDA GPU"):
         train(cfg_factory("runtime.cuda_graphs=true", "trainer.accelerator=cpu"))
