@@ -21,6 +21,14 @@ def main(argv: list[str] | None = None) -> None:
     if job.is_rank0():  # the ranks are no Hydra jobs: rank 0 logs as Hydra's job logging does
         console.log_to(Path(cfg.output_dir) / record.LOG)
     train(cfg)
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        # the ranks leave together, once rank 0 has written the record and closed its W&B run: a rank that
+        # tore its process group down at exit while rank 0 was still closing its run aborted now and then
+        # ("terminate called without an active exception", measured: 1 DDP job in 6, and 1 sweep test in 3)
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

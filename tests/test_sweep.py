@@ -71,7 +71,7 @@ def test_ddp_jobs_inside_multirun(tmp_path):
         ],
         tmp_path,
     )
-    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-4000:])
+    assert r.returncode == 0, f"stdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-6000:]}"
     sweep = tmp_path / "multirun" / "d"
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [j.name for j in jobs] == [
