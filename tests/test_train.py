@@ -226,6 +226,7 @@ def test_multirun_two_jobs_own_dirs_and_wandb_runs(tmp_path):
         "head=binenc,nopen",
         "trainer.max_epochs=2",
         "trainer.enable_progress_bar=false",
+        "deepfool_samples=20",  # the jobs' folders and W&B runs are the point, not 1000 attacks each
         "name=t",
     ]
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
