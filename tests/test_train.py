@@ -233,10 +233,10 @@ def test_multirun_two_jobs_own_dirs_and_wandb_runs(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     sweep = tmp_path / "multirun" / "t"
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name != ".submitit")
-    assert jobs == ["head=binenc,trainer.max_epochs=2", "head=nopen,trainer.max_epochs=2"], jobs
+    assert jobs == [f"deepfool_samples=20,head={h},trainer.max_epochs=2" for h in ("binenc", "nopen")], jobs
     for job in jobs:
         s = json.loads((sweep / job / "summary.json").read_text())
-        assert s["head"] == job.split(",")[0].split("=")[1] and s["epochs"] == 2
+        assert s["head"] == job.split(",")[1].split("=")[1] and s["epochs"] == 2
         runs = list((sweep / job / "wandb").glob("offline-run-*"))
         assert len(runs) == 1, runs  # one W&B run per job, never shared
         run_id = (sweep / job / "wandb_id.txt").read_text().strip()
