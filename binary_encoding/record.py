@@ -210,7 +210,7 @@ def wandb_logger(
         resume="allow",
         save_dir=str(save_dir),
         mode=mode,
-        tags=[*run_tags(run_config or {}), *(t for t in tags or [] if t not in run_tags(run_config or {}))],
+        tags=list(dict.fromkeys([*run_tags(run_config or {}), *(tags or [])])),
         config=run_config,
     )
     logger._wandb_init.pop("anonymous", None)  # Lightning passes a deprecated key that makes wandb warn

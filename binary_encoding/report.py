@@ -448,12 +448,12 @@ def _plt():
     return plt
 
 
-def _figure(panels: int):
-    """A one-column figure of `panels` stacked panels sharing the epoch axis."""
+def _figure(panels: int, sharex: bool = True):
+    """A one-column figure of `panels` stacked panels (sharing the epoch axis unless `sharex` is False)."""
     plt = _plt()
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(
-            panels, 1, figsize=(COLUMN_WIDTH, 0.9 + PANEL_HEIGHT * panels), sharex=True, squeeze=False,
+            panels, 1, figsize=(COLUMN_WIDTH, 0.9 + PANEL_HEIGHT * panels), sharex=sharex, squeeze=False,
             layout="constrained",
         )  # fmt: skip
     return fig, list(axes[:, 0])
@@ -556,11 +556,9 @@ def plot_histograms(latents_path: Path | None, path: Path, title: str = "", run:
         z = f["train_z"]
     dims = min(2, z.shape[1])
     plt = _plt()
+    fig, axes = _figure(dims, sharex=False)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(
-            dims, 1, figsize=(COLUMN_WIDTH, 0.9 + PANEL_HEIGHT * dims), squeeze=False, layout="constrained"
-        )
-        for j, ax in enumerate(axes[:, 0]):
+        for j, ax in enumerate(axes):
             ax.hist(z[:, j], bins=80, color=head_style("binenc")["color"], alpha=0.85)
             ax.set_xlabel(f"latent z{j + 1}")
             ax.set_ylabel("training samples")
