@@ -41,8 +41,6 @@ import torch
 from scipy.spatial.distance import cdist
 
 from benchmarks import finish
-from binary_encoding.backbones import ResNet
-from binary_encoding.heads import Classifier, LinearHead
 from binary_encoding.metrics.deepfool import LogitsOnly, deepfool, robustness_rho
 from binary_encoding.metrics.geometry import (
     code_agreement,
@@ -51,6 +49,8 @@ from binary_encoding.metrics.geometry import (
     neural_collapse,
 )
 from binary_encoding.metrics.reliability import fit_class_gaussians, mahalanobis_distance
+from binary_encoding.model.backbones import ResNet
+from binary_encoding.model.heads import Classifier, LinearHead
 from tests.oracles import deepfool_reference, gmm_binarity_reference, mahalanobis_distance_reference
 
 FULL = dict(

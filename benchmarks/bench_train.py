@@ -83,13 +83,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from benchmarks import finish
-from binary_encoding.conf_dir import CONF_DIR
-from binary_encoding.data import InMemoryDataModule
-from binary_encoding.evaluation import geometry_metrics
-from binary_encoding.job import quiet_lightning
-from binary_encoding.latents import collect_latents
-from binary_encoding.policy import cudnn_benchmark, resolve_precision
-from binary_encoding.train import build_datamodule, build_model, build_net
+from binary_encoding.callbacks.latents import collect_latents
+from binary_encoding.callbacks.metrics import geometry_metrics
+from binary_encoding.data.base import InMemoryDataModule
+from binary_encoding.run.build import build_datamodule, build_model, build_net
+from binary_encoding.run.conf import CONF_DIR
+from binary_encoding.run.job import quiet_lightning
+from binary_encoding.run.policy import cudnn_benchmark, resolve_precision
 
 CIFAR_EPOCH = 45_000  # CIFAR-10 training images after the 10% validation hold-out
 CIFAR_METRIC_IMAGES = 50_000  # train + val splits of the per-epoch metric pass

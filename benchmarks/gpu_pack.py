@@ -72,8 +72,8 @@ def worker(
     import torch
 
     from benchmarks.bench_train import SyntheticCIFAR, compose, sync, timing_trainer
-    from binary_encoding.job import quiet_lightning
-    from binary_encoding.train import build_model
+    from binary_encoding.run.build import build_model
+    from binary_encoding.run.job import quiet_lightning
 
     quiet_lightning()
     dev = torch.device(device)

@@ -19,14 +19,14 @@ from pathlib import Path
 
 def find_runs(paths: list[str]) -> list[Path]:
     """Run folders (with config.yaml and a checkpoint) at or below each path."""
-    from . import record
+    from .record import files
 
     runs = []
     for p in map(Path, paths):
         if not p.exists():
             raise FileNotFoundError(f"no such folder: {p}")
-        candidates = [p] if (p / record.CONFIG).is_file() else sorted(c.parent for c in p.rglob(record.CONFIG))
-        runs += [c for c in candidates if record.last_checkpoint(c).is_file()]
+        candidates = [p] if (p / files.CONFIG).is_file() else sorted(c.parent for c in p.rglob(files.CONFIG))
+        runs += [c for c in candidates if files.last_checkpoint(c).is_file()]
     return runs
 
 
@@ -38,12 +38,13 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     import torch
     from omegaconf import OmegaConf, open_dict
 
-    from . import policy, record
-    from .evaluation import final_metrics
+    from .callbacks.metrics import final_metrics
+    from .record import files
+    from .run import policy
     from .train import build_datamodule, build_model
 
     run_dir = Path(run_dir)
-    cfg = OmegaConf.load(run_dir / record.CONFIG)
+    cfg = OmegaConf.load(run_dir / files.CONFIG)
     gpu = device == "cuda" if device else policy.on_gpu(cfg)
     with open_dict(cfg):  # evaluation runs eagerly on one device
         cfg.trainer.accelerator = "gpu" if gpu else "cpu"
@@ -54,7 +55,7 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg)
     module = build_model(cfg, dm.input_shape, dm.num_classes)
-    path = Path(checkpoint) if checkpoint else record.last_checkpoint(run_dir)
+    path = Path(checkpoint) if checkpoint else files.last_checkpoint(run_dir)
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     module.load_state_dict(ckpt["state_dict"])
     dev = torch.device("cuda" if gpu else "cpu")
@@ -69,7 +70,7 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
         "gamma": float(module.gamma),
         **results,
     }
-    record.write_json(run_dir / record.EVAL, out)
+    files.write_json(run_dir / files.EVAL, out)
     return out
 
 
@@ -88,7 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"no run with config.yaml and checkpoints/last.ckpt under {' '.join(a.paths)}")
     if a.checkpoint and len(runs) > 1:
         p.error("--checkpoint needs exactly one run folder")
-    from . import job, record
+    from .record import files
+    from .run import job
 
     job.quiet_lightning()
     failed = 0
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         print(
             f"[{i}/{len(runs)}] {run}: test acc {r['test_acc']:.4f}, NC1 {r['nc1']:.3e}, "
-            f"Mahalanobis AUROC {r['mahalanobis_auroc']:.4f} -> {run / record.EVAL}"
+            f"Mahalanobis AUROC {r['mahalanobis_auroc']:.4f} -> {run / files.EVAL}"
         )
     if failed:
         raise SystemExit(1)

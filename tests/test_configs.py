@@ -8,9 +8,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
-from binary_encoding import policy, record
-from binary_encoding.conf_dir import CONF_DIR
-from binary_encoding.train import build_callbacks, build_net
+from binary_encoding.record import identity
+from binary_encoding.run import policy
+from binary_encoding.run.build import build_callbacks, build_net
+from binary_encoding.run.conf import CONF_DIR
 
 GROUPS = (
     "data", "backbone", "head", "trainer", "runtime", "callbacks", "protocol", "logger", "debug", "experiment", "sweep"
@@ -58,7 +59,7 @@ DOCUMENTED_METRICS = {
 
 @pytest.mark.parametrize("experiment", [None, "cifar10_resnet18", "cifar100_resnet50"])
 def test_documented_metric_defaults_reach_the_metrics_callback(experiment, tmp_path):
-    from binary_encoding.evaluation import FinalSettings, Metrics
+    from binary_encoding.callbacks.metrics import FinalSettings, Metrics
 
     overrides = ["trainer.accelerator=cpu"] + ([f"experiment={experiment}"] if experiment else [])
     with initialize_config_dir(CONF_DIR, version_base="1.3"):
@@ -97,14 +98,14 @@ def test_both_cifar100_widths_are_experiments(experiment, width):
 def test_the_reference_protocol_sets_the_papers_choices_over_any_experiment(experiment, tmp_path):
     """docs/method.md §4.6: no validation split, "train" metrics on the augmented view, NC1 by predicted
     labels, mu_G over the samples; everything else as the default protocol."""
-    from binary_encoding.evaluation import Metrics
+    from binary_encoding.callbacks.metrics import Metrics
 
     overrides = ["trainer.accelerator=cpu"] + ([f"experiment={experiment}"] if experiment else [])
     with initialize_config_dir(CONF_DIR, version_base="1.3"):
         default = compose("config", overrides=overrides)
         ref = compose("config", overrides=[*overrides, "protocol=reference"])
     assert default.protocol == "default" and ref.protocol == "reference"
-    flat_ref, flat_default = (record.flat_config(OmegaConf.to_container(c, resolve=True)) for c in (ref, default))
+    flat_ref, flat_default = (identity.flat_config(OmegaConf.to_container(c, resolve=True)) for c in (ref, default))
     changed = {k for k in flat_ref if flat_ref[k] != flat_default.get(k)}
     assert changed == {"protocol", "data.val_fraction", "metrics.train_augmented", "metrics.nc_labels",
                        "callbacks.metrics.train_augmented", "callbacks.metrics.nc_labels"}  # fmt: skip

@@ -14,7 +14,8 @@ from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import TQDMProgressBar
 from omegaconf import OmegaConf
 
-from binary_encoding import console, policy, record, sweep_log
+from binary_encoding.record import csv_log, files
+from binary_encoding.run import console, policy, sweep_log
 from binary_encoding.train import CONF_DIR
 
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
@@ -38,7 +39,7 @@ def test_a_piped_default_run_prints_one_line_per_epoch_and_no_bar(tmp_path):
     out = r.stdout.decode()
     assert "\r" not in out and "it/s" not in out and "Epoch 0" not in out
     (run,) = (tmp_path / "outputs" / "digits_mlp").iterdir()
-    with open(run / record.METRICS) as f:
+    with open(run / files.METRICS) as f:
         rows = list(csv.DictReader(f))
     expected = [
         f"epoch {e + 1}/2  train loss {float(row['train/loss']):.4f}  val acc {float(row['val/acc']):.4f}  "
@@ -48,7 +49,7 @@ def test_a_piped_default_run_prints_one_line_per_epoch_and_no_bar(tmp_path):
     assert not rows[0]["train/n_codes"] and rows[1]["train/n_codes"]  # the metric pass skipped epoch 1
     printed = _epoch_lines(out)
     assert [re.sub(r"  \d+\.\d s$", "", ln) for ln in printed] == expected, printed
-    assert _epoch_lines((run / record.LOG).read_text()) == printed
+    assert _epoch_lines((run / files.LOG).read_text()) == printed
 
 
 def _log_setup(tmp_path):
@@ -112,7 +113,7 @@ def test_a_bad_progress_bar_setting_is_refused():
 def test_the_progress_bar_shows_no_logger_version(tmp_path):
     import lightning as L
 
-    trainer = L.Trainer(logger=record.LocalRecord(tmp_path), enable_checkpointing=False)
+    trainer = L.Trainer(logger=csv_log.LocalRecord(tmp_path), enable_checkpointing=False)
     assert "v_num" in TQDMProgressBar().get_metrics(trainer, None)  # Lightning's bar shows it
     assert "v_num" not in console.ProgressBar().get_metrics(trainer, None)
 
@@ -143,9 +144,9 @@ def _job(sweep, overrides, summary=None, failed=None):
     (folder / ".hydra").mkdir(parents=True)
     OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
     if summary is not None:
-        (folder / record.SUMMARY).write_text(json.dumps(summary))
+        (folder / files.SUMMARY).write_text(json.dumps(summary))
     if failed is not None:
-        (folder / record.FAILED).write_text(json.dumps({"error": failed, "traceback": "..."}))
+        (folder / files.FAILED).write_text(json.dumps({"error": failed, "traceback": "..."}))
     return folder
 
 
@@ -158,7 +159,7 @@ def test_the_recap_gives_each_jobs_status_from_its_folder(tmp_path):
     done = {"test_acc": 0.96667, "n_codes": 11, "fit_seconds": 90.0, "diverged": False}
     old = _job(sweep, ["lr=1", common], {**done, "test_acc": 0.5, "fit_seconds": 30.0})
     before = sweep_log.summary_times(sweep_log.job_folders(sweep, ".hydra").values())
-    assert before == {old: (old / record.SUMMARY).stat().st_mtime_ns}
+    assert before == {old: (old / files.SUMMARY).stat().st_mtime_ns}
     _job(sweep, ["lr=2", common], done)
     _job(sweep, ["lr=3", common], {**done, "test_acc": 0.1, "n_codes": 1, "diverged": True})
     _job(sweep, ["lr=4", common], failed="ConfigError: lr must be positive, got -1\nmore")

@@ -4,13 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from binary_encoding.data import (
-    BatchIndexSampler,
-    CIFARDataModule,
-    DigitsDataModule,
-    ImageFolderDataModule,
-    augment_batch,
-)
+from binary_encoding.data.augment import augment_batch
+from binary_encoding.data.cifar import CIFARDataModule
+from binary_encoding.data.digits import DigitsDataModule
+from binary_encoding.data.imagefolder import ImageFolderDataModule
+from binary_encoding.data.sampler import BatchIndexSampler
 
 
 def write_fake_cifar10(root, n_per_batch=20, n_test=30, seed=0):
@@ -175,7 +173,7 @@ def test_data_too_large_for_the_gpu_stays_in_host_memory(monkeypatch):
     half of the GPU's free memory (the model and the metric passes need the rest)."""
     from types import SimpleNamespace
 
-    from binary_encoding.data import fits_on_device
+    from binary_encoding.data.base import fits_on_device
 
     dm = DigitsDataModule()
     dm.setup()

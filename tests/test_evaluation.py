@@ -13,12 +13,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from omegaconf import OmegaConf
 
-from binary_encoding.backbones import MLP
-from binary_encoding.data import DigitsDataModule
-from binary_encoding.evaluation import FinalSettings, geometry_metrics, reliability_metrics, robustness
-from binary_encoding.heads import LinearHead
-from binary_encoding.latents import collect_latents
-from binary_encoding.module import BinaryEncodingModule
+from binary_encoding.callbacks.latents import collect_latents
+from binary_encoding.callbacks.metrics import FinalSettings, geometry_metrics, reliability_metrics, robustness
+from binary_encoding.data.digits import DigitsDataModule
+from binary_encoding.model.backbones import MLP
+from binary_encoding.model.heads import LinearHead
+from binary_encoding.model.module import BinaryEncodingModule
 from binary_encoding.train import train
 
 
@@ -88,7 +88,7 @@ def test_ddp_metrics_equal_single_process(tmp_path):
 
 
 def test_run_records_metrics_every_epoch_and_final_scores(cfg_factory, tmp_path, monkeypatch):
-    import binary_encoding.evaluation as evaluation
+    import binary_encoding.callbacks.metrics as evaluation
 
     passes, collect = [], evaluation.collect_latents
 
@@ -232,7 +232,7 @@ def test_deepfool_rho_is_recomputed_from_the_checkpoint_with_the_textbook_attack
     from oracles import deepfool_reference
 
     from binary_encoding.metrics.deepfool import LogitsOnly
-    from binary_encoding.train import build_datamodule, build_model
+    from binary_encoding.run.build import build_datamodule, build_model
 
     s = train(cfg_factory("trainer.max_epochs=3", "deepfool_samples=24", "seed=3"))
     cfg = OmegaConf.load(tmp_path / "config.yaml")

@@ -319,8 +319,8 @@ def test_nc2_is_defined_from_two_present_classes_and_undefined_for_one():
 
 def test_geometry_metrics_group_nc1_by_the_true_labels_by_default():
     """docs/method.md §6.3: NC1 groups by the true labels unless metrics.nc_labels=pred."""
-    from binary_encoding.evaluation import geometry_metrics
-    from binary_encoding.latents import Latents
+    from binary_encoding.callbacks.latents import Latents
+    from binary_encoding.callbacks.metrics import geometry_metrics
 
     z, y = _unbalanced([20, 60, 120], d=2, seed=2)
     rng = np.random.default_rng(0)

@@ -8,11 +8,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from binary_encoding.callbacks import GammaScheduler
-from binary_encoding.conf_dir import CONF_DIR
-from binary_encoding.heads import LinearHead, NonLinearHead, NoPenultimate
-from binary_encoding.module import BinaryEncodingModule
-from binary_encoding.train import build_net
+from binary_encoding.callbacks.gamma import GammaScheduler
+from binary_encoding.model.heads import LinearHead, NonLinearHead, NoPenultimate
+from binary_encoding.model.module import BinaryEncodingModule
+from binary_encoding.run.build import build_net
+from binary_encoding.run.conf import CONF_DIR
 
 BACKBONES = sorted(p.stem for p in Path(CONF_DIR, "backbone").glob("*.yaml"))
 HEADS = sorted(p.stem for p in Path(CONF_DIR, "head").glob("*.yaml"))
@@ -271,8 +271,8 @@ def test_step_graph_trains_like_eager_steps(backbone, monkeypatch):
     wired for it) leaves the weights, BatchNorm statistics, optimizer state and epoch statistics of
     plain eager Lightning steps. On CPU, with a stand-in for the recording that runs the captured
     function eagerly at every replay, so the capture's warm-up steps and their undoing are real."""
-    import binary_encoding.module as mod
-    import binary_encoding.step_graph as sg
+    import binary_encoding.model.module as mod
+    import binary_encoding.model.step_graph as sg
 
     monkeypatch.setattr(mod, "GRAPH_DEVICES", ("cpu",))
     monkeypatch.setattr(sg, "_record", _eager_stand_in)
@@ -282,8 +282,8 @@ def test_step_graph_trains_like_eager_steps(backbone, monkeypatch):
 def test_failed_step_graph_capture_warns_and_trains_eagerly(monkeypatch):
     """A capture that fails (an op that cannot be captured) warns once and the run trains on eagerly,
     exactly like a run without graphs: the warm-up steps it took are undone."""
-    import binary_encoding.module as mod
-    import binary_encoding.step_graph as sg
+    import binary_encoding.model.module as mod
+    import binary_encoding.model.step_graph as sg
 
     def broken(fn, static_args):
         raise RuntimeError("operation not permitted when stream is capturing")
@@ -374,7 +374,8 @@ def test_a_bf16_run_saves_fp32_latents_of_its_fp32_head(cfg_factory, tmp_path):
     are what the checkpoint's fp32 head makes of the backbone's bf16 features."""
     import numpy as np
 
-    from binary_encoding.train import build_datamodule, build_model, train
+    from binary_encoding.run.build import build_datamodule, build_model
+    from binary_encoding.train import train
 
     s = train(
         cfg_factory("trainer.precision=bf16-mixed", "trainer.max_epochs=2", "save_latents=true", "deepfool_samples=0")

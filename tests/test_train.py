@@ -13,9 +13,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from binary_encoding import record
-from binary_encoding.heads import Head
-from binary_encoding.policy import ConfigError
+from binary_encoding.model.heads import Head
+from binary_encoding.record import csv_log, summarize
+from binary_encoding.run.policy import ConfigError
 from binary_encoding.train import train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,9 +78,9 @@ def test_train_metrics_on_the_augmented_view_are_what_evaluate_recomputes(cfg_fa
     the seeded augmented view, not of the clean images, and `evaluate` recomputes the summary exactly."""
     from synthetic_cifar import write_cifar10
 
+    from binary_encoding.callbacks.latents import collect_latents
     from binary_encoding.evaluate import evaluate_run
-    from binary_encoding.latents import collect_latents
-    from binary_encoding.train import build_datamodule, build_model
+    from binary_encoding.run.build import build_datamodule, build_model
 
     write_cifar10(tmp_path / "data", n_train=300, n_test=100)
     overrides = ["data=cifar10", f"data.root={tmp_path / 'data'}", "metrics.train_augmented=true"]
@@ -93,7 +93,9 @@ def test_train_metrics_on_the_augmented_view_are_what_evaluate_recomputes(cfg_fa
     assert torch.allclose(collect_latents(model, dm, "train", augmented=True).z, saved, atol=1e-5)
     assert not torch.allclose(collect_latents(model, dm, "train").z, saved, atol=1e-2)
     e = evaluate_run(tmp_path)
-    assert {k: e[k] for k in s if k not in record.SUMMARY_INFO} == {k: s[k] for k in s if k not in record.SUMMARY_INFO}
+    assert {k: e[k] for k in s if k not in summarize.SUMMARY_INFO} == {
+        k: s[k] for k in s if k not in summarize.SUMMARY_INFO
+    }
 
 
 @pytest.mark.parametrize("head", ["nopen", "linpen", "nonlinpen"])
@@ -271,7 +273,7 @@ def test_the_entry_point_loads_no_torch_before_hydra_parses():
     """What keeps `--help` and shell completion fast (about 1 s here, against 11 s with torch and
     Lightning at module level): importing the entry point and the config location loads no torch."""
     code = (
-        "import sys, binary_encoding.train, binary_encoding.policy; "
+        "import sys, binary_encoding.train, binary_encoding.run.policy; "
         "print('torch' in sys.modules, 'lightning' in sys.modules)"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -332,7 +334,7 @@ def test_evaluate_reproduces_the_summary_from_the_checkpoint(cfg_factory, tmp_pa
     s = train(cfg_factory("trainer.max_epochs=3", "deepfool_samples=64"))
     evaluate_main([str(tmp_path)])  # the run folder
     e = json.loads((tmp_path / "eval.json").read_text())
-    metrics = [k for k in s if k not in record.SUMMARY_INFO]
+    metrics = [k for k in s if k not in summarize.SUMMARY_INFO]
     assert len(metrics) > 30 and {k: e[k] for k in metrics} == {k: s[k] for k in metrics}
     assert e["epoch"] == 2 and e["checkpoint"].endswith("last.ckpt")
 
@@ -375,7 +377,7 @@ def test_the_installed_package_carries_its_configs(tmp_path):
     assert (site / "binary_encoding" / "conf" / "config.yaml").is_file()
     env = {**os.environ, "PYTHONPATH": str(site), "WANDB_MODE": "offline"}
     where = subprocess.run(
-        [sys.executable, "-c", "import binary_encoding.conf_dir as c; print(c.__file__, c.CONF_DIR)"],
+        [sys.executable, "-c", "import binary_encoding.run.conf as c; print(c.__file__, c.CONF_DIR)"],
         cwd=work,
         env=env,
         capture_output=True,
@@ -411,10 +413,10 @@ def test_the_installed_package_carries_its_configs(tmp_path):
 def test_a_resumed_record_replaces_the_rows_from_the_resume_epoch_on(tmp_path):
     """A run cut off after writing epochs 0-5 and resumed from the checkpoint of epoch 2: the record
     keeps epochs 0-2 of the first attempt and takes epochs 3.. from the new one (no stale row stays)."""
-    first = record.LocalRecord(tmp_path)
+    first = csv_log.LocalRecord(tmp_path)
     for epoch in range(6):
         first.log_metrics({"epoch": epoch, "train/loss": 10.0 + epoch, "old_only": 1.0}, step=epoch * 10)
-    resumed = record.LocalRecord(tmp_path)  # a new process
+    resumed = csv_log.LocalRecord(tmp_path)  # a new process
     resumed.log_metrics({"epoch": 3, "train/loss": 0.5}, step=31)
     resumed.log_metrics({"epoch": 4, "train/loss": 0.25}, step=41)
     rows = read_csv(tmp_path / "metrics.csv")
@@ -529,8 +531,8 @@ def test_a_diverged_run_is_flagged(cfg_factory, capsys):
     s = train(cfg_factory("lr=100", "trainer.max_epochs=3", "deepfool_samples=0", "metrics_every=0"))
     assert s["train_acc"] < 0.2 and s["diverged"] is True
     assert "DIVERGED" in capsys.readouterr().out
-    assert record.diverged(0.21, 10) is False and record.diverged(0.19, 10) is True
-    assert record.diverged(float("nan"), 10) is False and record.diverged(None, 10) is False
+    assert summarize.diverged(0.21, 10) is False and summarize.diverged(0.19, 10) is True
+    assert summarize.diverged(float("nan"), 10) is False and summarize.diverged(None, 10) is False
 
 
 def test_resuming_with_other_settings_is_refused_unless_forced(cfg_factory, tmp_path):
@@ -566,7 +568,7 @@ def test_a_config_error_is_one_line_and_exit_code_2(tmp_path):
 def test_a_missing_launcher_plugin_says_what_to_install(monkeypatch):
     import importlib.util
 
-    from binary_encoding.policy import missing_launcher_message
+    from binary_encoding.run.policy import missing_launcher_message
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -578,7 +580,7 @@ def test_a_missing_launcher_plugin_says_what_to_install(monkeypatch):
 
 
 def test_gamma0_above_gamma_max_warns():
-    from binary_encoding.callbacks import GammaScheduler
+    from binary_encoding.callbacks.gamma import GammaScheduler
 
     with pytest.warns(UserWarning, match="gamma stays at 1.0 throughout"):
         assert GammaScheduler(5.0, 1.1, gamma_max=1.0).value(0) == 1.0

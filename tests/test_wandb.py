@@ -11,8 +11,9 @@ import pytest
 import torch
 from wandb_record import read_run, run_files
 
-from binary_encoding import __version__, record
+from binary_encoding import __version__
 from binary_encoding.metrics.geometry import class_codes
+from binary_encoding.record import files, wandb_run
 from binary_encoding.report import write_report
 from binary_encoding.train import train
 
@@ -51,7 +52,7 @@ def test_a_run_logs_one_row_per_epoch_with_epoch_axis_best_summaries_pictures_an
     )
     # the last table is the class -> modal code map of the final training latents
     table = json.loads((path.parent / "files" / r.history[2]["latents/train/codes/path"]).read_text())
-    lat = np.load(tmp_path / record.LATENTS)
+    lat = np.load(tmp_path / files.LATENTS)
     want = class_codes(torch.from_numpy(lat["train_z"]), torch.from_numpy(lat["train_y"]))
     assert table["columns"] == ["class", "code", "share", "samples"]
     assert [(c, code, n) for c, code, _, n in table["data"]] == [(w["class"], w["code"], w["samples"]) for w in want]
@@ -73,7 +74,7 @@ def resumed_cli_run(tmp_path_factory):
     env = {**os.environ, "WANDB_MODE": "offline"}
     first = subprocess.run([*cmd, "trainer.max_epochs=2"], capture_output=True, text=True, timeout=180, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
-    (out / record.SUMMARY).unlink()
+    (out / files.SUMMARY).unlink()
     second = subprocess.run([*cmd, "trainer.max_epochs=3"], capture_output=True, text=True, timeout=180, env=env)
     assert second.returncode == 0, second.stderr[-2000:]
     return out, second.stdout
@@ -81,8 +82,8 @@ def resumed_cli_run(tmp_path_factory):
 
 def test_a_resumed_offline_run_prints_the_one_sync_command_that_uploads_every_part_in_order(resumed_cli_run):
     out, stdout = resumed_cli_run
-    run_id = (out / record.WANDB_ID).read_text().strip()
-    command = record.offline_sync_command(out, run_id)
+    run_id = (out / files.WANDB_ID).read_text().strip()
+    command = wandb_run.offline_sync_command(out, run_id)
     assert f"upload with: {command}" in stdout
     parts = run_files(out)
     assert len(parts) == 2 and all(p.name == f"run-{run_id}.wandb" for p in parts)

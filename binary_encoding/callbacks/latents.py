@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
+
+from ..ranks import gather_strided, rank_world
 
 
 @dataclass
@@ -28,13 +29,6 @@ class Latents:
 
     def numpy(self) -> dict:
         return {"z": self.z.cpu().numpy(), "logits": self.logits.cpu().numpy(), "y": self.y.cpu().numpy()}
-
-
-def rank_world() -> tuple[int, int]:
-    """`(rank, world size)` of the initialized process group; `(0, 1)` without one."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 @torch.no_grad()
@@ -63,21 +57,3 @@ def collect_latents(module, datamodule, split: str, bf16: bool | None = None, au
 def _autocast_bf16(module) -> bool:
     trainer = getattr(module, "_trainer", None)
     return trainer is not None and "bf16" in str(trainer.precision)
-
-
-def gather_strided(t: torch.Tensor) -> torch.Tensor:
-    """All-gather per-rank shards `full[rank::world]` of unequal length and rebuild `full`."""
-    world = dist.get_world_size()
-    n = torch.tensor([t.shape[0]], device=t.device)
-    sizes = [torch.zeros_like(n) for _ in range(world)]
-    dist.all_gather(sizes, n)
-    sizes = [int(s) for s in sizes]
-    m = max(sizes)
-    padded = torch.zeros((m, *t.shape[1:]), dtype=t.dtype, device=t.device)
-    padded[: t.shape[0]] = t
-    parts = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(parts, padded)
-    full = torch.empty((sum(sizes), *t.shape[1:]), dtype=t.dtype, device=t.device)
-    for r, (p, s) in enumerate(zip(parts, sizes)):
-        full[r::world] = p[:s]
-    return full

@@ -28,13 +28,12 @@ import argparse
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import record
+from ..record import files, identity, wandb_run
 
 HEAD_ORDER = ["binenc", "nopen", "linpen", "nonlinpen"]
 HEAD_LABEL = {"binenc": "BinEnc", "nopen": "NoPen", "linpen": "LinPen", "nonlinpen": "NonlinPen"}
@@ -56,8 +55,8 @@ _OTHER_STYLES = [
                      ("black", (0, (1, 2)), "X"), ("yellow", (0, (8, 2)), "*"))
 ]  # fmt: skip
 GROUP = ["data", "backbone", "head", "width", "settings"]  # a table row; `seed` and `lr` vary inside it
-NOT_SETTINGS = ("lr", "seed", *record.NOT_DEFINING)  # lr and seed vary inside a row
-JOB_FILES = (record.CONFIG, record.METRICS, record.SUMMARY, record.FAILED)
+NOT_SETTINGS = ("lr", "seed", *identity.NOT_DEFINING)  # lr and seed vary inside a row
+JOB_FILES = (files.CONFIG, files.METRICS, files.SUMMARY, files.FAILED)
 SKIP_DIRS = {"checkpoints", "wandb", "report", "__pycache__"}
 
 # (summary key, column title, scale, format) of the table; scale 100 = shown in %
@@ -125,8 +124,8 @@ def find_jobs(root: Path) -> list[Path]:
     """Job folders under `root` (root itself included); hidden folders, checkpoints/, wandb/ and report/
     are not searched, nor anything below a job folder."""
     jobs = []
-    for d, dirs, files in os.walk(root):
-        if any(f in files for f in JOB_FILES):
+    for d, dirs, names in os.walk(root):
+        if any(f in names for f in JOB_FILES):
             jobs.append(Path(d))
             dirs[:] = []
             continue
@@ -155,7 +154,7 @@ def _run_record(run_id: str, cfg: dict, summary: dict, status: str, error: str =
     for k, v in summary.items():
         if k not in rec:
             rec[k] = _num(v)
-    rec["_config"] = record.flat_config(cfg)
+    rec["_config"] = identity.flat_config(cfg)
     return rec
 
 
@@ -216,20 +215,20 @@ def load_runs(path) -> tuple[pd.DataFrame, pd.DataFrame]:
     records, histories = [], []
     for job in find_jobs(root):
         run_id = str(job.relative_to(root)) if job != root else job.name
-        cfg = _read_yaml(job / record.CONFIG) or _read_yaml(job / ".hydra" / record.CONFIG)
-        summary = _read_json(job / record.SUMMARY) if (job / record.SUMMARY).exists() else None
+        cfg = _read_yaml(job / files.CONFIG) or _read_yaml(job / ".hydra" / files.CONFIG)
+        summary = _read_json(job / files.SUMMARY) if (job / files.SUMMARY).exists() else None
         if summary is not None:
             status, error = "finished", ""
-        elif (job / record.FAILED).exists():
-            failed = _read_json(job / record.FAILED)
+        elif (job / files.FAILED).exists():
+            failed = _read_json(job / files.FAILED)
             status = "failed"
             error = str(failed.get("error") or failed.get("message") or failed.get("exception") or failed)[:300]
         else:
             status, error = "unfinished", ""
         records.append({**_run_record(run_id, cfg, summary or {}, status, error), "path": str(job)})
-        if (job / record.METRICS).exists():
+        if (job / files.METRICS).exists():
             try:
-                h = pd.read_csv(job / record.METRICS)
+                h = pd.read_csv(job / files.METRICS)
             except (pd.errors.EmptyDataError, pd.errors.ParserError):
                 h = pd.DataFrame()
             if "epoch" in h:
@@ -619,8 +618,8 @@ def _pick_latents(selected: pd.DataFrame) -> tuple[Path, str] | None:
     if "path" not in selected:
         return None
     for _, r in selected[selected["head"] == "binenc"].sort_values("seed").iterrows():
-        if isinstance(r["path"], str) and (Path(r["path"]) / record.LATENTS).exists():
-            return Path(r["path"]) / record.LATENTS, f"train split, seed {r['seed']}, lr {r['lr']:g}, d={r['width']}"
+        if isinstance(r["path"], str) and (Path(r["path"]) / files.LATENTS).exists():
+            return Path(r["path"]) / files.LATENTS, f"train split, seed {r['seed']}, lr {r['lr']:g}, d={r['width']}"
     return None
 
 
@@ -740,12 +739,12 @@ def wandb_target(path, runs: pd.DataFrame) -> dict | None:
     ids, logger, names = {}, None, set()
     for _, r in runs.iterrows():
         job = Path(r["path"])
-        cfg = _read_yaml(job / record.CONFIG) or {}
+        cfg = _read_yaml(job / files.CONFIG) or {}
         if "wandb_logger" in str((cfg.get("logger") or {}).get("_target_", "")):
             logger = logger or cfg["logger"]
             names.add(str(cfg.get("name")))
-            if (job / record.WANDB_ID).exists():
-                ids[r["run_id"]] = (job / record.WANDB_ID).read_text().strip()
+            if (job / files.WANDB_ID).exists():
+                ids[r["run_id"]] = (job / files.WANDB_ID).read_text().strip()
     if logger is None:
         return None
     group = names.pop() if len(names) == 1 else Path(path).name
@@ -761,7 +760,7 @@ def publish_wandb(
     import wandb
 
     if mode == "auto":
-        mode = os.environ.get("WANDB_MODE") or ("online" if record.wandb_logged_in() else "offline")
+        mode = os.environ.get("WANDB_MODE") or ("online" if wandb_run.wandb_logged_in() else "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     run = wandb.init(
         project=target["project"],
@@ -793,7 +792,7 @@ def publish_wandb(
                         r.tags.append("selected")
                         r.update()
         else:
-            line = f"W&B report run written offline; upload with: {record.offline_sync_command(out, run.id)}"
+            line = f"W&B report run written offline; upload with: {wandb_run.offline_sync_command(out, run.id)}"
     finally:
         run.finish()
     return line
@@ -844,7 +843,3 @@ def main(argv=None) -> int:
     if res["wandb"]:
         print(res["wandb"])
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
-"""One DDP rank of one job: `torch.distributed.run ... -m binary_encoding.ddp_worker CONFIG.yaml`.
+"""One DDP rank of one job: `torch.distributed.run ... -m binary_encoding.run.ddp_worker CONFIG.yaml`.
 
-Started by `binary_encoding.job.launch_ddp`, never by hand. Lightning reads the rank and world size
+Started by `binary_encoding.run.job.launch_ddp`, never by hand. Lightning reads the rank and world size
 from the environment that torch.distributed.run sets, so it does not launch processes itself.
 """
 
@@ -9,17 +9,18 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from . import console, job, record
-from .train import train
+from ..record import files
+from . import console, job
+from .fit import train
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        raise SystemExit("usage: python -m torch.distributed.run ... -m binary_encoding.ddp_worker CONFIG.yaml")
+        raise SystemExit("usage: python -m torch.distributed.run ... -m binary_encoding.run.ddp_worker CONFIG.yaml")
     cfg = OmegaConf.load(args[0])
     if job.is_rank0():  # the ranks are no Hydra jobs: rank 0 logs as Hydra's job logging does
-        console.log_to(Path(cfg.output_dir) / record.LOG)
+        console.log_to(Path(cfg.output_dir) / files.LOG)
     train(cfg)
     import torch.distributed as dist
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .metrics.geometry import class_codes
+from ..metrics.geometry import class_codes
 
 SCATTER_DIMS = 8  # up to this width the axes are code bits (readable); wider latents are projected (PCA)
 SCATTER_POINTS = 2000  # a seeded sample: enough to see the clusters, rendered in ~0.1 s

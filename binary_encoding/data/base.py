@@ -24,8 +24,6 @@ every sample exactly once.
 from __future__ import annotations
 
 import logging
-import pickle
-import socket
 import warnings
 from pathlib import Path
 
@@ -33,116 +31,16 @@ import lightning as L
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
-from .latents import rank_world
+from .. import ranks
+from .augment import _Augmented, augment_batch, draw_augmentation
+from .sampler import BatchIndexSampler, _Indexed
 
 log = logging.getLogger(__name__)
 
+
 SPLITS = ("train", "val", "test")
-
-
-class _Indexed(Dataset):
-    """A dataset whose `__getitem__` takes a whole index tensor and returns a batch."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.y)
-
-    def __getitem__(self, idx):
-        return self.x[idx], self.y[idx]
-
-
-class BatchIndexSampler(Sampler):
-    """Yields index tensors, one per batch, for this rank's shard of `n` samples."""
-
-    def __init__(
-        self,
-        n: int,
-        batch_size: int,
-        shuffle: bool,
-        seed: int = 0,
-        rank: int = 0,
-        world: int = 1,
-        device: torch.device | str = "cpu",
-    ):
-        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
-        self.seed, self.rank, self.world, self.epoch = seed, rank, world, 0
-        self.device = torch.device(device)  # where the indices go: the data's device (one copy per epoch)
-
-    def set_epoch(self, epoch: int) -> None:  # called by Lightning at every epoch start
-        self.epoch = epoch
-
-    def _indices(self) -> torch.Tensor:
-        if not self.shuffle:
-            return torch.arange(self.rank, self.n, self.world)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        perm = torch.randperm(self.n, generator=g)
-        perm = perm[: self.n - self.n % self.world]  # equal step counts on every rank
-        return perm[self.rank :: self.world]
-
-    def __iter__(self):
-        idx = self._indices().to(self.device)  # the permutation is drawn on the CPU: same order on any device
-        for chunk in idx.split(self.batch_size):
-            if self.shuffle and len(chunk) < 2:  # a batch of 1 breaks BatchNorm in training mode
-                continue
-            yield chunk
-
-    def __len__(self):
-        m = len(self._indices())
-        full, rest = divmod(m, self.batch_size)
-        return full + (rest >= (2 if self.shuffle else 1))
-
-
-def augment_batch(x: torch.Tensor, pad: int, flip: bool, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random crop (zero padding `pad`, same size out) and random horizontal flip, per image.
-
-    Same distribution as torchvision's `RandomCrop(size, padding=pad)` + `RandomHorizontalFlip()`:
-    offsets uniform in `[0, 2*pad]` on each axis, flip with probability 1/2. Works on any dtype.
-    """
-    return apply_augmentation(x, pad, *draw_augmentation(len(x), pad, flip, x.device, generator))
-
-
-def draw_augmentation(n: int, pad: int, flip: bool, device, generator: torch.Generator | None = None):
-    """The random numbers of `augment_batch` for `n` images: crop offsets `(oy, ox)` (None without
-    padding) and flip flags (None without flips)."""
-    oy = ox = do = None
-    if pad > 0:
-        oy = torch.randint(0, 2 * pad + 1, (n,), device=device, generator=generator)
-        ox = torch.randint(0, 2 * pad + 1, (n,), device=device, generator=generator)
-    if flip:
-        do = torch.rand(n, device=device, generator=generator) < 0.5
-    return oy, ox, do
-
-
-def apply_augmentation(x: torch.Tensor, pad: int, oy, ox, do) -> torch.Tensor:
-    """Crop `x` padded by `pad` zeros at offsets `(oy, ox)` and flip where `do` (see `draw_augmentation`)."""
-    n, c, h, w = x.shape
-    dev = x.device
-    if oy is not None:
-        xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-        rows = (oy[:, None] + torch.arange(h, device=dev))[:, None, :, None].expand(n, c, h, w + 2 * pad)
-        xp = xp.gather(2, rows)
-        cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, None, :].expand(n, c, h, w)
-        x = xp.gather(3, cols)
-    if do is not None:
-        x = torch.where(do[:, None, None, None], x.flip(3), x)
-    return x
-
-
-class _Augmented(_Indexed):
-    """A split seen through fixed per-sample augmentation draws: batch `idx` is cropped and flipped
-    with the draws of its samples, so any batching or DDP sharding sees the same images."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, pad: int, draws: tuple):
-        super().__init__(x, y)
-        self.pad, self.draws = pad, draws
-
-    def __getitem__(self, idx):
-        draws = [d[idx.to(d.device)].to(self.x.device) if d is not None else None for d in self.draws]
-        return apply_augmentation(self.x[idx], self.pad, *draws), self.y[idx]
 
 
 def fits_on_device(nbytes: int, free_bytes: int, fraction: float = 0.5) -> bool:
@@ -220,12 +118,6 @@ class InMemoryDataModule(L.LightningDataModule):
         self.input_shape = tuple(x_tr.shape[1:])
         self._ready = True
 
-    def _rank_world(self) -> tuple[int, int]:
-        t = self.trainer
-        if t is not None:
-            return t.global_rank, t.world_size
-        return rank_world()
-
     def _place(self) -> bool:
         """Move every split to the accelerator once (`device_resident`: auto = on CUDA devices).
         Returns whether the data now lives on an accelerator."""
@@ -256,7 +148,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, train: bool, augmented: bool = False) -> DataLoader:
         resident = self._place()
-        rank, world = self._rank_world()
+        rank, world = ranks.rank_world()
         bs = max(1, self.batch_size // world) if train else self.eval_batch_size
         sampler = BatchIndexSampler(
             len(self.y[split]),
@@ -325,7 +217,7 @@ class InMemoryDataModule(L.LightningDataModule):
         """The augmentation's random numbers: one generator per epoch and rank, seeded from (seed, epoch,
         rank) and nothing else, so a run resumed from an epoch's checkpoint draws exactly what the
         uninterrupted run drew, and DDP ranks draw differently."""
-        rank, _ = self._rank_world()
+        rank, _ = ranks.rank_world()
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         key = (epoch, rank, device)
         if self._aug_key != key:
@@ -333,145 +225,3 @@ class InMemoryDataModule(L.LightningDataModule):
             self._aug_gen = torch.Generator(device=device)
             self._aug_gen.manual_seed(int(np.random.SeedSequence([self.seed, epoch, rank]).generate_state(1)[0]))
         return self._aug_gen
-
-
-class DigitsDataModule(InMemoryDataModule):
-    """sklearn's bundled 8x8 digits (1797 images, pixel values 0..16): no download, seconds on CPU.
-    The data set has no official test split: a stratified 20% test split (seed `split_seed`) is held out."""
-
-    name = "digits"
-
-    def __init__(self, test_fraction: float = 0.2, **kw):
-        super().__init__(**kw)
-        self.test_fraction = test_fraction
-
-    def load(self):
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        x = d.images.astype(np.uint8)[:, None]  # [N, 1, 8, 8], values 0..16
-        y = d.target.astype(np.int64)
-        tr, te = train_test_split(
-            np.arange(len(y)), test_size=self.test_fraction, stratify=y, random_state=self.split_seed
-        )
-        return x[tr], y[tr], x[te], y[te]
-
-
-class CIFARDataModule(InMemoryDataModule):
-    """CIFAR-10/100 in torchvision's on-disk format under `root` (downloaded there if missing).
-
-    The python-pickle batches are read directly (the format is documented with the data set), so an
-    existing copy is used without any network access or checksum pass over 170 MB.
-    """
-
-    layout = {  # folder, training files, test files, label key
-        "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels"),
-        "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels"),
-    }
-
-    def __init__(self, name: str = "cifar10", **kw):
-        super().__init__(name=name, **kw)
-        if name not in self.layout:
-            raise ValueError(f"unknown CIFAR variant {name!r}; choose one of {list(self.layout)}")
-
-    @property
-    def folder(self) -> Path:
-        return self.root / self.layout[self.name][0]
-
-    def _missing(self) -> list[str]:
-        _, train, test, _ = self.layout[self.name]
-        return [f for f in train + test if not (self.folder / f).is_file()]
-
-    def prepare_data(self):  # rank 0 only, before setup
-        if not self._missing():
-            return
-        hint = (
-            f"{self.name} was not found at {self.folder} (missing: {', '.join(self._missing())}). Put "
-            f"torchvision's extracted '{self.layout[self.name][0]}' folder under data.root={self.root} (then no "
-            f"network is needed), or allow the download with data.download=true on a machine with network access."
-        )
-        if not self.download:
-            raise FileNotFoundError(hint)
-        import torchvision
-
-        cls = torchvision.datasets.CIFAR10 if self.name == "cifar10" else torchvision.datasets.CIFAR100
-        old = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(20)  # fail fast without network instead of hanging
-        try:
-            cls(str(self.root), train=True, download=True)
-        except Exception as err:  # noqa: BLE001 - any network failure gets the same hint
-            raise FileNotFoundError(f"{hint} (download failed: {err})") from err
-        finally:
-            socket.setdefaulttimeout(old)
-
-    def _read(self, files: list[str]):
-        key = self.layout[self.name][3]
-        xs, ys = [], []
-        for f in files:
-            with open(self.folder / f, "rb") as fh:
-                d = pickle.load(fh, encoding="latin1")
-            xs.append(np.asarray(d["data"], np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(d[key], np.int64))
-        return np.concatenate(xs), np.concatenate(ys)
-
-    def load(self):
-        if self._missing():
-            self.prepare_data()
-        _, train, test, _ = self.layout[self.name]
-        return (*self._read(train), *self._read(test))
-
-
-class ImageFolderDataModule(InMemoryDataModule):
-    """The user's images in torchvision's ImageFolder layout: `root/train/<class>/*.png` and optionally
-    `root/test/<class>/*`. Without `root/test`, a stratified `test_fraction` is held out of `train`.
-    Images are resized to `image_size` and kept in memory as uint8."""
-
-    name = "imagefolder"
-
-    def __init__(self, image_size: int = 32, test_fraction: float = 0.2, channels: int = 3, **kw):
-        super().__init__(**kw)
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"data=imagefolder needs data.root=DIR, an existing folder; got {str(self.root)!r}")
-        self.image_size, self.test_fraction, self.channels = image_size, test_fraction, channels
-
-    def _read(self, folder: Path, classes: list[str] | None = None):
-        import torchvision
-        from torchvision.transforms import v2
-
-        tf = v2.Compose([v2.PILToTensor(), v2.Resize((self.image_size, self.image_size), antialias=True)])
-        mode = "L" if self.channels == 1 else "RGB"
-        ds = torchvision.datasets.ImageFolder(str(folder), transform=tf, loader=lambda p: _open(p, mode))
-        if classes is not None and ds.classes != classes:
-            raise ValueError(f"class folders of {folder} {ds.classes} differ from the training ones {classes}")
-        x = np.stack([self._image(ds, i) for i in range(len(ds))]).astype(np.uint8)
-        return x, np.asarray(ds.targets, np.int64), ds.classes
-
-    @staticmethod
-    def _image(ds, i: int) -> np.ndarray:
-        try:
-            return ds[i][0].numpy()
-        except Exception as e:  # noqa: BLE001 -- name the file: PIL's message does not
-            raise ValueError(f"cannot read image {ds.samples[i][0]}: {type(e).__name__}: {e}") from e
-
-    def load(self):
-        train_dir = self.root / "train"
-        if not train_dir.is_dir():
-            raise FileNotFoundError(
-                f"no training images: expected the folder {train_dir} with one sub-folder per class"
-            )
-        x, y, classes = self._read(train_dir)
-        self.classes = classes
-        if (self.root / "test").is_dir():
-            xt, yt, _ = self._read(self.root / "test", classes)
-            return x, y, xt, yt
-        tr, te = train_test_split(
-            np.arange(len(y)), test_size=self.test_fraction, stratify=y, random_state=self.split_seed
-        )
-        return x[tr], y[tr], x[te], y[te]
-
-
-def _open(path: str, mode: str):
-    from PIL import Image
-
-    with open(path, "rb") as f:
-        return Image.open(f).convert(mode)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from . import record
+from ..record import files, identity
 
 log = logging.getLogger("binary_encoding")
 
@@ -63,7 +63,7 @@ def run_name(cfg: DictConfig) -> str:
 
 
 def run_group(cfg: DictConfig) -> str:
-    """The sweep name and the job's overrides that define the run, without the seed (`record.NOT_DEFINING`),
+    """The sweep name and the job's overrides that define the run, without the seed (`identity.NOT_DEFINING`),
     else `<name>/head=...`: the runs that differ only in their seed share it (W&B's group averages them)."""
     from hydra.core.hydra_config import HydraConfig
 
@@ -72,16 +72,16 @@ def run_group(cfg: DictConfig) -> str:
         hc = HydraConfig.get()
         skip = {*hc.job.config.override_dirname.exclude_keys, "seed"}
         keys = {o: o.split("=", 1)[0].lstrip("+~") for o in hc.overrides.task}
-        settings = sorted(o for o, k in keys.items() if k not in skip and not k.startswith(record.NOT_DEFINING))
+        settings = sorted(o for o, k in keys.items() if k not in skip and not k.startswith(identity.NOT_DEFINING))
     return "/".join([str(cfg.name), ",".join(settings)]) if settings else str(cfg.name)
 
 
 def finished(cfg: DictConfig, out: Path) -> dict | None:
     """The summary of a job that already finished in `out` (then it is skipped), else None."""
-    done = out / record.SUMMARY
+    done = out / files.SUMMARY
     if is_rank() or not done.exists() or not cfg.get("resume", True) or cfg.get("ckpt_path") is not None:
         return None
-    print(f"already finished: {out} (remove its {record.SUMMARY} to train it again)")
+    print(f"already finished: {out} (remove its {files.SUMMARY} to train it again)")
     return json.loads(done.read_text())
 
 
@@ -89,13 +89,13 @@ def finished(cfg: DictConfig, out: Path) -> dict | None:
 def recording_failure(out: Path):
     """Remove an earlier attempt's failed.json; write one (error and traceback) if this attempt fails."""
     if is_rank0():
-        (out / record.FAILED).unlink(missing_ok=True)
+        (out / files.FAILED).unlink(missing_ok=True)
     try:
         yield
     except BaseException as err:
         if is_rank0():
-            record.write_json(
-                out / record.FAILED,
+            files.write_json(
+                out / files.FAILED,
                 {
                     "error": f"{type(err).__name__}: {err}",
                     "time": time.strftime("%c"),
@@ -140,7 +140,7 @@ def terminations(trainer, cfg: DictConfig, out: Path):
 
     def stop(code: int, what: str):
         epoch = trainer.current_epoch
-        ckpt = record.last_checkpoint(out)
+        ckpt = files.last_checkpoint(out)
         where = f"from {ckpt}" if ckpt.exists() else "from the start (no checkpoint yet)"
         msg = f"{what} at epoch {epoch}; {resume_hint(cfg, out)} ({where})"
         if is_rank0():
@@ -168,11 +168,11 @@ def start(cfg: DictConfig, out: Path) -> None:
         cfg.run_name = cfg.get("run_name") or run_name(cfg)
         cfg.group = cfg.get("group") or run_group(cfg)
     if is_rank0():
-        (out / record.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        (out / files.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
 # settings that may change when a run is resumed: those that define no run, a longer run, other measurements
-RESUME_SAFE = (*record.NOT_DEFINING, "trainer.max_epochs", "metrics.")
+RESUME_SAFE = (*identity.NOT_DEFINING, "trainer.max_epochs", "metrics.")
 
 
 def check_same_run(cfg: DictConfig, out: Path) -> None:
@@ -180,13 +180,13 @@ def check_same_run(cfg: DictConfig, out: Path) -> None:
     head would continue the old optimizer under the new name). `resume=force` continues anyway."""
     from .policy import ConfigError
 
-    old_path = out / record.CONFIG
+    old_path = out / files.CONFIG
     if str(cfg.get("resume", True)) in ("False", "force") or is_rank() or not old_path.exists():
         return
-    if not record.last_checkpoint(out).exists() or (out / record.SUMMARY).exists():
+    if not files.last_checkpoint(out).exists() or (out / files.SUMMARY).exists():
         return
-    old = record.flat_config(OmegaConf.to_container(OmegaConf.load(old_path), resolve=True))
-    new = record.flat_config(OmegaConf.to_container(cfg, resolve=True))
+    old = identity.flat_config(OmegaConf.to_container(OmegaConf.load(old_path), resolve=True))
+    new = identity.flat_config(OmegaConf.to_container(cfg, resolve=True))
     changed = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k) and not k.startswith(RESUME_SAFE)]
     if changed:
         diff = "; ".join(f"{k}: {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in changed[:8])
@@ -201,7 +201,7 @@ def resume_checkpoint(cfg: DictConfig, out: Path) -> str | None:
     """`ckpt_path`, else the job's last checkpoint when it was cut off (and `resume` is on), else None."""
     if cfg.get("ckpt_path") is not None:
         return str(cfg.ckpt_path)
-    last = record.last_checkpoint(out)
+    last = files.last_checkpoint(out)
     if str(cfg.get("resume", True)) != "False" and last.exists():
         import zipfile
 
@@ -225,8 +225,8 @@ def launch_ddp(cfg: DictConfig, out: Path, ranks: int) -> dict:
     job fails instead of hanging. Rank 0 writes the record; the job's W&B run id is fixed beforehand.
     """
     if "_target_" in cfg.logger:
-        record.wandb_run_id(out)
-    path = out / record.DDP_CONFIG
+        files.wandb_run_id(out)
+    path = out / files.DDP_CONFIG
     OmegaConf.save(cfg, path, resolve=True)
     cmd = [
         sys.executable,
@@ -235,7 +235,7 @@ def launch_ddp(cfg: DictConfig, out: Path, ranks: int) -> dict:
         "--standalone",
         f"--nproc_per_node={ranks}",
         "-m",
-        "binary_encoding.ddp_worker",
+        "binary_encoding.run.ddp_worker",
         str(path),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -245,7 +245,7 @@ def launch_ddp(cfg: DictConfig, out: Path, ranks: int) -> dict:
             f"DDP job on {ranks} ranks failed (exit code {result.returncode}); the ranks' output is "
             f"above and the record in {out}"
         )
-    return json.loads((out / record.SUMMARY).read_text())
+    return json.loads((out / files.SUMMARY).read_text())
 
 
 def cluster_plugins() -> list:

@@ -20,7 +20,7 @@ def conf_dir() -> str:
     for loc in (spec.submodule_search_locations or []) if spec else []:
         if (Path(loc) / "config.yaml").is_file():
             return str(Path(loc))
-    checkout = Path(__file__).resolve().parent.parent / "conf"  # a checkout on PYTHONPATH, not installed
+    checkout = Path(__file__).resolve().parents[2] / "conf"  # a checkout on PYTHONPATH, not installed
     if (checkout / "config.yaml").is_file():
         return str(checkout)
     raise FileNotFoundError(

@@ -28,17 +28,17 @@ import lightning as L
 import numpy as np
 import torch
 
-from . import record
-from .latents import Latents, collect_latents, gather_strided, rank_world
-from .metrics.deepfool import deepfool
-from .metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
-from .metrics.reliability import (
+from ..metrics.deepfool import deepfool
+from ..metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
+from ..metrics.reliability import (
     fit_class_gaussians,
     mahalanobis_distance,
     max_softmax_score,
     misclassification_scores,
     reference_mahalanobis_auroc,
 )
+from ..record import files, wandb_run
+from .latents import Latents, collect_latents, gather_strided, rank_world
 
 
 def geometry_metrics(
@@ -163,8 +163,8 @@ class Metrics(L.Callback):
         if not trainer.is_global_zero:
             return
         for lg in trainer.loggers:
-            if isinstance(lg, record.RunLogger):
-                from .wandb_media import latent_media
+            if isinstance(lg, wandb_run.RunLogger):
+                from ..record.wandb_media import latent_media
 
                 lg.log_row(latent_media(split, lat.z, lat.y, self.hist_dims, epoch), epoch)
 
@@ -177,7 +177,7 @@ class Metrics(L.Callback):
         reuse = kept[1] if kept is not None and kept[0] == trainer.global_step else {}
         self.results, lats = final_metrics(pl_module, trainer.datamodule, self.final, latents=reuse)
         if self.save_latents and trainer.is_global_zero and self.out_dir is not None:
-            save_latents(lats, Path(self.out_dir) / record.LATENTS)
+            save_latents(lats, Path(self.out_dir) / files.LATENTS)
         # no history row: the results go to summary.json and W&B's run summary (train.fit)
 
 

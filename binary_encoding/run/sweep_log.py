@@ -3,7 +3,7 @@
 `SweepLog` is a Hydra callback (`hydra.callbacks` in conf/config.yaml). The job line is logged in the
 job's process (with hydra/launcher=slurm: in the job's SLURM log), after Hydra has set up the job's
 logging, so it also opens the job's train.log. The recap is printed by the process that launched the
-sweep, from what the job folders hold (`record.SUMMARY`, `record.FAILED`), so it works with any
+sweep, from what the job folders hold (`files.SUMMARY`, `files.FAILED`), so it works with any
 launcher: with hydra/launcher=slurm the jobs run elsewhere and write into the same folders. The
 callback travels to such jobs with Hydra's context, the list of jobs included.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from . import record
+from ..record import files
 
 log = logging.getLogger("binary_encoding")
 
@@ -53,7 +53,7 @@ def job_folders(sweep_dir: Path, output_subdir: str | None) -> dict[tuple[str, .
 
 def summary_times(folders) -> dict[Path, int]:
     """When each folder's summary.json was written (folders without one left out)."""
-    return {f: (f / record.SUMMARY).stat().st_mtime_ns for f in folders if (f / record.SUMMARY).exists()}
+    return {f: (f / files.SUMMARY).stat().st_mtime_ns for f in folders if (f / files.SUMMARY).exists()}
 
 
 def job_status(folder: Path | None, finished_before: dict[Path, int]) -> tuple[str, dict]:
@@ -62,14 +62,14 @@ def job_status(folder: Path | None, finished_before: dict[Path, int]) -> tuple[s
     or `not run` (no folder)."""
     if folder is None:
         return "not run", {}
-    summary_path = folder / record.SUMMARY
+    summary_path = folder / files.SUMMARY
     if summary_path.exists():
         summary = json.loads(summary_path.read_text())
         if summary.get("diverged"):
             return "diverged", summary
         skipped = finished_before.get(folder) == summary_path.stat().st_mtime_ns
         return ("skipped" if skipped else "finished"), summary
-    return ("failed" if (folder / record.FAILED).exists() else "unfinished"), {}
+    return ("failed" if (folder / files.FAILED).exists() else "unfinished"), {}
 
 
 def recap(sweep_dir: str, jobs: list[list[str]], finished_before: dict[Path, int], output_subdir: str | None) -> str:
@@ -90,7 +90,7 @@ def recap(sweep_dir: str, jobs: list[list[str]], finished_before: dict[Path, int
         name = ",".join(o for o in overrides if o not in common)
         line = f"{i:>{width}}/{n}  {status:<10}  {acc:>8}  {codes:>5}  {minutes:>6}  {name}"
         if status == "failed":
-            error = (json.loads((folder / record.FAILED).read_text()).get("error") or "?").splitlines()[0]
+            error = (json.loads((folder / files.FAILED).read_text()).get("error") or "?").splitlines()[0]
             line += f"  ({error if len(error) <= 100 else error[:97] + '...'})"
         lines.append(line)
     lines.append(f"{n} jobs: " + ", ".join(f"{c} {status}" for status, c in counts.items()))

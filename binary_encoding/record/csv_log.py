@@ -1,0 +1,64 @@
+"""metrics.csv: the local record of every epoch, kept whatever else logs (no network, no W&B)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+from .files import METRICS
+
+
+class LocalRecord(Logger):
+    """A Lightning logger that keeps `<dir>/metrics.csv`: one row per epoch holding exactly what was
+    logged in that epoch (rank 0 only), rewritten atomically after every call, so results never
+    depend on the network or on W&B and a crash loses nothing. When a run resumes, rows of the
+    earlier attempt from the resumed epoch on are replaced."""
+
+    def __init__(self, out_dir: str | Path):
+        super().__init__()
+        self.path = Path(out_dir) / METRICS
+        self.rows: dict[int, dict] = {}
+        self._resumed = False
+
+    @property
+    def name(self):
+        return "local"
+
+    @property
+    def version(self):
+        return 0
+
+    @rank_zero_only
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass  # the resolved config is written by job.start()
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict, step: int | None = None):
+        if "epoch" not in metrics:
+            return  # end-of-fit values go to the summary
+        epoch = int(metrics["epoch"])
+        if not self._resumed:  # first call of this process: keep earlier epochs of a cut-off attempt
+            self._resumed = True
+            if self.path.exists():
+                with open(self.path) as f:
+                    self.rows = {int(r["epoch"]): r for r in csv.DictReader(f) if int(r["epoch"]) < epoch}
+        row = self.rows.setdefault(epoch, {"epoch": epoch})
+        row["step"] = step
+        row.update({k: float(v) for k, v in metrics.items() if k != "epoch"})
+        self._write()
+
+    def _write(self):
+        rows = [self.rows[e] for e in sorted(self.rows)]
+        keys: list[str] = []
+        for r in rows:
+            keys += [k for k in r if k not in keys]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(rows)
+        tmp.replace(self.path)  # atomic: a crash never leaves a half-written record

@@ -1,0 +1,56 @@
+"""The files of a run folder: their names, in one place, and how they are written (atomically).
+
+Every run folder holds (names below; `train`, `evaluate` and `report` read and write through them):
+  config.yaml      the resolved config
+  metrics.csv      one row per epoch (everything that was logged), written by `LocalRecord`
+  summary.json     end-of-training values (`SUMMARY_INFO` keys + the metrics of `evaluation.final_metrics`)
+  eval.json        the same metrics recomputed from the checkpoint by `python -m binary_encoding.evaluate`
+  latents.npz      train/val/test latents, labels and predictions (with `save_latents=true`)
+  failed.json      the error of a failed attempt (removed when the job is run again)
+  train.log        the job's log: one line per epoch (`console.EpochLog`), Hydra's messages
+  checkpoints/last.ckpt   refreshed every epoch; a cut-off run resumes from it
+  wandb/, wandb_id.txt    the W&B run and its id (a resumed job continues the same run)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from pathlib import Path
+
+CONFIG = "config.yaml"
+METRICS = "metrics.csv"
+SUMMARY = "summary.json"
+EVAL = "eval.json"
+LATENTS = "latents.npz"
+FAILED = "failed.json"
+LOG = "train.log"  # Hydra's job log (conf/config.yaml: hydra.job_logging); DDP rank 0 appends to it
+CHECKPOINTS = "checkpoints"
+LAST_CKPT = "last.ckpt"
+WANDB_ID = "wandb_id.txt"
+DDP_CONFIG = "ddp_config.yaml"
+
+
+def last_checkpoint(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CHECKPOINTS / LAST_CKPT
+
+
+def write_json(path: str | Path, obj) -> None:
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None if math.isnan(v) else str(v)
+        return v
+
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({k: clean(v) for k, v in obj.items()}, indent=2, default=str))
+    tmp.replace(path)
+
+
+def wandb_run_id(out: str | Path) -> str:
+    """The job's W&B run id, kept in `<out>/wandb_id.txt`: a resumed or requeued job continues its run."""
+    id_file = Path(out) / WANDB_ID
+    if not id_file.exists():
+        id_file.write_text(uuid.uuid4().hex[:12])
+    return id_file.read_text().strip()

@@ -1,0 +1,133 @@
+"""The W&B run of a job: the logger factory (`conf/logger/wandb.yaml`), its layout of a run, the
+credentials lookup and the sync command of an offline run."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_only
+
+from .files import wandb_run_id
+
+# W&B summaries of the per-epoch curves a reader compares across runs: the best value, not the last
+BEST = {
+    "max": ("acc", "agreement_dim", "agreement_code", "top_codes_fraction", "binarity_score"),
+    "min": ("ce", "loss", "nc1", "sigma_w"),
+}
+
+
+def wandb_logger(
+    save_dir: str,
+    project: str = "binary_encoding",
+    entity: str | None = None,
+    mode: str = "auto",
+    tags=(),
+    group: str | None = None,
+    job_type: str = "train",
+    run_name: str | None = None,
+    run_config: dict | None = None,
+):
+    """The W&B logger of one job (`conf/logger/wandb.yaml`). Online when W&B has credentials for its host,
+    offline otherwise; the run id is kept in the run folder so that a resumed job continues the same run.
+    Tags: data set, backbone, head, experiment and sweep name (from `run_config`), then `tags`."""
+    os.environ.setdefault("WANDB_SILENT", "true")  # wandb's banners off; the run URL is printed by RunLogger
+    if mode == "auto":
+        mode = os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() else "offline")
+    logger = RunLogger(
+        project=project,
+        entity=entity,
+        group=group,
+        job_type=job_type,
+        name=run_name,
+        id=wandb_run_id(save_dir),
+        resume="allow",
+        save_dir=str(save_dir),
+        mode=mode,
+        tags=list(dict.fromkeys([*run_tags(run_config or {}), *(tags or [])])),
+        config=run_config,
+    )
+    logger._wandb_init.pop("anonymous", None)  # Lightning passes a deprecated key that makes wandb warn
+    return logger
+
+
+def run_tags(run_config: dict) -> list[str]:
+    """W&B tags of a run: data set, backbone, head, experiment, sweep name (those that are set)."""
+    choices = run_config.get("choices") or {}
+    names = [
+        (run_config.get("data") or {}).get("name"),
+        (run_config.get("backbone") or {}).get("name"),
+        (run_config.get("head") or {}).get("name"),
+        choices.get("experiment"),
+        run_config.get("name"),
+    ]
+    return list(dict.fromkeys(str(n) for n in names if n))
+
+
+def wandb_logged_in() -> bool:
+    """Whether W&B has credentials for its host (`WANDB_BASE_URL`, W&B's own lookup: `WANDB_API_KEY`,
+    settings files, .netrc of that host), without prompting or contacting the server."""
+    import wandb
+
+    try:
+        return bool(wandb.login(prompt=False, verify=False))
+    except Exception:  # malformed credentials: train offline rather than not at all
+        return False
+
+
+def offline_sync_command(out: str | Path, run_id: str) -> str:
+    """The command that uploads every part of an offline run: a resumed job leaves one
+    `offline-run-<time>-<id>` folder per attempt, and `wandb sync` given all of them in one call
+    uploads them in order of start time into one run (the epoch is the step, so later parts extend it)."""
+    return f"wandb sync {shlex.quote(str(Path(out) / 'wandb'))}/offline-run-*-{run_id}"
+
+
+class RunLogger(WandbLogger):
+    """Lightning's W&B logger with the project's layout of a run:
+
+    * one history row per epoch, the epoch as W&B's step and x-axis (Lightning's default x-axis is
+      the optimizer step, and its step restarts when an offline run resumes; epochs do not);
+    * summaries of the per-epoch curves as their best value (`BEST`), end-of-training values only in
+      the summary (`final/...`, written by `train.fit`);
+    * the run URL printed when online (it survives `WANDB_SILENT`)."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        new = self._experiment is None
+        run = super().experiment
+        if new and hasattr(run, "define_metric"):
+            run.define_metric("epoch")
+            run.define_metric("*", step_metric="epoch", step_sync=True)  # replaces Lightning's global-step axis
+            for summary, names in BEST.items():
+                for split in ("train", "val"):
+                    for name in names:
+                        run.define_metric(f"{split}/{name}", step_metric="epoch", summary=summary)
+            if self._wandb_init.get("mode") == "online" and getattr(run, "url", None):
+                print(f"W&B run: {run.url}", flush=True)
+        return run
+
+    @rank_zero_only
+    def log_metrics(self, metrics, step=None):
+        """Everything Lightning logs per epoch, as the history row of that epoch (rows logged in the same
+        epoch merge). Rows of epochs the W&B run already holds (a resumed online run) are left out."""
+        if "epoch" not in metrics:
+            return  # step-level values: none are logged per step; end-of-fit values go to the summary
+        self.log_row(dict(metrics), int(metrics["epoch"]))
+
+    @rank_zero_only
+    def log_row(self, data: dict, epoch: int) -> None:
+        """Values (numbers, images, tables, histograms) into the history row of `epoch`."""
+        run = self.experiment
+        if epoch >= run.step:
+            run.log({**data, "epoch": epoch}, step=epoch)
+
+    @rank_zero_only
+    def finish(self, exit_code: int = 0) -> None:
+        """Close the W&B run: the last epoch's row is written first (wandb holds a row until the next step)."""
+        if self._experiment is not None:
+            self._experiment.log({}, commit=True)
+            self._experiment.finish(exit_code=exit_code)

@@ -1,0 +1,97 @@
+"""`train(cfg)`: one job from its config to its summary, the plain function that the command line, the
+DDP ranks, tests and notebooks call. The job's life around the training (folder, skip, resume, failure
+record, DDP ranks) is `job.py`; config checks and what `auto` means are `policy.py`."""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+from omegaconf import DictConfig
+
+from .build import build_callbacks, build_datamodule, build_loggers, build_model
+
+
+def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
+    """Train one model as `cfg` says; return the summary (also written to the run folder)."""
+    from . import job, policy
+
+    job.quiet_lightning()
+    out = job.output_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    if (done := job.finished(cfg, out)) is not None:
+        return done
+    with job.recording_failure(out):
+        policy.validate(cfg)
+        job.check_same_run(cfg, out)
+        job.start(cfg, out)
+        ranks = policy.num_devices(cfg)
+        if ranks > 1 and not job.is_rank():
+            return job.launch_ddp(cfg, out, ranks)
+        return fit(cfg, callbacks or [])
+
+
+def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
+    """Build everything from `cfg`, fit, and write the summary (on rank 0)."""
+    import lightning as L
+
+    from ..callbacks.metrics import Metrics
+    from ..record import csv_log, files, summarize, wandb_run
+    from . import console, job, policy
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    dm = build_datamodule(cfg)
+    if dm.num_classes < 2:
+        raise policy.ConfigError(
+            f"the data set {cfg.data.name} has {dm.num_classes} class: a classifier needs at least 2"
+        )
+    latent_width = cfg.head.get("width")
+    if latent_width and 2**latent_width < dm.num_classes:
+        warnings.warn(
+            f"head.width={latent_width} gives {2**latent_width} binary codes for {dm.num_classes} "
+            f"classes: classes must share codes (need width >= {(dm.num_classes - 1).bit_length()})",
+            stacklevel=2,
+        )
+    # the same initial weights on every rank (seeded above); augmentation draws per rank: data.augment_generator
+    module = build_model(cfg, dm.input_shape, dm.num_classes)
+
+    callbacks = [*build_callbacks(cfg), *extra_callbacks]
+    metrics = next(c for c in callbacks if isinstance(c, Metrics))
+    loggers = build_loggers(cfg, sum(p.numel() for p in module.parameters()))
+    out = job.output_dir(cfg)
+    kwargs = policy.trainer_kwargs(cfg)
+    bar = kwargs["enable_progress_bar"]
+    # the epoch lines go to the console too unless a bar holds it (outside a terminal they always do)
+    epoch_log = console.EpochLog(cfg.trainer.max_epochs, console=not bar or not sys.stdout.isatty())
+    trainer = L.Trainer(
+        **kwargs,
+        callbacks=[*callbacks, console.ProgressBar()] if bar else callbacks,
+        logger=[*loggers, csv_log.LocalRecord(out), epoch_log],
+        plugins=job.cluster_plugins(),
+        default_root_dir=str(out),
+    )
+    ok = False
+    try:
+        start = time.time()
+        with job.terminations(trainer, cfg, out):
+            trainer.fit(module, dm, ckpt_path=job.resume_checkpoint(cfg, out))
+        seconds = time.time() - start
+        summary = summarize.run_summary(
+            cfg, trainer.current_epoch, float(module.gamma), metrics.results, seconds, dm.num_classes
+        )
+        if trainer.is_global_zero:
+            files.write_json(out / files.SUMMARY, summary)
+            for lg in loggers:
+                lg.experiment.summary.update(
+                    {f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float))}
+                )
+            print(summarize.format_summary(summary, out))
+            for lg in loggers:
+                if lg._wandb_init.get("mode") == "offline":
+                    print(f"W&B offline; upload with: {wandb_run.offline_sync_command(out, lg.version)}")
+        ok = True
+        return summary
+    finally:
+        for lg in loggers:  # every job closes its own run, failed ones marked so
+            lg.finish(exit_code=0 if ok else 1)
