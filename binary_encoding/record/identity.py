@@ -16,3 +16,24 @@ def flat_config(node, prefix: str = "") -> dict:
     if isinstance(node, dict):
         return {k: v for key, val in node.items() for k, v in flat_config(val, f"{prefix}{key}.").items()}
     return {prefix[:-1]: node}
+
+
+# keys that define a run but may change when it is resumed: a longer run, other measurements of it
+RESUMABLE_CHANGES = ("trainer.max_epochs", "metrics.")
+# keys that vary inside one report row: the seeds are pooled, the learning rate is selected
+VARY_IN_ROW = ("lr", "seed")
+
+
+def defines_run(key: str) -> bool:
+    """Whether the flat config key `key` (or override key) defines what a run trains."""
+    return not key.startswith(NOT_DEFINING)
+
+
+def may_change_on_resume(key: str) -> bool:
+    """Whether a cut-off run may be resumed with another value of `key`."""
+    return not defines_run(key) or key.startswith(RESUMABLE_CHANGES)
+
+
+def splits_report_row(key: str) -> bool:
+    """Whether runs that differ in `key` go to different rows of the report."""
+    return defines_run(key) and key not in VARY_IN_ROW and not key.endswith("_target_")

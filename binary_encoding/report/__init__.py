@@ -55,7 +55,6 @@ _OTHER_STYLES = [
                      ("black", (0, (1, 2)), "X"), ("yellow", (0, (8, 2)), "*"))
 ]  # fmt: skip
 GROUP = ["data", "backbone", "head", "width", "settings"]  # a table row; `seed` and `lr` vary inside it
-NOT_SETTINGS = ("lr", "seed", *identity.NOT_DEFINING)  # lr and seed vary inside a row
 JOB_FILES = (files.CONFIG, files.METRICS, files.SUMMARY, files.FAILED)
 SKIP_DIRS = {"checkpoints", "wandb", "report", "__pycache__"}
 
@@ -164,7 +163,7 @@ def _settings(runs: pd.DataFrame) -> pd.Series:
     out = pd.Series("", index=runs.index, dtype=object)
     for _, idx in runs.groupby(GROUP[:-1], sort=False, dropna=False).groups.items():
         cfgs = [runs.at[i, "_config"] for i in idx]
-        keys = sorted({k for c in cfgs for k in c if not k.startswith(NOT_SETTINGS) and not k.endswith("_target_")})
+        keys = sorted({k for c in cfgs for k in c if identity.splits_report_row(k)})
         varying = [k for k in keys if len({repr(c.get(k)) for c in cfgs}) > 1]
         if "protocol" in varying:  # keys the protocol choice sets go without saying: `protocol=reference`
             varying = [k for k in varying if k == "protocol" or not _follows(cfgs, "protocol", k)]

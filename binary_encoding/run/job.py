@@ -171,10 +171,6 @@ def start(cfg: DictConfig, out: Path) -> None:
         (out / files.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
-# settings that may change when a run is resumed: those that define no run, a longer run, other measurements
-RESUME_SAFE = (*identity.NOT_DEFINING, "trainer.max_epochs", "metrics.")
-
-
 def check_same_run(cfg: DictConfig, out: Path) -> None:
     """Refuse to resume the checkpoint in `out` with settings that define another run (a changed lr or
     head would continue the old optimizer under the new name). `resume=force` continues anyway."""
@@ -187,7 +183,8 @@ def check_same_run(cfg: DictConfig, out: Path) -> None:
         return
     old = identity.flat_config(OmegaConf.to_container(OmegaConf.load(old_path), resolve=True))
     new = identity.flat_config(OmegaConf.to_container(cfg, resolve=True))
-    changed = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k) and not k.startswith(RESUME_SAFE)]
+    keys = sorted(old.keys() | new.keys())
+    changed = [k for k in keys if old.get(k) != new.get(k) and not identity.may_change_on_resume(k)]
     if changed:
         diff = "; ".join(f"{k}: {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in changed[:8])
         more = f" and {len(changed) - 8} more" if len(changed) > 8 else ""
