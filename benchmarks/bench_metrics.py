@@ -4,7 +4,7 @@
 
 What is compared (ratio = straightforward time / project time, > 1 means the project is faster):
 
-1. suite: the per-epoch latent metrics of `evaluation.geometry_metrics` (gmm_binarity,
+1. suite: the per-epoch latent metrics of `callbacks.metrics.geometry_metrics` (gmm_binarity,
    encoding_agreement, code_agreement, neural_collapse with a classifier weight) on synthetic
    latents: each class sits near a random vertex of {-1, 1}^d, plus Gaussian noise; 10% of the
    predictions are wrong. Straightforward = the code below and tests/oracles.py: one sklearn

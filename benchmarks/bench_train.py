@@ -18,7 +18,7 @@ What is compared, per case (ratio = project images/s / reference images/s, > 1 =
   (what `resolve_precision("auto")` gives without CUDA; on a CUDA machine it would say bf16-mixed
   even for a CPU trainer, as it only looks at `torch.cuda.is_available()`).
 * reference: a plain fp32 PyTorch loop on the same data arrays (the project's training split), the
-  same backbone + head (`train.build_net` from the same config, eager, default memory format), batch
+  same backbone + head (`run.build.build_net` from the same config, eager, default memory format), batch
   size, learning rate and weight decay, `torch.optim.AdamW` with its defaults, loss
   `CE + gamma0 * mean(z**2)`; torchvision-style per-sample transforms in a DataLoader
   (`Image.fromarray` per sample, then `RandomCrop(32, padding=4)`, `RandomHorizontalFlip()`,
@@ -49,7 +49,7 @@ digits; epoch time = epoch images / images/s, so per-epoch costs outside the ste
 partial batch, the new permutation, epoch-end hooks) are not in it for CIFAR (digits windows span
 many epochs, so there they are).
 
-"metric pass": the per-epoch work of `evaluation.Metrics` at an epoch end on the project path
+"metric pass": the per-epoch work of `callbacks.metrics.Metrics` at an epoch end on the project path
 (`collect_latents` on the clean train and val splits + `geometry_metrics` on each; the W&B
 histograms are not drawn), timed inside the fit (before Lightning moves the model back to the CPU)
 after one untimed pass when the backbone is compiled (eval mode compiles new graphs). When the

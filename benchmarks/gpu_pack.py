@@ -7,7 +7,7 @@
 A ResNet18 + binenc job at batch 128 does not fill an H100/H200, and a sweep has hundreds of such jobs.
 This measures what running several of them at once on one GPU gives, the way a launcher would run
 them: as separate processes (Ray with fractional `num_gpus`, several SLURM tasks on one GPU, or a
-shell loop), each the project's real training loop -- Lightning `fit` of the model `train.build_model`
+shell loop), each the project's real training loop -- Lightning `fit` of the model `run.build.build_model`
 builds, on CIFAR-shaped synthetic data resident on the device (`bench_train.SyntheticCIFAR`, 45,000
 training / 5,000 validation images), with the validation loop and the per-epoch `Metrics`
 pass on, as in a real run.

@@ -2,10 +2,10 @@
 
     python -m binary_encoding.evaluate RUN_DIR [RUN_DIR ...] [--device cpu|cuda] [--checkpoint PATH]
 
-A RUN_DIR holds `config.yaml` and `checkpoints/last.ckpt` (`record.py`); a folder without
+A RUN_DIR holds `config.yaml` and `checkpoints/last.ckpt` (`record/files.py`); a folder without
 `config.yaml` is searched for run folders (a sweep: every job in it with a checkpoint). For each run
 the data and model are built from its config, the checkpoint's weights loaded, and the metrics of the
-run's summary (accuracies, latent metrics, Mahalanobis, DeepFool; `evaluation.final_metrics`, with
+run's summary (accuracies, latent metrics, Mahalanobis, DeepFool; `callbacks.metrics.final_metrics`, with
 the run's metric settings) written to `eval.json` beside it. On the device the run trained on, with
 the same precision, they equal the summary's values for the same checkpoint.
 """

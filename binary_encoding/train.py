@@ -1,8 +1,8 @@
 """Train one model: `python -m binary_encoding.train [overrides]` (add `-m` for a sweep).
 
 `main` is the thin Hydra entry point; `train(cfg)` is a plain function that tests and notebooks call.
-What a run writes is listed in `record.py`; the job's life around the training (folder, skip, resume,
-failure record, DDP ranks) is `job.py`; config checks and what `auto` means are `policy.py`.
+What a run writes is listed in `record/files.py`; the job's life around the training (folder, skip, resume,
+failure record, DDP ranks) is `run/job.py`; config checks and what `auto` means are `run/policy.py`.
 
 Only Hydra and OmegaConf are imported at the top: `--help` and shell completion stay fast.
 """

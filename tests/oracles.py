@@ -14,10 +14,20 @@ import numpy as np
 import torch
 
 __all__ = [
+    "aurc_reference",
+    "class_gaussian_reference",
+    "code_agreement_reference",
     "deepfool_reference",
+    "encoding_agreement_reference",
+    "finite_scores",
+    "fpr_at_95_tpr_reference",
     "gmm_binarity_reference",
+    "mahalanobis_auroc_reference",
     "mahalanobis_distance_reference",
+    "mahalanobis_reference",
+    "neural_collapse_reference",
     "reference_auroc_oracle",
+    "standardize_reference",
 ]
 
 
@@ -124,8 +134,128 @@ def gmm_binarity_reference(z, dims=None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
+# Encoding agreement and codes (docs/method.md §6.2)
+# --------------------------------------------------------------------------------------------------
+
+
+def encoding_agreement_reference(z, pred) -> float:
+    """The per-dimension agreement: for every present class and dimension the share q of positive
+    coordinates, max(q, 1 - q), averaged over all (class, dimension) pairs."""
+    bits = np.asarray(z) > 0
+    pred = np.asarray(pred)
+    q = np.stack([bits[pred == c].mean(0) for c in np.unique(pred)])
+    return float(np.maximum(q, 1 - q).mean())
+
+
+def code_agreement_reference(z, labels, num_classes=None) -> dict:
+    """The joint-code statistics with `collections.Counter` over the sign-bit tuples: the share of
+    samples carrying their class's most common code (`agreement`), the distinct codes (`n_codes`), the
+    share held by the `num_classes` most common codes (default: as many as there are distinct labels)
+    and how many distinct codes the classes' most common codes are (`unique_class_codes`)."""
+    from collections import Counter
+
+    codes = [tuple(row) for row in (np.asarray(z) > 0)]
+    labels = np.asarray(labels)
+    per_class = {c: Counter(code for code, lab in zip(codes, labels) if lab == c) for c in np.unique(labels)}
+    counts = Counter(codes)
+    k = len(per_class) if num_classes is None else num_classes
+    return {
+        "agreement": sum(max(cnt.values()) for cnt in per_class.values()) / len(codes),
+        "n_codes": len(counts),
+        "top_codes_fraction": sum(n for _, n in counts.most_common(k)) / len(codes),
+        "unique_class_codes": len({cnt.most_common(1)[0][0] for cnt in per_class.values()}),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Neural collapse (docs/method.md §6.3)
+# --------------------------------------------------------------------------------------------------
+
+
+def neural_collapse_reference(z, labels, global_mean="samples", min_count=2, classifier_weight=None) -> dict:
+    """docs/method.md §6.3 in float64 numpy, one class at a time: class means of the present classes;
+    mu_G over all samples ("samples") or the mean of the present class means ("class_means"); Sigma_W
+    (per-class ddof-1 `np.cov`, unweighted mean) and Sigma_B over the classes with >= `min_count`
+    samples; NC1 with `np.linalg.pinv` (hermitian, rcond D * eps); NC2 equinorm over the present classes;
+    NC3 when `classifier_weight` ([C, D], row c for class c) is given. `skipped_classes` counts the
+    classes 0..max(labels) left out of Sigma_W."""
+    z, labels = np.asarray(z, dtype=np.float64), np.asarray(labels)
+    classes = np.arange(labels.max() + 1)
+    counts = np.array([(labels == k).sum() for k in classes])
+    mus = {k: z[labels == k].mean(0) for k in classes if counts[k] > 0}
+    mu_g = z.mean(0) if global_mean == "samples" else np.mean(list(mus.values()), axis=0)
+    kept = [k for k in classes if counts[k] >= min_count]
+    sw = np.mean([np.cov(z[labels == k], rowvar=False, ddof=1) for k in kept], axis=0)
+    sb = np.mean([np.outer(mus[k] - mu_g, mus[k] - mu_g) for k in kept], axis=0)
+    pinv = np.linalg.pinv(sb, rcond=z.shape[1] * np.finfo(np.float64).eps, hermitian=True)
+    centred = np.stack([mu - mu_g for mu in mus.values()])  # [C_present, D]
+    norms = np.linalg.norm(centred, axis=1)
+    out = {
+        "nc1": np.trace(sw @ pinv) / len(kept),
+        "sigma_w": sw.mean(),
+        "trace_sigma_w": np.trace(sw),
+        "trace_sigma_b": np.trace(sb),
+        "skipped_classes": len(classes) - len(kept),
+        "num_classes": len(kept),
+        "equinorm": norms.std() / norms.mean(),
+    }
+    if classifier_weight is not None:
+        v = np.asarray(classifier_weight, dtype=np.float64)[list(mus)]
+        out["nc3"] = np.sum((v / np.linalg.norm(v) - centred / np.linalg.norm(centred)) ** 2)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
 # Mahalanobis distance to the predicted class (docs/method.md §7)
 # --------------------------------------------------------------------------------------------------
+
+
+def standardize_reference(z_train):
+    """The training latents' mean and population std per dimension (a constant dimension: std 1)."""
+    z_train = np.asarray(z_train, dtype=np.float64)
+    std = z_train.std(0)
+    return z_train.mean(0), np.where(std > 0, std, 1.0)
+
+
+def class_gaussian_reference(z_train, pred_train, y_train, c, reg=1e-6, min_count=3):
+    """docs/method.md §7.1 in numpy: the mean and ddof-1 covariance of the standardised training latents
+    predicted and labelled `c`, plus ``reg * s * I`` with ``s = trace / D`` (1 for a zero trace).
+    None for a class with fewer than `min_count` such samples."""
+    mean, std = standardize_reference(z_train)
+    zs = (np.asarray(z_train, dtype=np.float64) - mean) / std
+    x = zs[(np.asarray(pred_train) == c) & (np.asarray(y_train) == c)]
+    if len(x) < min_count:
+        return None
+    cov = np.cov(x, rowvar=False, ddof=1).reshape(zs.shape[1], zs.shape[1])
+    d = cov.shape[0]
+    return x.mean(0), cov + reg * (np.trace(cov) / d or 1.0) * np.eye(d)
+
+
+def mahalanobis_reference(points, mean, cov) -> np.ndarray:
+    """``scipy.spatial.distance.mahalanobis`` of each point (rows) to one Gaussian, the precision
+    matrix from ``numpy.linalg.inv``."""
+    from scipy.spatial.distance import mahalanobis
+
+    inv = np.linalg.inv(cov)
+    return np.array([mahalanobis(p, mean, inv) for p in np.asarray(points, dtype=np.float64)])
+
+
+def mahalanobis_auroc_reference(z_train, pred_train, y_train, z_test, pred_test, y_test, reg=1e-6) -> float:
+    """docs/method.md §7.1-7.3 end to end: standardise by the training latents, per-class Gaussians on
+    the correctly classified training latents (`class_gaussian_reference`), each test point's distance
+    to its predicted class's (+inf for a skipped class), sklearn's `roc_auc_score` of the correct
+    test samples against -distance."""
+    from sklearn.metrics import roc_auc_score
+
+    mean, std = standardize_reference(z_train)
+    zs = (np.asarray(z_test, dtype=np.float64) - mean) / std
+    pred_test = np.asarray(pred_test)
+    score = np.full(len(zs), np.inf)
+    for c in np.unique(pred_test):
+        fit = class_gaussian_reference(z_train, pred_train, y_train, c, reg)
+        if fit is not None:
+            score[pred_test == c] = mahalanobis_reference(zs[pred_test == c], *fit)
+    return roc_auc_score(pred_test == np.asarray(y_test), -finite_scores(score))
 
 
 def mahalanobis_distance_reference(gauss, z: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
@@ -190,3 +320,40 @@ def reference_auroc_oracle(z_train, pred_train, y_train, z_test, pred_test, y_te
         t = np.quantile(bad, i / 100)
         total += sum(g < t for g in good) / len(good) * 0.01
     return total
+
+
+# --------------------------------------------------------------------------------------------------
+# Rank statistics of an uncertainty score (docs/method.md §7.3)
+# --------------------------------------------------------------------------------------------------
+
+
+def finite_scores(score) -> np.ndarray:
+    """+inf (a sample predicted as a skipped class) replaced by a finite value above every other score:
+    the same ranking, and sklearn accepts it."""
+    s = np.asarray(score, dtype=np.float64).copy()
+    s[np.isinf(s)] = s[np.isfinite(s)].max() + 1 if np.isfinite(s).any() else 0.0
+    return s
+
+
+def fpr_at_95_tpr_reference(correct, score) -> float:
+    """Read off sklearn's ROC (every threshold kept, confidence = -score): the FPR at the first
+    (largest-threshold) point with TPR >= 0.95."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(np.asarray(correct), -finite_scores(score), drop_intermediate=False)
+    return fpr[np.argmax(tpr >= 0.95)]
+
+
+def aurc_reference(score, correct) -> float:
+    """AURC by brute force: the mean risk-coverage curve of every ordering by confidence that breaks
+    the ties some way, averaged (each permutation of the samples, stable-sorted by score, is one
+    tie-breaking). Only for a handful of samples (n! orderings)."""
+    import itertools
+
+    score, correct = np.asarray(score, dtype=np.float64), np.asarray(correct, dtype=bool)
+    n = len(score)
+    perms = np.array(list(itertools.permutations(range(n))))
+    order = np.take_along_axis(perms, np.argsort(score[perms], axis=1, kind="stable"), axis=1)
+    errors = (~correct)[order].astype(np.float64)
+    risk = np.cumsum(errors, axis=1) / np.arange(1, n + 1)
+    return risk.mean()

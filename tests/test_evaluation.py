@@ -4,7 +4,6 @@ import csv
 import json
 import os
 import socket
-from collections import Counter
 
 import numpy as np
 import pytest
@@ -140,59 +139,19 @@ def test_run_records_metrics_every_epoch_and_final_scores(cfg_factory, tmp_path,
 # ------------------------------------------------------------------------------------------------
 
 
-def _nc1_sigma_w(z, labels, global_mean):
-    """docs/method.md §6.3, in float64 numpy: classes with >= 2 samples, ddof 1, pinv with rcond D*eps."""
-    classes = [c for c in np.unique(labels) if (labels == c).sum() >= 2]
-    means = np.stack([z[labels == c].mean(0) for c in classes])
-    mu_g = z.mean(0) if global_mean == "samples" else means.mean(0)
-    sw = np.mean([np.cov(z[labels == c], rowvar=False, ddof=1) for c in classes], axis=0)
-    sb = np.mean([np.outer(m - mu_g, m - mu_g) for m in means], axis=0)
-    pinv = np.linalg.pinv(sb, rcond=z.shape[1] * np.finfo(np.float64).eps, hermitian=True)
-    return np.trace(sw @ pinv) / len(classes), sw.mean()
-
-
-def _codes(z, pred, num_classes):
-    """docs/method.md §6.2: per-dimension and joint-code agreement by predicted class, codes."""
-    bits = (z > 0).astype(int)
-    q = np.stack([bits[pred == c].mean(0) for c in np.unique(pred)])
-    agree_dim = np.maximum(q, 1 - q).mean()
-    codes = [tuple(b) for b in bits]
-    modal = sum(Counter(codes[i] for i in np.flatnonzero(pred == c)).most_common(1)[0][1] for c in np.unique(pred))
-    counts = Counter(codes)
-    top = sum(n for _, n in counts.most_common(num_classes))
-    return agree_dim, modal / len(z), len(counts), top / len(z)
-
-
-def _mahalanobis_auroc(tr_z, tr_y, tr_pred, te_z, te_y, te_pred, reg=1e-6):
-    """docs/method.md §7.1-7.3, with numpy and sklearn: standardize by the training latents, per-class
-    Gaussians on correctly classified training latents, distance to the predicted class's."""
-    from sklearn.metrics import roc_auc_score
-
-    mu, sd = tr_z.mean(0), tr_z.std(0)
-    sd = np.where(sd > 0, sd, 1.0)
-    tr, te = (tr_z - mu) / sd, (te_z - mu) / sd
-    score = np.full(len(te), np.inf)
-    for c in np.unique(te_pred):
-        own = tr[(tr_pred == c) & (tr_y == c)]
-        if len(own) <= 2:
-            continue
-        cov = np.cov(own, rowvar=False, ddof=1)
-        s = np.trace(cov) / cov.shape[0] or 1.0
-        prec = np.linalg.inv(cov + reg * s * np.eye(cov.shape[0]))
-        d = te[te_pred == c] - own.mean(0)
-        score[te_pred == c] = np.sqrt(np.einsum("ij,jk,ik->i", d, prec, d))
-    finite_max = score[np.isfinite(score)].max()
-    score = np.where(np.isfinite(score), score, finite_max + 1)  # +inf: least confident (same ranks)
-    return roc_auc_score(te_pred == te_y, -score)
-
-
 @pytest.mark.parametrize("global_mean", ["samples", "class_means"])
 def test_every_end_of_run_number_is_recomputed_from_the_saved_latents(cfg_factory, tmp_path, global_mean):
     """Accuracies, NC1 and sigma_w (with the configured global mean: the end-of-run value must follow
     `metrics.global_mean` like the per-epoch one), agreements and codes, Mahalanobis and max-softmax
     AUROC: a call site that fits the Gaussians on the wrong samples or groups by the wrong labels
     changes one of them."""
-    from oracles import reference_auroc_oracle
+    from oracles import (
+        code_agreement_reference,
+        encoding_agreement_reference,
+        mahalanobis_auroc_reference,
+        neural_collapse_reference,
+        reference_auroc_oracle,
+    )
     from scipy.special import softmax
     from sklearn.metrics import roc_auc_score
 
@@ -209,16 +168,21 @@ def test_every_end_of_run_number_is_recomputed_from_the_saved_latents(cfg_factor
         np.testing.assert_array_equal(lat[f"{split}_pred"], lat[f"{split}_logits"].argmax(1))
     z, y, pred = (lat[f"train_{k}"].astype(np.float64) for k in ("z", "y", "pred"))
     y, pred = y.astype(int), pred.astype(int)
-    nc1, sigma_w = _nc1_sigma_w(z, y, global_mean)
+    nc = neural_collapse_reference(z, y, global_mean=global_mean)
+    nc1, sigma_w = nc["nc1"], nc["sigma_w"]
     assert s["nc1"] == pytest.approx(nc1, rel=1e-6) and s["sigma_w"] == pytest.approx(sigma_w, rel=1e-6)
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert float(rows[-1]["train/nc1"]) == pytest.approx(s["nc1"], rel=1e-6)  # the record agrees with itself
-    agree_dim, agree_code, n_codes, top = _codes(z, pred, 10)
-    assert s["agreement_dim"] == pytest.approx(agree_dim, rel=1e-9)
-    assert s["agreement_code"] == pytest.approx(agree_code, rel=1e-9)
-    assert s["n_codes"] == n_codes and s["top_codes_fraction"] == pytest.approx(top, rel=1e-9)
+    codes = code_agreement_reference(z, pred, num_classes=10)
+    assert s["agreement_dim"] == pytest.approx(encoding_agreement_reference(z, pred), rel=1e-9)
+    assert s["agreement_code"] == pytest.approx(codes["agreement"], rel=1e-9)
+    assert s["n_codes"] == codes["n_codes"] and s["top_codes_fraction"] == pytest.approx(
+        codes["top_codes_fraction"], rel=1e-9
+    )
     te = {k: lat[f"test_{k}"] for k in ("z", "y", "pred", "logits")}
-    auroc = _mahalanobis_auroc(z, y, pred, te["z"].astype(np.float64), te["y"].astype(int), te["pred"].astype(int))
+    auroc = mahalanobis_auroc_reference(
+        z, pred, y, te["z"].astype(np.float64), te["pred"].astype(int), te["y"].astype(int)
+    )
     assert s["mahalanobis_auroc"] == pytest.approx(auroc, abs=1e-9)
     ref = reference_auroc_oracle(z, pred, y, te["z"].astype(np.float64), te["pred"].astype(int), te["y"].astype(int))
     assert s["mahalanobis_auroc_ref"] == pytest.approx(ref, abs=1e-9)  # the reference's estimator, §7.5

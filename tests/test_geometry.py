@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from oracles import gmm_binarity_reference
+from oracles import code_agreement_reference, gmm_binarity_reference, neural_collapse_reference
 
 from binary_encoding.metrics.geometry import (
     class_codes,
@@ -35,14 +35,11 @@ def test_perfect_hypercube_code(noise):
     weight = z[::50].clone()
     nc = neural_collapse(z, labels, pred=labels, classifier_weight=weight)
     assert nc["skipped_classes"] == 0 and nc["nc4"] == 0.0
-    ref = _numpy_nc(z.double().numpy(), labels.numpy())
+    ref = neural_collapse_reference(z.double().numpy(), labels.numpy(), classifier_weight=weight.double().numpy())
     assert nc["nc1"] == pytest.approx(ref["nc1"], rel=1e-6, abs=1e-300)  # 0 without noise, ~1e-12 with
     assert nc["equinorm"] == pytest.approx(ref["equinorm"], rel=1e-6, abs=1e-15)
     # NC3: centred means M [D, C] against the weight rows, both scaled to unit Frobenius norm
-    zn = z.double().numpy()
-    m = np.stack([zn[labels.numpy() == k].mean(0) for k in range(8)]) - zn.mean(0)
-    w = weight.double().numpy()
-    assert nc["nc3"] == pytest.approx(np.sum((w / np.linalg.norm(w) - m / np.linalg.norm(m)) ** 2), rel=1e-6, abs=1e-15)
+    assert nc["nc3"] == pytest.approx(ref["nc3"], rel=1e-6, abs=1e-15)
     gmm = gmm_binarity(z)
     # reg_covar=1e-6 on +-1 standardised points: score = log(1/2) - log(2 pi 1e-6)/2 = 5.2975,
     # component std sqrt(1e-6), peak distance 2 / 1e-3
@@ -142,22 +139,14 @@ def test_nc2_hand_computed_square():
     assert out["w_equiangular"] == pytest.approx(math.sqrt(2 / 9))
 
 
-def _numpy_nc1(z, labels, class_means=False):
-    classes = np.unique(labels)
-    mus = np.stack([z[labels == k].mean(0) for k in classes])
-    mu_g = mus.mean(0) if class_means else z.mean(0)
-    sw = np.mean([np.cov(z[labels == k].T) for k in classes], axis=0)
-    sb = np.mean([np.outer(mu - mu_g, mu - mu_g) for mu in mus], axis=0)
-    return np.trace(sw @ np.linalg.pinv(sb)) / len(classes), sw.mean()
-
-
 @pytest.mark.parametrize("d", [6, 12])
 @pytest.mark.parametrize("global_mean", ["samples", "class_means"])
 def test_nc1_parity_with_numpy(d, global_mean):
     rng = np.random.default_rng(d)
     labels = rng.choice(4, size=600, p=[0.1, 0.2, 0.3, 0.4])
     z = rng.normal(size=(600, d)) * rng.uniform(0.5, 2, d) + rng.normal(size=(4, d))[labels]
-    nc1, sigma_w = _numpy_nc1(z, labels, class_means=global_mean == "class_means")
+    ref = neural_collapse_reference(z, labels, global_mean=global_mean)
+    nc1, sigma_w = ref["nc1"], ref["sigma_w"]
     out = neural_collapse(torch.tensor(z), torch.tensor(labels), global_mean=global_mean)
     assert out["nc1"] == pytest.approx(nc1, rel=1e-9)
     assert out["sigma_w"] == pytest.approx(sigma_w, rel=1e-9)
@@ -195,7 +184,7 @@ def test_no_nan_for_collapsed_and_singleton_classes():
     out = neural_collapse(z, labels, pred=labels, classifier_weight=weight)
     assert out["skipped_classes"] == 3 and out["num_classes"] == 2
     assert all(math.isfinite(v) for v in out.values() if v is not None)
-    ref = _numpy_nc(z.double().numpy(), labels.numpy())  # the singleton class 2 is skipped, but present
+    ref = neural_collapse_reference(z.double().numpy(), labels.numpy())  # the singleton class 2 is skipped, but present
     for k in ("nc1", "sigma_w", "trace_sigma_b", "equinorm"):
         assert out[k] == pytest.approx(ref[k], rel=1e-9), k
     points = torch.tensor([[1.0, 1.0, -1.0], [-1.0, 1.0, 1.0]])  # every class fully collapsed
@@ -218,7 +207,7 @@ def test_float32_inputs_give_python_floats():
     assert type(codes["agreement"]) is float and type(codes["n_codes"]) is int
     out = neural_collapse(z, labels, pred=labels, classifier_weight=torch.randn(8, 3))
     assert all(type(v) is float for k, v in out.items() if k not in ("skipped_classes", "num_classes"))
-    assert out["nc1"] == pytest.approx(_numpy_nc1(z.double().numpy(), labels.numpy())[0], rel=1e-9)
+    assert out["nc1"] == pytest.approx(neural_collapse_reference(z.double().numpy(), labels.numpy())["nc1"], rel=1e-9)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -236,29 +225,6 @@ def test_cuda_matches_cpu():
 # --------------------------------------------------------------------------------------------------
 # Thresholds at, below and above their boundary; documented defaults pinned on unbalanced data
 # --------------------------------------------------------------------------------------------------
-
-
-def _numpy_nc(z, labels, global_mean="samples", min_count=2):
-    """docs/method.md §6.3 in numpy: mu_G over all samples ("samples") or the present class means;
-    Sigma_W, Sigma_B, NC1 over the classes with >= min_count samples; NC2 equinorm over the present ones."""
-    z, labels = np.asarray(z, dtype=np.float64), np.asarray(labels)
-    classes = np.arange(labels.max() + 1)
-    counts = np.array([(labels == k).sum() for k in classes])
-    mus = {k: z[labels == k].mean(0) for k in classes if counts[k] > 0}
-    mu_g = z.mean(0) if global_mean == "samples" else np.mean(list(mus.values()), axis=0)
-    kept = [k for k in classes if counts[k] >= min_count]
-    sw = np.mean([np.cov(z[labels == k].T) for k in kept], axis=0)
-    sb = np.mean([np.outer(mus[k] - mu_g, mus[k] - mu_g) for k in kept], axis=0)
-    norms = np.array([np.linalg.norm(mu - mu_g) for mu in mus.values()])
-    return {
-        "nc1": np.trace(sw @ np.linalg.pinv(sb, hermitian=True)) / len(kept),
-        "sigma_w": sw.mean(),
-        "trace_sigma_w": np.trace(sw),
-        "trace_sigma_b": np.trace(sb),
-        "skipped_classes": len(classes) - len(kept),
-        "num_classes": len(kept),
-        "equinorm": norms.std() / norms.mean(),
-    }
 
 
 def _unbalanced(sizes, d=2, seed=0):
@@ -280,7 +246,7 @@ def test_nc1_keeps_a_class_with_exactly_min_count_samples_and_skips_one_fewer(mi
     z, labels = _unbalanced([m - 1, m, m + 1, 40, 150])
     kw = {} if min_count is None else {"min_count": min_count}
     out = neural_collapse(torch.tensor(z), torch.tensor(labels), **kw)
-    ref = _numpy_nc(z, labels, min_count=m)
+    ref = neural_collapse_reference(z, labels, min_count=m)
     assert ref["skipped_classes"] == 1 and ref["num_classes"] == 4
     for k in NC_KEYS:
         assert out[k] == pytest.approx(ref[k], rel=1e-9), k
@@ -291,7 +257,7 @@ def test_global_mean_default_is_the_mean_of_all_samples():
     differs from the mean of the class means in NC1, trace(Sigma_B) and NC2."""
     z, labels = _unbalanced([10, 30, 80, 300], d=3, seed=4)
     out = neural_collapse(torch.tensor(z), torch.tensor(labels))
-    ref, papyan = _numpy_nc(z, labels, "samples"), _numpy_nc(z, labels, "class_means")
+    ref, papyan = neural_collapse_reference(z, labels, "samples"), neural_collapse_reference(z, labels, "class_means")
     for k in ("nc1", "trace_sigma_b", "equinorm"):
         assert out[k] == pytest.approx(ref[k], rel=1e-9), k
         assert abs(papyan[k] / ref[k] - 1) > 0.05, k  # the two choices really differ on this fixture
@@ -328,27 +294,10 @@ def test_geometry_metrics_group_nc1_by_the_true_labels_by_default():
     logits = torch.nn.functional.one_hot(torch.tensor(pred), 3).double()
     lat = Latents(z=torch.tensor(z), logits=logits, y=torch.tensor(y))
     out = geometry_metrics(lat, 3, None)
-    ref, by_pred = _numpy_nc(z, y), _numpy_nc(z, pred)
+    ref, by_pred = neural_collapse_reference(z, y), neural_collapse_reference(z, pred)
     assert out["nc1"] == pytest.approx(ref["nc1"], rel=1e-9) and out["sigma_w"] == pytest.approx(ref["sigma_w"])
     assert abs(by_pred["nc1"] / ref["nc1"] - 1) > 0.05
     assert geometry_metrics(lat, 3, None, nc_labels="pred")["nc1"] == pytest.approx(by_pred["nc1"], rel=1e-9)
-
-
-def _numpy_codes(z, labels, k=None):
-    """docs/method.md §6.2 with collections.Counter over the sign-bit tuples."""
-    from collections import Counter
-
-    codes = [tuple(row) for row in (np.asarray(z) > 0)]
-    labels = np.asarray(labels)
-    per_class = {c: Counter(code for code, lab in zip(codes, labels) if lab == c) for c in np.unique(labels)}
-    counts = Counter(codes)
-    k = len(per_class) if k is None else k
-    return {
-        "agreement": sum(max(cnt.values()) for cnt in per_class.values()) / len(codes),
-        "n_codes": len(counts),
-        "top_codes_fraction": sum(sorted(counts.values(), reverse=True)[:k]) / len(codes),
-        "unique_class_codes": len({cnt.most_common(1)[0][0] for cnt in per_class.values()}),
-    }
 
 
 @pytest.mark.parametrize("d", [61, 62, 63, 64, 65])  # around the switch from int64 bit-packing
@@ -363,7 +312,7 @@ def test_code_agreement_around_the_bit_packing_width(d):
     z[4:7, d - 1] *= -1  # ... 3 with the last bit set
     z[30:32, [0, d - 1]] *= -1  # class 1: 2 samples with both
     out = code_agreement(torch.tensor(z), torch.tensor(labels))
-    ref = _numpy_codes(z, labels)
+    ref = code_agreement_reference(z, labels)
     assert ref["n_codes"] == 6 and ref["unique_class_codes"] == 3
     assert out == pytest.approx(ref, rel=1e-12)
 
@@ -378,10 +327,13 @@ def test_code_agreement_counts_the_top_codes_of_as_many_classes_as_there_are_lab
     flip = rng.random(z.shape) < 0.05
     z[flip] *= -1  # scattered extra codes
     out = code_agreement(torch.tensor(z), torch.tensor(labels))
-    ref = _numpy_codes(z, labels)
+    ref = code_agreement_reference(z, labels)
     assert out == pytest.approx(ref, rel=1e-12)
-    assert ref["top_codes_fraction"] != _numpy_codes(z, labels, k=10)["top_codes_fraction"]
-    assert ref["top_codes_fraction"] != _numpy_codes(z, labels, k=ref["n_codes"])["top_codes_fraction"]
+    assert ref["top_codes_fraction"] != code_agreement_reference(z, labels, num_classes=10)["top_codes_fraction"]
+    assert (
+        ref["top_codes_fraction"]
+        != code_agreement_reference(z, labels, num_classes=ref["n_codes"])["top_codes_fraction"]
+    )
 
 
 def test_gmm_binarity_on_the_smallest_sample_matches_sklearn():

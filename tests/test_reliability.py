@@ -1,11 +1,19 @@
-import itertools
 import math
 
 import numpy as np
 import pytest
 import torch
-from oracles import mahalanobis_distance_reference, reference_auroc_oracle
-from sklearn.metrics import roc_auc_score, roc_curve
+from oracles import (
+    aurc_reference,
+    class_gaussian_reference,
+    finite_scores,
+    fpr_at_95_tpr_reference,
+    mahalanobis_distance_reference,
+    mahalanobis_reference,
+    reference_auroc_oracle,
+    standardize_reference,
+)
+from sklearn.metrics import roc_auc_score
 
 from binary_encoding.metrics.reliability import (
     fit_class_gaussians,
@@ -29,8 +37,7 @@ def test_auroc_matches_sklearn_with_ties():
         correct = torch.rand(300, generator=g) < 0.4
         res = misclassification_scores(score, correct)
         assert res["auroc"] == pytest.approx(roc_auc_score(correct.numpy(), -score.numpy()), abs=1e-12)
-        fpr, tpr, _ = roc_curve(correct.numpy(), -score.numpy())
-        assert res["fpr_at_95_tpr"] == pytest.approx(fpr[np.searchsorted(tpr, 0.95)], abs=1e-12)
+        assert res["fpr_at_95_tpr"] == pytest.approx(fpr_at_95_tpr_reference(correct.numpy(), score.numpy()), abs=1e-12)
 
 
 def _aurc_min(n, e):
@@ -100,10 +107,9 @@ def test_batched_mahalanobis_matches_scipy(d):
     gauss = fit_class_gaussians(z, pred, y, c)
     assert gauss.n_skipped == 0
     # the fit itself: class mean / covariance of the correct standardized samples
-    zs = ((z.double() - z.double().mean(0)) / z.double().std(0, unbiased=False)).numpy()
-    m = ((pred == y) & (pred == 3)).numpy()
-    np.testing.assert_allclose(gauss.means[3].numpy(), zs[m].mean(0), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(gauss.covariances[3].numpy(), np.cov(zs[m].T), rtol=1e-4, atol=1e-5)
+    mean, cov = class_gaussian_reference(z.double().numpy(), pred.numpy(), y.numpy(), 3)
+    np.testing.assert_allclose(gauss.means[3].numpy(), mean, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gauss.covariances[3].numpy(), cov, rtol=1e-4, atol=1e-5)
     zt, pt, _ = _random_data(400, c, d, seed=100 + d)
     dist = mahalanobis_distance(gauss, zt, pt)
     ref = mahalanobis_distance_reference(gauss, zt, pt)
@@ -181,21 +187,6 @@ def test_cuda_placement():
 # --------------------------------------------------------------------------------------------------
 
 
-def _sklearn_fpr_at_95_tpr(correct, score):
-    """docs/method.md §7.3 read off sklearn's ROC: the FPR at the first (largest-threshold) point with
-    TPR >= 0.95; every threshold kept (drop_intermediate=False), confidence = -score."""
-    fpr, tpr, _ = roc_curve(np.asarray(correct), -np.asarray(score, dtype=np.float64), drop_intermediate=False)
-    return fpr[np.argmax(tpr >= 0.95)]
-
-
-def _finite(score):
-    """+inf (skipped class) replaced by a finite value above every other score: same ranking, and
-    sklearn accepts it."""
-    s = np.asarray(score, dtype=np.float64).copy()
-    s[np.isinf(s)] = s[np.isfinite(s)].max() + 1 if np.isfinite(s).any() else 0.0
-    return s
-
-
 def _tied_cases():
     rng = np.random.default_rng(7)
     cases = {}
@@ -227,9 +218,9 @@ TIED = _tied_cases()
 def test_tied_scores_give_sklearn_auroc_and_fpr_at_95_tpr(case):
     score, correct = TIED[case]
     res = misclassification_scores(torch.tensor(score), torch.tensor(correct))
-    s = _finite(score)
+    s = finite_scores(score)
     assert res["auroc"] == pytest.approx(roc_auc_score(correct, -s), abs=1e-12)
-    assert res["fpr_at_95_tpr"] == pytest.approx(_sklearn_fpr_at_95_tpr(correct, s), abs=1e-12)
+    assert res["fpr_at_95_tpr"] == pytest.approx(fpr_at_95_tpr_reference(correct, s), abs=1e-12)
     assert res["error_rate"] == pytest.approx(1 - correct.mean(), abs=1e-12) and res["n"] == len(score)
 
 
@@ -250,23 +241,12 @@ def test_fpr_at_95_tpr_rank_for_every_number_of_correct_samples(n_neg):
         score = rng.integers(0, 8, n_pos + n_neg).astype(float)
         correct = np.arange(n_pos + n_neg) < n_pos
         res = misclassification_scores(torch.tensor(score), torch.tensor(correct))
-        assert res["fpr_at_95_tpr"] == pytest.approx(_sklearn_fpr_at_95_tpr(correct, score), abs=1e-12), n_pos
+        assert res["fpr_at_95_tpr"] == pytest.approx(fpr_at_95_tpr_reference(correct, score), abs=1e-12), n_pos
         assert res["auroc"] == pytest.approx(roc_auc_score(correct, -score), abs=1e-12), n_pos
         # distinct scores: one point of the ROC per sample, so an off-by-one rank changes the FPR
         score = rng.permutation(n_pos + n_neg).astype(float)
         res = misclassification_scores(torch.tensor(score), torch.tensor(correct))
-        assert res["fpr_at_95_tpr"] == pytest.approx(_sklearn_fpr_at_95_tpr(correct, score), abs=1e-12), n_pos
-
-
-def _aurc_over_every_order(score, correct):
-    """docs/method.md §7.3 by brute force: the AURC of every ordering by confidence that breaks the ties
-    some way, averaged (each permutation of the samples, stable-sorted by score, is one tie-breaking)."""
-    n = len(score)
-    perms = np.array(list(itertools.permutations(range(n))))
-    order = np.take_along_axis(perms, np.argsort(score[perms], axis=1, kind="stable"), axis=1)
-    errors = (~correct)[order].astype(np.float64)
-    risk = np.cumsum(errors, axis=1) / np.arange(1, n + 1)
-    return risk.mean()
+        assert res["fpr_at_95_tpr"] == pytest.approx(fpr_at_95_tpr_reference(correct, score), abs=1e-12), n_pos
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -278,7 +258,7 @@ def test_aurc_with_ties_is_the_mean_over_every_tie_breaking_order(seed):
     correct[:2] = [True, False]
     score[:2] = score[2]  # at least one tie mixing both classes
     res = misclassification_scores(torch.tensor(score), torch.tensor(correct))
-    assert res["aurc"] == pytest.approx(_aurc_over_every_order(score, correct), abs=1e-12)
+    assert res["aurc"] == pytest.approx(aurc_reference(score, correct), abs=1e-12)
     perm = rng.permutation(n)  # ... hence the same value whatever the input order
     again = misclassification_scores(torch.tensor(score[perm]), torch.tensor(correct[perm]))
     assert again["aurc"] == pytest.approx(res["aurc"], abs=1e-12)
@@ -302,17 +282,6 @@ def _sized_classes(sizes, d=4, seed=0):
     return torch.cat(zs), torch.cat(ps), torch.cat(ys)
 
 
-def _numpy_class_gaussian(z, pred, y, c, reg):
-    """docs/method.md §7.1 in numpy: standardize with the training mean / population std, fit the mean
-    and the ddof-1 covariance of the correct samples of class c, add reg * trace / D * I."""
-    z, pred, y = (np.asarray(t) for t in (z, pred, y))
-    zs = (z - z.mean(0)) / z.std(0)
-    x = zs[(pred == c) & (y == c)]
-    cov = np.cov(x.T)
-    d = z.shape[1]
-    return x.mean(0), cov + reg * np.trace(cov) / d * np.eye(d), zs
-
-
 @pytest.mark.parametrize("min_count", [None, 5])
 def test_class_with_exactly_min_count_correct_samples_is_fitted_and_one_fewer_is_skipped(min_count):
     """docs/method.md §7.1: a class with 2 or fewer correct samples is skipped (default min_count=3);
@@ -326,7 +295,7 @@ def test_class_with_exactly_min_count_correct_samples_is_fitted_and_one_fewer_is
     assert gauss.counts.tolist() == sizes and gauss.n_skipped == 1
     assert torch.equal(gauss.covariances[1], torch.eye(4, dtype=torch.float64))  # skipped: identity
     for c in (2, 3):  # at and above the boundary: the fitted Gaussian itself
-        mean, cov, _ = _numpy_class_gaussian(z, pred, y, c, reg=1e-6)
+        mean, cov = class_gaussian_reference(z.numpy(), pred.numpy(), y.numpy(), c, reg=1e-6)
         np.testing.assert_allclose(gauss.means[c].numpy(), mean, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(gauss.covariances[c].numpy(), cov, rtol=1e-10, atol=1e-14)
     dist = mahalanobis_distance(gauss, z, pred)
@@ -338,20 +307,17 @@ def test_mahalanobis_regularisation_default_is_1e_6_of_the_mean_variance():
     distance of a point off its plane is set by the regularisation (1e-6 documented, §7.1)."""
     z, pred, y = _sized_classes([30, 3, 25], d=4, seed=3)
     gauss = fit_class_gaussians(z, pred, y, 3)
-    from scipy.spatial.distance import mahalanobis
-
     probe = z[pred == 1] + torch.linspace(-1, 1, 4, dtype=torch.float64)
     dist = mahalanobis_distance(gauss, probe, torch.ones(len(probe), dtype=torch.long)).numpy()
 
     def oracle(reg):
-        mean, cov, _ = _numpy_class_gaussian(z, pred, y, 1, reg)
-        ps = (probe.numpy() - z.numpy().mean(0)) / z.numpy().std(0)
-        return np.array([mahalanobis(p, mean, np.linalg.inv(cov)) for p in ps])
+        mean, std = standardize_reference(z.numpy())
+        return mahalanobis_reference((probe.numpy() - mean) / std, *class_gaussian_reference(z, pred, y, 1, reg))
 
     np.testing.assert_allclose(dist, oracle(1e-6), rtol=1e-5)
     assert np.all(np.abs(oracle(1e-5) / oracle(1e-6) - 1) > 0.1)  # the default matters here
     for c in (0, 2):
-        _, cov, _ = _numpy_class_gaussian(z, pred, y, c, 1e-6)
+        _, cov = class_gaussian_reference(z, pred, y, c, 1e-6)
         np.testing.assert_allclose(gauss.covariances[c].numpy(), cov, rtol=1e-10)
 
 
@@ -364,12 +330,7 @@ def test_constant_dimension_is_left_unscaled_and_collapsed_class_gets_the_identi
     gauss = fit_class_gaussians(z, pred, y, 3)
     assert gauss.std[2].item() == 1.0 and gauss.mean[2].item() == 4.0
     assert torch.equal(gauss.covariances[1], 1e-6 * torch.eye(3, dtype=torch.float64))
-    zn = z.numpy()
-    std = zn.std(0)
-    std[2] = 1.0
-    x = ((zn - zn.mean(0)) / std)[((pred == 0) & (y == 0)).numpy()]
-    cov = np.cov(x.T)
-    cov += 1e-6 * np.trace(cov) / 3 * np.eye(3)
+    _, cov = class_gaussian_reference(z, pred, y, 0)  # std := 1 in the constant dimension
     np.testing.assert_allclose(gauss.covariances[0].numpy(), cov, rtol=1e-10, atol=1e-15)
     assert torch.isfinite(mahalanobis_distance(gauss, z, pred)).all()
 

@@ -385,7 +385,7 @@ def test_the_installed_package_carries_its_configs(tmp_path):
         timeout=120,
     )
     assert where.stdout.split() == [
-        str(site / "binary_encoding" / "conf_dir.py"),
+        str(site / "binary_encoding" / "run" / "conf.py"),
         str(site / "binary_encoding" / "conf"),
     ]
     run = subprocess.run(

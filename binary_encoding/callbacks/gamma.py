@@ -1,4 +1,4 @@
-"""The gamma schedule: the one place that knows how gamma grows (the metric callbacks live in evaluation.py)."""
+"""The gamma schedule: the one place that knows how gamma grows (the metric callbacks live in callbacks/metrics.py)."""
 
 from __future__ import annotations
 

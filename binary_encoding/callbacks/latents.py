@@ -1,6 +1,6 @@
 """Forward a whole clean split through the model and gather it from every DDP rank.
 
-Each rank reads `indices[rank::world]` of the split (no padding, see `data.py`); the gathered arrays
+Each rank reads `indices[rank::world]` of the split (no padding, see `data/base.py`); the gathered arrays
 are put back in dataset order, so they equal what a single process computes.
 """
 
@@ -34,7 +34,7 @@ class Latents:
 @torch.no_grad()
 def collect_latents(module, datamodule, split: str, bf16: bool | None = None, augmented: bool = False) -> Latents:
     """Latents of the whole clean `split` (`augmented`: its seeded augmented view, see
-    `data.InMemoryDataModule.eval_dataloader`), on `module.device`, identical on every rank. `bf16`:
+    `data.base.InMemoryDataModule.eval_dataloader`), on `module.device`, identical on every rank. `bf16`:
     forward under bf16 autocast (None: as the attached trainer's precision says)."""
     bf16 = _autocast_bf16(module) if bf16 is None else bf16
     was_training = module.training

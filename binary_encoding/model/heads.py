@@ -9,7 +9,7 @@
 
 `binenc`, `linpen` and `nonlinpen` have exactly the same parameters; `nopen` has one layer less.
 The heads differ only in structure: the loss weight gamma is the gamma schedule's (the `head.gamma*`
-keys of `conf/head/*.yaml`, applied by `callbacks.GammaScheduler`) and is 0 for every head but `binenc`.
+keys of `conf/head/*.yaml`, applied by `callbacks.gamma.GammaScheduler`) and is 0 for every head but `binenc`.
 
 Contract every head keeps: built as `Head(in_features=..., num_classes=..., **settings)` (the two
 sizes are known at run time and passed at instantiation, `conf/head/<name>.yaml` holds `net:` with

@@ -3,11 +3,11 @@
 Every run folder holds (names below; `train`, `evaluate` and `report` read and write through them):
   config.yaml      the resolved config
   metrics.csv      one row per epoch (everything that was logged), written by `LocalRecord`
-  summary.json     end-of-training values (`SUMMARY_INFO` keys + the metrics of `evaluation.final_metrics`)
+  summary.json     end-of-training values (`SUMMARY_INFO` keys + the metrics of `callbacks.metrics.final_metrics`)
   eval.json        the same metrics recomputed from the checkpoint by `python -m binary_encoding.evaluate`
   latents.npz      train/val/test latents, labels and predictions (with `save_latents=true`)
   failed.json      the error of a failed attempt (removed when the job is run again)
-  train.log        the job's log: one line per epoch (`console.EpochLog`), Hydra's messages
+  train.log        the job's log: one line per epoch (`run.console.EpochLog`), Hydra's messages
   checkpoints/last.ckpt   refreshed every epoch; a cut-off run resumes from it
   wandb/, wandb_id.txt    the W&B run and its id (a resumed job continues the same run)
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # config keys (prefixes) that do not define what a run trains: where and how it ran, what it logged, and
-# keys derived from others; a resumed run may change them (job.py), and they split no report row (report.py)
+# keys derived from others; a resumed run may change them (run/job.py), and they split no report row (report/)
 NOT_DEFINING = (
     "output_dir", "run_name", "group", "name", "resume", "ckpt_path", "logger", "runtime.", "callbacks.", "head.net.",
     "trainer.enable_progress_bar", "trainer.log_every_n_steps", "trainer.accelerator", "trainer.devices",

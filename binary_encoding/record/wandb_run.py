@@ -91,7 +91,7 @@ class RunLogger(WandbLogger):
     * one history row per epoch, the epoch as W&B's step and x-axis (Lightning's default x-axis is
       the optimizer step, and its step restarts when an offline run resumes; epochs do not);
     * summaries of the per-epoch curves as their best value (`BEST`), end-of-training values only in
-      the summary (`final/...`, written by `train.fit`);
+      the summary (`final/...`, written by `run.fit.fit`);
     * the run URL printed when online (it survives `WANDB_SILENT`)."""
 
     @property

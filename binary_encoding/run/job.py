@@ -1,6 +1,6 @@
 """The life of one job around its training: output folder, skip or resume, failure record, DDP ranks.
 
-A job is a folder (`record.py` names its files). Sweep-safe: a job whose folder holds a summary is
+A job is a folder (`record/files.py` names its files). Sweep-safe: a job whose folder holds a summary is
 skipped (its summary returned); a job cut off earlier resumes from its last checkpoint; a failure is
 recorded in failed.json and re-raised (Hydra's launcher then runs the remaining jobs and reports the
 failure at the end). With `trainer.devices > 1` the job starts its own ranks with torch.distributed.run.

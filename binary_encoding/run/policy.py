@@ -160,7 +160,7 @@ def cudnn_benchmark(cfg: DictConfig) -> bool:
 
 
 def cuda_graphs(cfg: DictConfig) -> bool:
-    """The whole training step as one CUDA graph (step_graph.py): 8.8x the compiled eager step on an H200
+    """The whole training step as one CUDA graph (model/step_graph.py): 8.8x the compiled eager step on an H200
     (42,940 against 4,859 img/s, benchmarks/results/h200_2026-11-27b_step_graph); auto = one GPU, no DDP."""
     return _auto(cfg.runtime.cuda_graphs, on_gpu(cfg) and num_devices(cfg) == 1)
 
