@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from binary_encoding import report
+from binary_encoding.report import figures as report_figures
 
 # (head, seed, lr) -> (val_acc, test_acc, final val CE); chosen so that val and test selection differ
 RUNS = {
@@ -353,7 +354,7 @@ def test_runs_without_a_validation_split_are_selected_on_test_and_the_report_say
     assert "| TEST | 0:0.003; 1:0.001 |" in ref_row and "| validation | 0:0.001; 1:0.003 |" in default_row
     assert (tmp_path / "r" / "fig5_accuracy.png").exists()
     _, hist = report.load_runs(root)  # one curve per protocol in the figures, never the two averaged
-    assert [(h, s) for h, _, s in report._heads(hist)] == [
+    assert [(h, s) for h, _, s in report_figures._heads(hist)] == [
         ("binenc", "protocol=default"),
         ("binenc", "protocol=reference"),
     ]
@@ -386,7 +387,7 @@ def test_each_head_has_its_own_colour_line_style_and_marker_in_every_figure(swee
     assert report.head_style("tanhpen") == report.head_style("tanhpen") and "tanhpen" not in report.HEAD_STYLE
     assert report.head_style("tanhpen")["color"] in report.OKABE_ITO.values()
     figures = []
-    monkeypatch.setattr(report, "_save", lambda fig, path: figures.append(fig) or f"{path.name}: written")
+    monkeypatch.setattr(report_figures, "_save", lambda fig, path: figures.append(fig) or f"{path.name}: written")
     runs, hist = report.load_runs(sweep)
     sel = hist[hist["run_id"].isin(report.select_runs(runs)["run_id"])]
     for plot in (report.plot_binarity, report.plot_agreement, report.plot_collapse, report.plot_accuracy):
