@@ -1,4 +1,5 @@
-"""`Metrics`: the callback that schedules the metrics of `binary_encoding.metrics` (pure functions).
+"""`Metrics`: the callback that schedules the metrics of `binary_encoding.metrics` (pure functions); which
+ones, on which splits and at which moment, the metric catalog says (`metrics/catalog.py`).
 
 * every `every` epochs (and at the last), on the clean training split (`train_augmented`: its seeded
   augmented view, as the reference setup) and the validation split (when there is one):
