@@ -40,7 +40,7 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     from .callbacks.metrics import FinalSettings, final_metrics
     from .record import files
     from .run import policy
-    from .train import build_datamodule, build_model
+    from .run.build import build_datamodule, build_model
 
     run_dir = Path(run_dir)
     cfg = OmegaConf.load(run_dir / files.CONFIG)
