@@ -147,7 +147,7 @@ def metric_pass(module, dm, cfg) -> None:
     weight = module.head.classifier.weight.detach().float()
     for split in m.splits:
         lat = collect_latents(module, dm, split)
-        geometry_metrics(lat, dm.num_classes, weight, m.nc_labels, m.global_mean)
+        geometry_metrics(lat, dm.num_classes, weight, m.nc_labels, m.global_mean, split)
 
 
 # CUDA runtime calls that put work on the GPU (kernels, graphs, copies, fills), counted per probe step

@@ -138,7 +138,7 @@ def worker(
 
     callbacks = [
         hydra.utils.instantiate(cfg.callbacks.gamma),
-        hydra.utils.instantiate(cfg.callbacks.metrics, every=1, hist_dims=0),
+        hydra.utils.instantiate(cfg.callbacks.metrics, settings={"every": 1, "hist_dims": 0}),
         Driven(),
     ]
     trainer = timing_trainer(cfg, cuda, folder, callbacks, max_steps=-1)

@@ -33,12 +33,11 @@ def find_runs(paths: list[str]) -> list[Path]:
 def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str | None = None) -> dict:
     """The end-of-training metrics of the run in `run_dir` recomputed from its checkpoint; also written
     to `<run_dir>/eval.json`."""
-    import hydra
     import lightning as L
     import torch
     from omegaconf import OmegaConf, open_dict
 
-    from .callbacks.metrics import final_metrics
+    from .callbacks.metrics import FinalSettings, final_metrics
     from .record import files
     from .run import policy
     from .run.build import build_datamodule, build_model
@@ -60,7 +59,7 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     module.load_state_dict(ckpt["state_dict"])
     dev = torch.device("cuda" if gpu else "cpu")
     module.to(dev)
-    settings = hydra.utils.instantiate(cfg.callbacks.metrics).final  # the run's metric settings
+    settings = FinalSettings.of_config(cfg.callbacks.metrics)  # the run's metric settings
     bf16 = "bf16" in policy.resolve_precision(cfg.trainer.precision, gpu)
     results, _ = final_metrics(module, dm, settings, bf16=bf16)
     out = {

@@ -36,7 +36,7 @@ def test_every_config_composes_and_builds(group, choice, tmp_path):
     shape = (1, 8, 8) if cfg.data.name == "digits" else (3, 32, 32)
     net = build_net(cfg, shape, 10)
     assert net.backbone.name == cfg.backbone.name and net.head.classifier.out_features == 10
-    kinds = sorted(type(c).__name__ for c in build_callbacks(cfg))
+    kinds = sorted(type(c).__name__ for c in build_callbacks(cfg).values())
     assert kinds == ["GammaScheduler", "Metrics", "ModelCheckpoint"]
     trainer = L.Trainer(**policy.trainer_kwargs(cfg), logger=False, default_root_dir=str(tmp_path))
     assert trainer.max_epochs == cfg.trainer.max_epochs
@@ -66,7 +66,7 @@ def test_documented_metric_defaults_reach_the_metrics_callback(experiment, tmp_p
         cfg = compose("config", overrides=overrides)
     with open_dict(cfg):
         cfg.output_dir = str(tmp_path)
-    (metrics,) = [c for c in build_callbacks(cfg) if isinstance(c, Metrics)]
+    (metrics,) = [c for c in build_callbacks(cfg).values() if isinstance(c, Metrics)]
     for key, value in DOCUMENTED_METRICS.items():
         assert getattr(metrics.final, key) == value, key
         assert getattr(FinalSettings(), key) == value, key  # evaluate / final_metrics without a config
@@ -108,10 +108,11 @@ def test_the_reference_protocol_sets_the_papers_choices_over_any_experiment(expe
     flat_ref, flat_default = (identity.flat_config(OmegaConf.to_container(c, resolve=True)) for c in (ref, default))
     changed = {k for k in flat_ref if flat_ref[k] != flat_default.get(k)}
     assert changed == {"protocol", "data.val_fraction", "metrics.train_augmented", "metrics.nc_labels",
-                       "callbacks.metrics.train_augmented", "callbacks.metrics.nc_labels"}  # fmt: skip
+                       "callbacks.metrics.settings.final.train_augmented",
+                       "callbacks.metrics.settings.final.nc_labels"}  # fmt: skip
     with open_dict(ref):
         ref.output_dir = str(tmp_path)
-    (metrics,) = [c for c in build_callbacks(ref) if isinstance(c, Metrics)]
+    (metrics,) = [c for c in build_callbacks(ref).values() if isinstance(c, Metrics)]
     assert (metrics.final.train_augmented, metrics.final.nc_labels, metrics.final.global_mean) == (
         True,
         "pred",

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from binary_encoding import report
+from binary_encoding.report import figures as report_figures
 
 # (head, seed, lr) -> (val_acc, test_acc, final val CE); chosen so that val and test selection differ
 RUNS = {
@@ -353,7 +354,7 @@ def test_runs_without_a_validation_split_are_selected_on_test_and_the_report_say
     assert "| TEST | 0:0.003; 1:0.001 |" in ref_row and "| validation | 0:0.001; 1:0.003 |" in default_row
     assert (tmp_path / "r" / "fig5_accuracy.png").exists()
     _, hist = report.load_runs(root)  # one curve per protocol in the figures, never the two averaged
-    assert [(h, s) for h, _, s in report._heads(hist)] == [
+    assert [(h, s) for h, _, s in report_figures._heads(hist)] == [
         ("binenc", "protocol=default"),
         ("binenc", "protocol=reference"),
     ]
@@ -386,7 +387,7 @@ def test_each_head_has_its_own_colour_line_style_and_marker_in_every_figure(swee
     assert report.head_style("tanhpen") == report.head_style("tanhpen") and "tanhpen" not in report.HEAD_STYLE
     assert report.head_style("tanhpen")["color"] in report.OKABE_ITO.values()
     figures = []
-    monkeypatch.setattr(report, "_save", lambda fig, path: figures.append(fig) or f"{path.name}: written")
+    monkeypatch.setattr(report_figures, "_save", lambda fig, path: figures.append(fig) or f"{path.name}: written")
     runs, hist = report.load_runs(sweep)
     sel = hist[hist["run_id"].isin(report.select_runs(runs)["run_id"])]
     for plot in (report.plot_binarity, report.plot_agreement, report.plot_collapse, report.plot_accuracy):
@@ -403,3 +404,98 @@ def test_each_head_has_its_own_colour_line_style_and_marker_in_every_figure(swee
                 assert to_hex(line.get_color()) == styles[head]["color"].lower()
                 assert line.get_marker() == styles[head]["marker"]
         assert fig.get_size_inches()[0] == pytest.approx(report.COLUMN_WIDTH)  # one column of a paper
+
+
+def test_the_report_names_every_job_it_leaves_out_and_why_and_survives_a_broken_summary(tmp_path, capsys):
+    """Failed, unfinished, a summary.json cut off while written, an empty one, one holding NaN for the
+    selection metric and a diverged run: none is selected, results.md and the console name each with
+    its reason, and the settings labels come from the finished runs only (the unfinished job asked for
+    other epochs, which labels no row)."""
+    root = tmp_path / "sweep"
+    _job(root, "binenc", 0, 1e-3, val=0.9, test=0.9)
+    _job(root, "binenc", 1, 1e-3, val=0.8, test=0.8)
+    _job(root, "binenc", 0, 1e-2, status="failed", epochs=1)
+    longer = _job(root, "binenc", 1, 1e-2, status="unfinished", epochs=1)
+    cfg = yaml.safe_load((longer / "config.yaml").read_text())
+    cfg["trainer"]["max_epochs"] = 5
+    (longer / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cut = _job(root, "binenc", 0, 3e-3, val=0.99)
+    (cut / "summary.json").write_text((cut / "summary.json").read_text()[:40])
+    empty = _job(root, "binenc", 1, 3e-3, val=0.99)
+    (empty / "summary.json").write_text("")
+    _job(root, "binenc", 0, 1e-4, val=0.99, extra={"val_acc": None})  # NaN: written as null
+    _job(root, "binenc", 1, 1e-4, val=0.99, extra={"diverged": True})
+
+    runs, _ = report.load_runs(root)
+    assert report.counts_line(runs) == (
+        "8 runs found: 4 finished (1 diverged: left out of the selection), 1 failed, 3 unfinished."
+    )
+    assert set(runs["settings"]) == {""}  # no "[trainer.max_epochs=5]" from the unfinished job
+    assert _picks(report.select_runs(runs)) == {("binenc", 0): 1e-3, ("binenc", 1): 1e-3}
+    why = dict(report.left_out(runs))
+    assert why == {
+        "head=binenc,lr=0.01,seed=0": "failed (RuntimeError: boom)",
+        "head=binenc,lr=0.01,seed=1": "unfinished (no summary.json)",
+        "head=binenc,lr=0.003,seed=0": "unfinished (summary.json unreadable: JSONDecodeError)",
+        "head=binenc,lr=0.003,seed=1": "unfinished (summary.json unreadable: JSONDecodeError)",
+        "head=binenc,lr=0.0001,seed=0": "summary.json holds NaN for val_acc, the selection metric",
+        "head=binenc,lr=0.0001,seed=1": "diverged (final training accuracy at chance level)",
+    }
+    assert report.main([str(root)]) == 0
+    printed = capsys.readouterr().out
+    md = (root / "report" / "results.md").read_text()
+    for run_id, reason in why.items():
+        assert f"- `{run_id}`: {reason}" in md and f"- `{run_id}`: {reason}" in printed
+    assert "| BinEnc | 85.00 ± 7.07 (n=2) |" in md  # the two good runs only
+    del_val = _job(tmp_path / "novalue", "binenc", 0, 1e-3)
+    summary = json.loads((del_val / "summary.json").read_text())
+    del summary["val_acc"]
+    (del_val / "summary.json").write_text(json.dumps(summary))
+    _job(tmp_path / "novalue", "binenc", 1, 1e-3)
+    runs, _ = report.load_runs(tmp_path / "novalue")
+    assert dict(report.left_out(runs)) == {
+        "head=binenc,lr=0.001,seed=0": "summary.json has no val_acc, the selection metric"
+    }
+
+
+def test_the_report_reads_the_last_row_of_real_job_folders(tmp_path, monkeypatch):
+    """Three real digits MLP jobs of 3 epochs (two learning rates, one of them over two seeds): the
+    final validation CE and the epochs the report takes from each metrics.csv equal that file's last row
+    read with the csv module; two learning rates tied on validation accuracy go to the lower final CE."""
+    import csv
+
+    from conftest import make_cfg
+
+    from binary_encoding.train import train
+
+    root = tmp_path / "sweep"
+    jobs = {}
+    for lr, seed in ((1e-3, 0), (3e-3, 0), (1e-3, 1)):
+        d = root / f"lr={lr},seed={seed}"
+        train(make_cfg(d, "trainer.max_epochs=3", "deepfool_samples=0", f"lr={lr}", f"seed={seed}"))
+        jobs[d.name] = d
+    runs, hist = report.load_runs(root)
+    assert set(runs["status"]) == {"finished"} and len(runs) == 3
+    for run_id, d in jobs.items():
+        with open(d / "metrics.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+        r = runs.set_index("run_id").loc[run_id]
+        assert r["final_val_ce"] == pytest.approx(float(rows[-1]["val/ce"]), rel=1e-12)
+        assert r["logged_epochs"] == int(rows[-1]["epoch"]) == 2
+        assert r["val_acc"] == pytest.approx(json.loads((d / "summary.json").read_text())["val_acc"])
+        h = hist[hist["run_id"] == run_id].sort_values("epoch")
+        assert h["val/ce"].tolist() == pytest.approx([float(x["val/ce"]) for x in rows], rel=1e-12)
+    # tie the two seed-0 runs on validation accuracy: the lower final validation CE of metrics.csv wins
+    a, b = jobs["lr=0.001,seed=0"], jobs["lr=0.003,seed=0"]
+    tied = json.loads((a / "summary.json").read_text())["val_acc"]
+    summary = json.loads((b / "summary.json").read_text())
+    (b / "summary.json").write_text(json.dumps({**summary, "val_acc": tied}))
+    last_ce = {}
+    for name in ("lr=0.001,seed=0", "lr=0.003,seed=0"):
+        with open(jobs[name] / "metrics.csv") as f:
+            last_ce[name] = float(list(csv.DictReader(f))[-1]["val/ce"])
+    assert last_ce["lr=0.001,seed=0"] != last_ce["lr=0.003,seed=0"]
+    want = 1e-3 if last_ce["lr=0.001,seed=0"] < last_ce["lr=0.003,seed=0"] else 3e-3
+    runs, _ = report.load_runs(root)
+    assert _picks(report.select_runs(runs)) == {("binenc", 0): want, ("binenc", 1): 1e-3}

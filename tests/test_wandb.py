@@ -128,7 +128,7 @@ def test_login_is_looked_up_by_wandb_for_its_host_so_self_hosted_servers_count(t
     (tmp_path / ".netrc").chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env |= {"HOME": str(tmp_path), "NETRC": str(tmp_path / ".netrc"), "WANDB_SILENT": "true"}
-    check = "from binary_encoding.record import wandb_logged_in as f; print(f())"
+    check = "from binary_encoding.record.wandb_run import wandb_logged_in as f; print(f())"
     found = [
         subprocess.run(
             [sys.executable, "-c", check], env=env | {"WANDB_BASE_URL": url}, capture_output=True, text=True

@@ -55,5 +55,9 @@ def collect_latents(module, datamodule, split: str, bf16: bool | None = None, au
 
 
 def _autocast_bf16(module) -> bool:
-    trainer = getattr(module, "_trainer", None)
+    """Whether the trainer `module` is attached to trains in bf16 (False without one)."""
+    try:
+        trainer = module.trainer  # a LightningModule's property; raises when no trainer is attached
+    except (RuntimeError, AttributeError):  # AttributeError: a plain torch module
+        return False
     return trainer is not None and "bf16" in str(trainer.precision)

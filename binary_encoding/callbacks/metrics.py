@@ -1,4 +1,5 @@
-"""`Metrics`: the callback that schedules the metrics of `binary_encoding.metrics` (pure functions).
+"""`Metrics`: the callback that schedules the metrics of `binary_encoding.metrics` (pure functions); which
+ones, on which splits and at which moment, the metric catalog says (`metrics/catalog.py`).
 
 * every `every` epochs (and at the last), on the clean training split (`train_augmented`: its seeded
   augmented view, as the reference setup) and the validation split (when there is one):
@@ -21,15 +22,15 @@ single-process value; DeepFool images are split across ranks and their norms gat
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 
+from ..metrics import catalog
 from ..metrics.deepfool import deepfool
-from ..metrics.geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
 from ..metrics.reliability import (
     fit_class_gaussians,
     mahalanobis_distance,
@@ -41,47 +42,21 @@ from ..record import files, wandb_run
 from .latents import Latents, collect_latents, gather_strided, rank_world
 
 
+def split_data(lat: Latents, num_classes: int, classifier_weight, nc_labels="labels", global_mean="samples"):
+    """The catalog's view of one split's latents (`metrics.catalog.SplitData`)."""
+    return catalog.SplitData(lat.z, lat.logits, lat.y, num_classes, classifier_weight, nc_labels, global_mean)
+
+
 def geometry_metrics(
     lat: Latents,
     num_classes: int,
     classifier_weight: torch.Tensor | None,
     nc_labels: str = "labels",
     global_mean: str = "samples",
+    split: str = "train",
 ) -> dict[str, float]:
-    """Every per-epoch latent metric of one split, as a flat dict of floats."""
-    pred = lat.pred
-    gmm = gmm_binarity(lat.z)
-    codes = code_agreement(lat.z, pred, num_classes)
-    nc = neural_collapse(
-        lat.z, lat.y if nc_labels == "labels" else pred, pred, classifier_weight, global_mean=global_mean
-    )
-    out = {
-        "acc": lat.acc,
-        "binarity_score": gmm["score"],
-        "binarity_std": gmm["std"],
-        "peak_dist_mean": gmm["peak_dist_mean"],
-        "peak_dist_std": gmm["peak_dist_std"],
-        "agreement_dim": encoding_agreement(lat.z, pred, num_classes),
-        "agreement_code": codes["agreement"],
-        "n_codes": codes["n_codes"],
-        "top_codes_fraction": codes["top_codes_fraction"],
-    }
-    for k in (
-        "nc1",
-        "sigma_w",
-        "equinorm",
-        "equiangular",
-        "maxangle",
-        "w_equinorm",
-        "w_equiangular",
-        "w_maxangle",
-        "nc3",
-        "nc4",
-        "skipped_classes",
-    ):
-        if nc.get(k) is not None:
-            out[k] = float(nc[k])
-    return out
+    """Every per-epoch latent metric of the catalog on one split (`split`: which the catalog logs), flat."""
+    return catalog.compute(split_data(lat, num_classes, classifier_weight, nc_labels, global_mean), split)
 
 
 @dataclass(frozen=True)
@@ -107,30 +82,60 @@ class FinalSettings:
         if self.global_mean not in ("samples", "class_means"):
             raise ValueError(f"metrics.global_mean must be 'samples' or 'class_means', got {self.global_mean!r}")
 
+    @classmethod
+    def of_config(cls, node) -> FinalSettings:
+        """The settings of a run's saved `callbacks.metrics` node: `settings.final` (built by Hydra), or the
+        flat keys of a run recorded before the settings were one object."""
+        import hydra
+
+        if "settings" in node:
+            return hydra.utils.instantiate(node.settings.final)
+        return cls(**{f.name: node[f.name] for f in fields(cls) if f.name in node})
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """What the Metrics callback does (`conf/callbacks/default.yaml`): every `every` epochs (0 = never, the
+    last epoch always) the catalog's per-epoch metrics on `splits`, W&B pictures of the first `hist_dims`
+    latent dimensions every `hist_every` epochs; at the end the metrics of `final`, and the latents in
+    `out_dir/latents.npz` when `save_latents`. `final.nc_labels` and `final.global_mean` serve every epoch too."""
+
+    every: int = 1
+    splits: tuple[str, ...] = ("train", "val")
+    hist_dims: int = 8
+    hist_every: int = 10
+    save_latents: bool = False
+    out_dir: str | None = None
+    final: FinalSettings = FinalSettings()
+
+    def __post_init__(self):
+        if self.every < 0:
+            raise ValueError(f"metrics_every must be >= 0 (0 = never), got {self.every}")
+        object.__setattr__(self, "splits", tuple(self.splits))  # Hydra hands a ListConfig
+        if self.out_dir is not None:
+            object.__setattr__(self, "out_dir", str(self.out_dir))
+
 
 class Metrics(L.Callback):
-    """Per-epoch latent metrics and the end-of-training metrics of a run (see the module docstring).
-    `final`: the fields of `FinalSettings`; `nc_labels` and `global_mean` serve the per-epoch metrics too."""
+    """Per-epoch latent metrics and the end-of-training metrics of a run (see the module docstring)."""
 
-    def __init__(
-        self,
-        every: int = 1,
-        splits=("train", "val"),
-        hist_dims: int = 8,
-        hist_every: int = 10,
-        save_latents: bool = False,
-        out_dir: str | Path | None = None,
-        **final,
-    ):
-        if every < 0:
-            raise ValueError(f"metrics_every must be >= 0 (0 = never), got {every}")
-        self.final = FinalSettings(**final)
-        self.every, self.splits = every, tuple(splits)
-        self.hist_dims, self.hist_every = hist_dims, hist_every
-        self.save_latents, self.out_dir = save_latents, out_dir
+    def __init__(self, settings: MetricSettings = MetricSettings()):
+        self.settings = settings
         self.last: dict[str, float] = {}
         self.results: dict[str, float] = {}
         self._kept: tuple[int, dict[str, Latents]] | None = None  # (global_step, latents of the last epoch)
+
+    @property
+    def final(self) -> FinalSettings:
+        return self.settings.final
+
+    @property
+    def every(self) -> int:
+        return self.settings.every
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return self.settings.splits
 
     def _augmented(self, split: str) -> bool:
         """Whether `split`'s metrics read its augmented view (`train_augmented`: the training split)."""
@@ -147,11 +152,10 @@ class Metrics(L.Callback):
         kept = {}
         for split in (s for s in self.splits if s in dm.splits):  # no val metrics without a validation split
             lat = kept[split] = collect_latents(pl_module, dm, split, augmented=self._augmented(split))
-            values = geometry_metrics(lat, dm.num_classes, weight, self.final.nc_labels, self.final.global_mean)
-            if split != "train":
-                values.pop("acc")  # the module already logs {split}/acc on the same clean data
+            # the catalog's metrics of this split (not those the module logs, e.g. val/acc on the same data)
+            values = geometry_metrics(lat, dm.num_classes, weight, self.final.nc_labels, self.final.global_mean, split)
             self.last.update({f"{split}/{k}": v for k, v in values.items()})
-            if (self.hist_every and epoch % self.hist_every == 0) or last_epoch:
+            if (self.settings.hist_every and epoch % self.settings.hist_every == 0) or last_epoch:
                 self._pictures(trainer, split, lat, epoch)
         self._kept = (trainer.global_step, kept) if last_epoch else None  # the end-of-fit metrics reuse them
         self.last["time/latent_metrics_s"] = time.perf_counter() - start
@@ -166,7 +170,7 @@ class Metrics(L.Callback):
             if isinstance(lg, wandb_run.RunLogger):
                 from ..record.wandb_media import latent_media
 
-                lg.log_row(latent_media(split, lat.z, lat.y, self.hist_dims, epoch), epoch)
+                lg.log_row(latent_media(split, lat.z, lat.y, self.settings.hist_dims, epoch), epoch)
 
     # -- once, after training ---------------------------------------------------------------------
     def on_fit_end(self, trainer, pl_module):
@@ -176,8 +180,8 @@ class Metrics(L.Callback):
         # train and val: those of the last epoch's metric pass when the weights have not changed since
         reuse = kept[1] if kept is not None and kept[0] == trainer.global_step else {}
         self.results, lats = final_metrics(pl_module, trainer.datamodule, self.final, latents=reuse)
-        if self.save_latents and trainer.is_global_zero and self.out_dir is not None:
-            save_latents(lats, Path(self.out_dir) / files.LATENTS)
+        if self.settings.save_latents and trainer.is_global_zero and self.settings.out_dir is not None:
+            save_latents(lats, Path(self.settings.out_dir) / files.LATENTS)
         # no history row: the results go to summary.json and W&B's run summary (train.fit)
 
 
@@ -198,9 +202,8 @@ def final_metrics(
     }
     results = {f"{s}_acc": lat.acc for s, lat in lats.items()}
     weight = module.head.classifier.weight.detach().float()
-    geometry = geometry_metrics(lats["train"], dm.num_classes, weight, st.nc_labels, st.global_mean)
-    del geometry["acc"]
-    results.update(geometry)
+    # the catalog's end-of-training metrics of the training split
+    results.update(catalog.compute(split_data(lats["train"], dm.num_classes, weight, st.nc_labels, st.global_mean)))
     results.update(reliability_metrics(lats["train"], lats["test"], dm.num_classes, st.mahalanobis_reg))
     if st.deepfool_samples:
         results.update(robustness(module, dm, st))

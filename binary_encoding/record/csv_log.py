@@ -8,13 +8,15 @@ from pathlib import Path
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
+from ..metrics import catalog
 from .files import METRICS
 
 
 class LocalRecord(Logger):
     """A Lightning logger that keeps `<dir>/metrics.csv`: one row per epoch holding exactly what was
-    logged in that epoch (rank 0 only), rewritten atomically after every call, so results never
-    depend on the network or on W&B and a crash loses nothing. When a run resumes, rows of the
+    logged in that epoch (rank 0 only; columns in the order of the metric catalog), rewritten
+    atomically after every call, so results never depend on the network or on W&B and a crash loses
+    nothing. When a run resumes, rows of the
     earlier attempt from the resumed epoch on are replaced."""
 
     def __init__(self, out_dir: str | Path):
@@ -52,7 +54,10 @@ class LocalRecord(Logger):
 
     def _write(self):
         rows = [self.rows[e] for e in sorted(self.rows)]
-        keys: list[str] = []
+        logged = {k for r in rows for k in r}
+        # epoch, step, the catalog's keys (by split, in catalog order), then anything else in logging order
+        by_split = sorted(catalog.logged_keys(), key=lambda k: k.rpartition("/")[0] or "~")
+        keys = [k for k in ("epoch", "step", *by_split) if k in logged]
         for r in rows:
             keys += [k for k in r if k not in keys]
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from ..metrics import catalog
+
 # besides the metrics
 SUMMARY_INFO = ("head", "backbone", "data", "seed", "lr", "epochs", "gamma", "diverged", "fit_seconds")
 
 
 def run_summary(cfg, epochs: int, gamma: float, metrics: dict, fit_seconds: float, num_classes: int) -> dict:
-    """What summary.json holds: the `SUMMARY_INFO` of the run and its end-of-training metrics."""
+    """What summary.json holds: the `SUMMARY_INFO` of the run and its end-of-training metrics (those of the
+    metric catalog in its order, then any other)."""
     info = (
         cfg.head.name,
         cfg.backbone.name,
@@ -18,7 +21,8 @@ def run_summary(cfg, epochs: int, gamma: float, metrics: dict, fit_seconds: floa
         gamma,
         diverged(metrics.get("train_acc"), num_classes),
     )
-    return {**dict(zip(SUMMARY_INFO, info)), **metrics, "fit_seconds": round(fit_seconds, 2)}
+    ordered = {k: metrics[k] for k in catalog.final_names() if k in metrics}
+    return {**dict(zip(SUMMARY_INFO, info)), **ordered, **metrics, "fit_seconds": round(fit_seconds, 2)}
 
 
 def diverged(train_acc: float | None, num_classes: int) -> bool:

@@ -11,13 +11,8 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
+from ..metrics import catalog
 from .files import wandb_run_id
-
-# W&B summaries of the per-epoch curves a reader compares across runs: the best value, not the last
-BEST = {
-    "max": ("acc", "agreement_dim", "agreement_code", "top_codes_fraction", "binarity_score"),
-    "min": ("ce", "loss", "nc1", "sigma_w"),
-}
 
 
 def wandb_logger(
@@ -50,7 +45,9 @@ def wandb_logger(
         tags=list(dict.fromkeys([*run_tags(run_config or {}), *(tags or [])])),
         config=run_config,
     )
-    logger._wandb_init.pop("anonymous", None)  # Lightning passes a deprecated key that makes wandb warn
+    # Lightning passes wandb.init a deprecated `anonymous` key that makes wandb warn; it has no public way
+    # to leave it out, so it is taken out of the logger's (private) init arguments before the run starts
+    logger._wandb_init.pop("anonymous", None)
     return logger
 
 
@@ -90,7 +87,8 @@ class RunLogger(WandbLogger):
 
     * one history row per epoch, the epoch as W&B's step and x-axis (Lightning's default x-axis is
       the optimizer step, and its step restarts when an offline run resumes; epochs do not);
-    * summaries of the per-epoch curves as their best value (`BEST`), end-of-training values only in
+    * summaries of the per-epoch curves as the metric catalog says (`summary`: the best value, max or
+      min, of the curves a reader compares across runs; else the last), end-of-training values only in
       the summary (`final/...`, written by `run.fit.fit`);
     * the run URL printed when online (it survives `WANDB_SILENT`)."""
 
@@ -102,11 +100,9 @@ class RunLogger(WandbLogger):
         if new and hasattr(run, "define_metric"):
             run.define_metric("epoch")
             run.define_metric("*", step_metric="epoch", step_sync=True)  # replaces Lightning's global-step axis
-            for summary, names in BEST.items():
-                for split in ("train", "val"):
-                    for name in names:
-                        run.define_metric(f"{split}/{name}", step_metric="epoch", summary=summary)
-            if self._wandb_init.get("mode") == "online" and getattr(run, "url", None):
+            for key, summary in catalog.summary_definitions():
+                run.define_metric(key, step_metric="epoch", summary=summary)
+            if not getattr(run, "offline", True) and getattr(run, "url", None):
                 print(f"W&B run: {run.url}", flush=True)
         return run
 

@@ -45,8 +45,9 @@ def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int)
     return module
 
 
-def build_callbacks(cfg: DictConfig) -> list:
-    return [hydra.utils.instantiate(c) for c in cfg.callbacks.values() if c is not None]
+def build_callbacks(cfg: DictConfig) -> dict:
+    """The callbacks of `cfg.callbacks` by name (`gamma`, `metrics`, `checkpoint`), in the config's order."""
+    return {name: hydra.utils.instantiate(c) for name, c in cfg.callbacks.items() if c is not None}
 
 
 def build_loggers(cfg: DictConfig, num_params: int | None = None) -> list:

@@ -16,15 +16,10 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
+from ..metrics import catalog
+
 log = logging.getLogger("binary_encoding")
 
-# the values of an epoch line: logged key, label, format
-EPOCH_VALUES = (
-    ("train/loss", "train loss", ".4f"),
-    ("val/acc", "val acc", ".4f"),
-    ("gamma", "gamma", ".4g"),
-    ("train/n_codes", "codes", ".0f"),
-)
 # the module logs train/loss at the end of every training epoch, the last values Lightning hands to
 # the loggers in an epoch (after the validation's): when they arrive, the epoch is complete
 EPOCH_COMPLETE = "train/loss"
@@ -40,11 +35,11 @@ class ProgressBar(TQDMProgressBar):
 
 
 class EpochLog(Logger):
-    """One line per epoch: `epoch 3/150  train loss 0.5123  val acc 0.9167  gamma 0.0108  codes 16  0.9 s`,
-    with the values logged in that epoch (codes only in epochs with a metric pass, val acc only in
-    epochs with validation) and the seconds since the previous line (the first: since this logger was
-    made, just before the trainer). A Lightning logger, since loggers receive exactly the values of
-    each epoch; rank 0 only.
+    """One line per epoch: `epoch 3/150  train loss 0.5123  val acc 0.9167  gamma 0.0108  codes 16  0.9 s`
+    (the metrics whose catalog entry has a `console` label, in its order), with the values logged in that
+    epoch (codes only in epochs with a metric pass, val acc only in epochs with validation) and the
+    seconds since the previous line (the first: since this logger was made, just before the trainer).
+    A Lightning logger, since loggers receive exactly the values of each epoch; rank 0 only.
     `console=False`: to the log files only (a progress bar holds the console)."""
 
     def __init__(self, max_epochs: int, console: bool = True):
@@ -79,7 +74,8 @@ class EpochLog(Logger):
 
     def line(self, seconds: float) -> str:
         parts = [f"epoch {int(self.epoch) + 1}/{self.max_epochs}"]
-        parts += [f"{label} {float(self.values[k]):{fmt}}" for k, label, fmt in EPOCH_VALUES if k in self.values]
+        values = catalog.console_values()  # (key, label, format) of the metrics that declare an epoch-line label
+        parts += [f"{label} {float(self.values[k]):{fmt}}" for k, label, fmt in values if k in self.values]
         return "  ".join([*parts, f"{seconds:.1f} s"])
 
     def emit(self, line: str) -> None:

@@ -36,7 +36,6 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     """Build everything from `cfg`, fit, and write the summary (on rank 0)."""
     import lightning as L
 
-    from ..callbacks.metrics import Metrics
     from ..record import csv_log, files, summarize, wandb_run
     from . import console, job, policy
 
@@ -56,8 +55,10 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     # the same initial weights on every rank (seeded above); augmentation draws per rank: data.augment_generator
     module = build_model(cfg, dm.input_shape, dm.num_classes)
 
-    callbacks = [*build_callbacks(cfg), *extra_callbacks]
-    metrics = next(c for c in callbacks if isinstance(c, Metrics))
+    built = build_callbacks(cfg)
+    if (metrics := built.get("metrics")) is None:
+        raise policy.ConfigError("callbacks.metrics is needed: the summary is made of its results")
+    callbacks = [*built.values(), *extra_callbacks]
     loggers = build_loggers(cfg, sum(p.numel() for p in module.parameters()))
     out = job.output_dir(cfg)
     kwargs = policy.trainer_kwargs(cfg)
@@ -88,7 +89,7 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
                 )
             print(summarize.format_summary(summary, out))
             for lg in loggers:
-                if lg._wandb_init.get("mode") == "offline":
+                if lg.experiment.offline:
                     print(f"W&B offline; upload with: {wandb_run.offline_sync_command(out, lg.version)}")
         ok = True
         return summary
