@@ -43,9 +43,10 @@ def objective(summary: dict) -> float:
 
 def main() -> None:
     """Console entry point (`binary-encoding-train`, `python -m binary_encoding.train`)."""
-    from .run.policy import missing_launcher_message, moved_key_message
+    from .run.policy import missing_launcher_message, moved_key_message, unknown_choice_message
 
-    if msg := moved_key_message(sys.argv[1:]) or missing_launcher_message(sys.argv[1:]):
+    argv = sys.argv[1:]
+    if msg := moved_key_message(argv) or missing_launcher_message(argv) or unknown_choice_message(argv):
         print(f"error: {msg}", file=sys.stderr)
         raise SystemExit(2)
     _hydra_main()

@@ -51,17 +51,71 @@ LAUNCHER_PLUGINS = {
 
 def missing_launcher_message(overrides: list[str]) -> str | None:
     """A message when `hydra/launcher=...` names a preset whose Hydra plugin is not installed."""
-    import importlib.util
-
     for arg in overrides:
         if arg.startswith("hydra/launcher="):
             name = arg.split("=", 1)[1]
             for prefix, (module, extra) in LAUNCHER_PLUGINS.items():
-                if name.startswith(prefix) and importlib.util.find_spec(module) is None:
+                if name.startswith(prefix) and not _importable(module):
                     return (
                         f"hydra/launcher={name} needs its Hydra plugin: pip install "
                         f'"binary_encoding[{extra}]" (or pip install -e ".[{extra}]" in a checkout)'
                     )
+    return None
+
+
+def _importable(module: str) -> bool:
+    """Whether `module` can be imported; False also when a parent package is missing (find_spec raises
+    then: with no Hydra plugin installed at all there is no `hydra_plugins` namespace package)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ModuleNotFoundError, ValueError):
+        return False
+
+
+def unknown_choice_message(argv: list[str]) -> str | None:
+    """A one-line message when a command line names a choice that no config group has (`head=binenk`,
+    `experiment=cifar10_resnet81`, `debug=fsat`, also `+group=`, `group@pkg=`, sweeps `head=a,b` and
+    `hydra/launcher=...`), else None. Hydra accepts an unknown choice of an optional group silently (the
+    default is trained) and reports one of a required group in many lines; this check runs on the command
+    line before Hydra, with Hydra's own parser and config search path (plugins' configs, `hydra.searchpath`
+    and `--config-dir` included), so a sweep fails before its first job. Anything it cannot read (a
+    malformed override) is left to Hydra."""
+    from hydra._internal.config_repository import ConfigRepository
+    from hydra._internal.utils import create_config_search_path, get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+
+    from .conf import CONF_DIR
+
+    try:
+        args, _ = get_args_parser().parse_known_args(argv)
+        overrides = OverridesParser.create().parse_overrides(args.overrides or [])
+    except (Exception, SystemExit):
+        return None
+    search_path = create_config_search_path(CONF_DIR)
+    for extra in [f"file://{args.config_dir}"] if args.config_dir else []:
+        search_path.append("command-line", extra)
+    for o in overrides:
+        if o.key_or_group == "hydra.searchpath" and not o.is_delete():
+            for path in o.value() if isinstance(o.value(), list) else [o.value()]:
+                search_path.append("command-line", str(path))
+    repo = ConfigRepository(search_path)
+    for o in overrides:
+        if o.is_delete() or "." in o.key_or_group or not repo.group_exists(o.key_or_group):
+            continue
+        if o.value_type == ValueType.GLOB_CHOICE_SWEEP:
+            continue  # glob(...) picks among the existing choices
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else o.value()
+        values = values if isinstance(values, list) else [values]
+        options = repo.get_group_options(o.key_or_group)
+        for value in values:
+            if value is not None and str(value) != "null" and str(value) not in options:
+                return (
+                    f"{o.key_or_group}={value}: no such choice in the config group {o.key_or_group}. "
+                    f"Available options: {', '.join(options)}"
+                )
     return None
 
 
