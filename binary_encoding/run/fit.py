@@ -4,6 +4,7 @@ record, DDP ranks) is `job.py`; config checks and what `auto` means are `policy.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import warnings
@@ -15,14 +16,15 @@ from .build import build_callbacks, build_datamodule, build_loggers, build_model
 
 def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
     """Train one model as `cfg` says; return the summary (also written to the run folder)."""
-    from . import job, policy
+    from . import job, lock, policy
 
     job.quiet_lightning()
     out = job.output_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     if (done := job.finished(cfg, out)) is not None:
         return done
-    with job.recording_failure(out):
+    # one process per folder (lock.py); the ranks of a DDP job run under their launching process's lock
+    with contextlib.nullcontext() if job.is_rank() else lock.held(out), job.recording_failure(out):
         policy.validate(cfg)
         job.check_same_run(cfg, out)
         job.start(cfg, out)
