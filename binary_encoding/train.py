@@ -44,9 +44,11 @@ def objective(summary: dict) -> float:
 def main() -> None:
     """Console entry point (`binary-encoding-train`, `python -m binary_encoding.train`)."""
     from .run.policy import missing_launcher_message, moved_key_message, unknown_choice_message
+    from .run.writes import preflight_message
 
     argv = sys.argv[1:]
-    if msg := moved_key_message(argv) or missing_launcher_message(argv) or unknown_choice_message(argv):
+    checks = (moved_key_message, missing_launcher_message, unknown_choice_message, preflight_message)
+    if msg := next((m for check in checks if (m := check(argv))), None):
         print(f"error: {msg}", file=sys.stderr)
         raise SystemExit(2)
     _hydra_main()

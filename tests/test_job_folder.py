@@ -167,3 +167,117 @@ def test_a_busy_job_of_a_sweep_is_recorded_and_the_others_run(tmp_path):
     assert not (busy / "summary.json").exists() and not (busy / "failed.json").exists()
     recap = next(ln for ln in r.stdout.splitlines() if ln.startswith("1/2"))
     assert "running" in recap and f"pid {holder.pid}" in recap
+
+
+# ------------------------------------------------------------------------------------------------
+# A full or unwritable output folder
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs (room for the digits run's 1 MB checkpoint, twice while it is replaced); needs root."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+class FillDisk(L.Callback):
+    """At the start of epoch `at`, fill the disk of `folder` but `leave` bytes (the checkpoint of that
+    epoch cannot be written then; failed.json still fits)."""
+
+    def __init__(self, folder, at=2, leave=128 * 1024):
+        self.filler, self.at, self.leave = folder / "filler", at, leave
+
+    def on_train_epoch_start(self, trainer, module):
+        import shutil
+
+        if trainer.current_epoch == self.at:
+            self.filler.write_bytes(b"\0" * (shutil.disk_usage(self.filler.parent).free - self.leave))
+
+
+def test_a_full_disk_keeps_the_last_checkpoint_and_the_same_run_resumes_once_freed(small_disk):
+    """The disk fills up during epoch 2: one line names the checkpoint's path and the free space; the
+    checkpoint of epoch 1 and the record of epochs 0-1 stay intact, failed.json is written, no temporary
+    file is left; once space is freed the same config resumes from epoch 1's checkpoint and finishes."""
+    import zipfile
+
+    import torch
+    from conftest import make_cfg
+
+    from binary_encoding.run.writes import OutputError
+
+    out = small_disk / "run"
+    over = ("trainer.max_epochs=4", "deepfool_samples=0", "metrics_every=0")
+    fill = FillDisk(small_disk, at=2)
+    with pytest.raises(OutputError) as err:
+        train(make_cfg(out, *over), callbacks=[fill])
+    ckpt = out / "checkpoints" / "last.ckpt"
+    assert str(err.value).startswith(f"cannot write {ckpt}: No space left on device (")
+    assert " KiB free there, not enough); the previous checkpoint and record are intact" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert zipfile.is_zipfile(ckpt) and torch.load(ckpt, weights_only=False)["epoch"] == 1
+    assert [r.split(",")[0] for r in (out / "metrics.csv").read_text().splitlines()[1:3]] == ["0", "1"]
+    assert "No space left on device" in json.loads((out / "failed.json").read_text())["error"]
+    assert not [p for p in small_disk.rglob("*") if p.name.endswith(".tmp")]
+    assert not (out / lock.LOCK).exists()
+    fill.filler.unlink()
+    s = train(make_cfg(out, *over))
+    assert s["epochs"] == 4 and not (out / "failed.json").exists()
+    assert [int(r.split(",")[0]) for r in (out / "metrics.csv").read_text().splitlines()[1:]] == [0, 1, 2, 3]
+
+
+def test_a_full_or_read_only_output_folder_is_one_line_and_a_nonzero_exit(small_disk, tmp_path):
+    """On the command line: no traceback, exit 2, nothing temporary left; read-only: the same line."""
+    (small_disk / "filler").write_bytes(b"\0" * (4 * 1024 * 1024 - 64 * 1024))
+    out = small_disk / "run"
+    r = subprocess.run(
+        [sys.executable, "-m", "binary_encoding.train", *ARGS, f"output_dir={out}", "trainer.max_epochs=2"]
+        + ["deepfool_samples=0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "Logging error" not in r.stderr, r.stderr[-3000:]
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert line.startswith(f"error: cannot write {out / 'checkpoints' / 'last.ckpt'}: No space left on device")
+    assert not [p for p in small_disk.rglob("*") if p.name.endswith(".tmp")]
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "binary_encoding.train", *ARGS, f"output_dir={out / 'new'}", "trainer.max_epochs=2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert line.startswith(f"error: cannot write {out / 'new'}: Read-only file system (")
+    assert "make the folder writable (or use another output_dir)" in line
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_names_the_path_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """An injected ENOSPC while summary.json is flushed: the previous summary stays, no .tmp is left, and
+    the error names the file (a failed write() alone names none)."""
+    import errno
+
+    from binary_encoding.record import files
+
+    path = tmp_path / "summary.json"
+    files.write_json(path, {"test_acc": 0.5})
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left on device") as err:
+        files.write_json(path, {"test_acc": 0.9})
+    assert err.value.filename == str(path) and err.value.errno == errno.ENOSPC
+    assert json.loads(path.read_text()) == {"test_acc": 0.5} and sorted(p.name for p in tmp_path.iterdir()) == [
+        "summary.json"
+    ]
