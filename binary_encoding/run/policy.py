@@ -9,6 +9,7 @@ the functions that need it: the command line checks `moved_key_message` before a
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -141,11 +142,16 @@ def validate(cfg: DictConfig) -> None:
     width = cfg.head.get("width")
     if width is not None and (isinstance(width, bool) or not isinstance(width, int)):
         raise ConfigError(f"head.width must be a whole number (or null for nopen), got {width!r}")
+    for key in ("lr", "weight_decay"):
+        if not math.isfinite(cfg[key]):
+            raise ConfigError(f"{key} must be a finite number, got {cfg[key]}")
     for key in ("lr", "batch_size"):
         if not cfg[key] > 0:
             raise ConfigError(f"{key} must be positive, got {cfg[key]}")
     if cfg.weight_decay < 0:
         raise ConfigError(f"weight_decay must be >= 0, got {cfg.weight_decay}")
+    if not 0 <= cfg.seed <= 2**32 - 1:  # numpy's seeds (seed_everything seeds numpy too)
+        raise ConfigError(f"seed must be in 0..{2**32 - 1} (numpy's range), got {cfg.seed}")
     if not cfg.trainer.max_epochs > 0:
         raise ConfigError(f"trainer.max_epochs must be positive, got {cfg.trainer.max_epochs}")
     if cfg.head.gamma0 > 0 and str(cfg.trainer.precision) in ("16", "16-mixed", "16-true"):
