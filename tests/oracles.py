@@ -18,6 +18,8 @@ __all__ = [
     "gmm_binarity_reference",
     "mahalanobis_distance_reference",
     "reference_auroc_oracle",
+    "robustness_oracle",
+    "top_codes_fraction_oracle",
 ]
 
 
@@ -190,3 +192,43 @@ def reference_auroc_oracle(z_train, pred_train, y_train, z_test, pred_test, y_te
         t = np.quantile(bad, i / 100)
         total += sum(g < t for g in good) / len(good) * 0.01
     return total
+
+
+# --------------------------------------------------------------------------------------------------
+# Secondary outputs: DeepFool ratios by subset (docs/method.md §8), the top-code fraction (§6.2)
+# --------------------------------------------------------------------------------------------------
+
+
+class _LogitsOf(torch.nn.Module):
+    """A model returning (logits, z) seen as one returning the logits only."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return out[0] if isinstance(out, tuple) else out
+
+
+def robustness_oracle(model, x: torch.Tensor, y: torch.Tensor, **deepfool_kwargs) -> dict:
+    """rho = mean ||r|| / ||x|| over all images and over the correctly classified ones only (NaN when
+    none is), and the fooled fraction: textbook DeepFool, then one image at a time in plain Python."""
+    ref = deepfool_reference(_LogitsOf(model), x, **deepfool_kwargs)
+    ratios = [float(ref["r"][i].norm() / x[i].norm()) for i in range(len(x))]
+    correct = [int(ref["orig_pred"][i]) == int(y[i]) for i in range(len(x))]
+    kept = [r for r, c in zip(ratios, correct) if c]
+    return {
+        "deepfool_rho": sum(ratios) / len(ratios),
+        "deepfool_rho_correct": sum(kept) / len(kept) if kept else float("nan"),
+        "deepfool_fooled": sum(bool(f) for f in ref["fooled"]) / len(x),
+        "correct": sum(correct),
+    }
+
+
+def top_codes_fraction_oracle(z, num_classes: int) -> float:
+    """The share of samples whose sign code is one of the `num_classes` most common codes."""
+    from collections import Counter
+
+    counts = Counter(tuple(row) for row in (np.asarray(z) > 0))
+    return sum(sorted(counts.values(), reverse=True)[:num_classes]) / len(np.asarray(z))
