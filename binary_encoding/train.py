@@ -43,9 +43,12 @@ def objective(summary: dict) -> float:
 
 def main() -> None:
     """Console entry point (`binary-encoding-train`, `python -m binary_encoding.train`)."""
-    from .run.policy import missing_launcher_message, moved_key_message
+    from .run.policy import missing_launcher_message, moved_key_message, unknown_choice_message
+    from .run.writes import preflight_message
 
-    if msg := moved_key_message(sys.argv[1:]) or missing_launcher_message(sys.argv[1:]):
+    argv = sys.argv[1:]
+    checks = (moved_key_message, missing_launcher_message, unknown_choice_message, preflight_message)
+    if msg := next((m for check in checks if (m := check(argv))), None):
         print(f"error: {msg}", file=sys.stderr)
         raise SystemExit(2)
     _hydra_main()

@@ -28,6 +28,7 @@ __all__ = [
     "neural_collapse_reference",
     "reference_auroc_oracle",
     "standardize_reference",
+    "robustness_oracle",
 ]
 
 
@@ -357,3 +358,35 @@ def aurc_reference(score, correct) -> float:
     errors = (~correct)[order].astype(np.float64)
     risk = np.cumsum(errors, axis=1) / np.arange(1, n + 1)
     return risk.mean()
+
+
+# --------------------------------------------------------------------------------------------------
+# Secondary outputs: DeepFool ratios by subset (docs/method.md §8)
+# --------------------------------------------------------------------------------------------------
+
+
+class _LogitsOf(torch.nn.Module):
+    """A model returning (logits, z) seen as one returning the logits only."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return out[0] if isinstance(out, tuple) else out
+
+
+def robustness_oracle(model, x: torch.Tensor, y: torch.Tensor, **deepfool_kwargs) -> dict:
+    """rho = mean ||r|| / ||x|| over all images and over the correctly classified ones only (NaN when
+    none is), and the fooled fraction: textbook DeepFool, then one image at a time in plain Python."""
+    ref = deepfool_reference(_LogitsOf(model), x, **deepfool_kwargs)
+    ratios = [float(ref["r"][i].norm() / x[i].norm()) for i in range(len(x))]
+    correct = [int(ref["orig_pred"][i]) == int(y[i]) for i in range(len(x))]
+    kept = [r for r, c in zip(ratios, correct) if c]
+    return {
+        "deepfool_rho": sum(ratios) / len(ratios),
+        "deepfool_rho_correct": sum(kept) / len(kept) if kept else float("nan"),
+        "deepfool_fooled": sum(bool(f) for f in ref["fooled"]) / len(x),
+        "correct": sum(correct),
+    }

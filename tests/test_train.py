@@ -214,7 +214,7 @@ def test_non_finite_loss_stops_with_a_message(cfg_factory, tmp_path):
 
 def test_unknown_group_choice_lists_the_options(tmp_path):
     r = run_cli(tmp_path, "head=bogus")
-    assert r.returncode != 0
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Available options" in r.stderr and "binenc" in r.stderr and "nonlinpen" in r.stderr
 
 

@@ -38,6 +38,16 @@ def test_a_run_logs_one_row_per_epoch_with_epoch_axis_best_summaries_pictures_an
         assert r.metric(key).summary.max and r.metric(key).step_metric == "epoch", key
     for key in ("val/ce", "train/nc1", "train/sigma_w"):
         assert r.metric(key).summary.min, key
+    # every curve of the best-value list, on every split that logs it, has its best value as summary
+    logged = {k for h in r.history for k in h}
+    for summary, names in wandb_run.BEST.items():
+        for name in names:
+            keys = [f"{split}/{name}" for split in ("train", "val") if f"{split}/{name}" in logged]
+            assert keys, f"{name} of wandb_run.BEST is logged on no split"
+            for key in keys:
+                m = r.metric(key).summary
+                assert (m.max, m.min) == (summary == "max", summary == "min") and not m.last, key
+                assert r.metric(key).step_metric == "epoch", key
     # one history row per epoch, the epoch as its step; end-of-training values only in the summary
     assert [(h["_step"], h["epoch"]) for h in r.history] == [(0, 0), (1, 1), (2, 2)]
     assert not [k for h in r.history for k in h if k.startswith("final/")]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
 from ..metrics import catalog
-from .files import METRICS
+from .files import METRICS, write_atomic
 
 
 class LocalRecord(Logger):
@@ -61,9 +62,8 @@ class LocalRecord(Logger):
         for r in rows:
             keys += [k for k in r if k not in keys]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            w.writerows(rows)
-        tmp.replace(self.path)  # atomic: a crash never leaves a half-written record
+        text = io.StringIO(newline="")
+        w = csv.DictWriter(text, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+        write_atomic(self.path, text.getvalue())  # a crash or a full disk never leaves a half-written record

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import uuid
 from pathlib import Path
 
@@ -36,16 +37,35 @@ def last_checkpoint(run_dir: str | Path) -> Path:
     return Path(run_dir) / CHECKPOINTS / LAST_CKPT
 
 
+def write_atomic(path: str | Path, data: bytes | str) -> None:
+    """Write `data` to `path` whole or not at all: into `<path>.tmp`, flushed to the disk (fsync), then
+    renamed over `path` (a crash or a full disk leaves the previous file intact). On failure the temporary
+    file is removed and the error names `path`."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(err, OSError) and err.filename is None:  # a failed write() names no file
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
+
+
 def write_json(path: str | Path, obj) -> None:
     def clean(v):
         if isinstance(v, float) and not math.isfinite(v):
             return None if math.isnan(v) else str(v)
         return v
 
-    path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: clean(v) for k, v in obj.items()}, indent=2, default=str))
-    tmp.replace(path)
+    write_atomic(path, json.dumps({k: clean(v) for k, v in obj.items()}, indent=2, default=str))
 
 
 def wandb_run_id(out: str | Path) -> str:

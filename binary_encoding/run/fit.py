@@ -4,6 +4,7 @@ record, DDP ranks) is `job.py`; config checks and what `auto` means are `policy.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import warnings
@@ -15,21 +16,29 @@ from .build import build_callbacks, build_datamodule, build_loggers, build_model
 
 def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
     """Train one model as `cfg` says; return the summary (also written to the run folder)."""
-    from . import job, policy
+    from . import job, lock, writes
 
     job.quiet_lightning()
     out = job.output_dir(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    if (done := job.finished(cfg, out)) is not None:
-        return done
-    with job.recording_failure(out):
-        policy.validate(cfg)
-        job.check_same_run(cfg, out)
-        job.start(cfg, out)
-        ranks = policy.num_devices(cfg)
-        if ranks > 1 and not job.is_rank():
-            return job.launch_ddp(cfg, out, ranks)
-        return fit(cfg, callbacks or [])
+    with writes.output_errors(out):  # a full or unwritable folder: one line (writes.py)
+        out.mkdir(parents=True, exist_ok=True)
+        if (done := job.finished(cfg, out)) is not None:
+            return done
+        # one process per folder (lock.py); the ranks of a DDP job run under their launching process's lock
+        with contextlib.nullcontext() if job.is_rank() else lock.held(out), job.recording_failure(out):
+            return _train(cfg, out, callbacks)
+
+
+def _train(cfg: DictConfig, out, callbacks: list | None) -> dict:
+    from . import job, policy
+
+    policy.validate(cfg)
+    job.check_same_run(cfg, out)
+    job.start(cfg, out)
+    ranks = policy.num_devices(cfg)
+    if ranks > 1 and not job.is_rank():
+        return job.launch_ddp(cfg, out, ranks)
+    return fit(cfg, callbacks or [])
 
 
 def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
@@ -37,6 +46,7 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     import lightning as L
 
     from ..record import csv_log, files, summarize, wandb_run
+    from ..record.checkpoint_io import AtomicCheckpointIO
     from . import console, job, policy
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -69,7 +79,7 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
         **kwargs,
         callbacks=[*callbacks, console.ProgressBar()] if bar else callbacks,
         logger=[*loggers, csv_log.LocalRecord(out), epoch_log],
-        plugins=job.cluster_plugins(),
+        plugins=[*job.cluster_plugins(), AtomicCheckpointIO()],
         default_root_dir=str(out),
     )
     ok = False

@@ -94,14 +94,17 @@ def recording_failure(out: Path):
         yield
     except BaseException as err:
         if is_rank0():
-            files.write_json(
-                out / files.FAILED,
-                {
-                    "error": f"{type(err).__name__}: {err}",
-                    "time": time.strftime("%c"),
-                    "traceback": traceback.format_exc(),
-                },
-            )
+            try:
+                files.write_json(
+                    out / files.FAILED,
+                    {
+                        "error": f"{type(err).__name__}: {err}",
+                        "time": time.strftime("%c"),
+                        "traceback": traceback.format_exc(),
+                    },
+                )
+            except OSError as e:  # a full disk: the error itself is reported, failed.json where it fits
+                log.warning("could not write %s: %s", out / files.FAILED, e.strerror)
         raise
 
 
@@ -168,7 +171,7 @@ def start(cfg: DictConfig, out: Path) -> None:
         cfg.run_name = cfg.get("run_name") or run_name(cfg)
         cfg.group = cfg.get("group") or run_group(cfg)
     if is_rank0():
-        (out / files.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        files.write_atomic(out / files.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def check_same_run(cfg: DictConfig, out: Path) -> None:

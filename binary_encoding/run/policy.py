@@ -9,6 +9,7 @@ the functions that need it: the command line checks `moved_key_message` before a
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -51,17 +52,71 @@ LAUNCHER_PLUGINS = {
 
 def missing_launcher_message(overrides: list[str]) -> str | None:
     """A message when `hydra/launcher=...` names a preset whose Hydra plugin is not installed."""
-    import importlib.util
-
     for arg in overrides:
         if arg.startswith("hydra/launcher="):
             name = arg.split("=", 1)[1]
             for prefix, (module, extra) in LAUNCHER_PLUGINS.items():
-                if name.startswith(prefix) and importlib.util.find_spec(module) is None:
+                if name.startswith(prefix) and not _importable(module):
                     return (
                         f"hydra/launcher={name} needs its Hydra plugin: pip install "
                         f'"binary_encoding[{extra}]" (or pip install -e ".[{extra}]" in a checkout)'
                     )
+    return None
+
+
+def _importable(module: str) -> bool:
+    """Whether `module` can be imported; False also when a parent package is missing (find_spec raises
+    then: with no Hydra plugin installed at all there is no `hydra_plugins` namespace package)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ModuleNotFoundError, ValueError):
+        return False
+
+
+def unknown_choice_message(argv: list[str]) -> str | None:
+    """A one-line message when a command line names a choice that no config group has (`head=binenk`,
+    `experiment=cifar10_resnet81`, `debug=fsat`, also `+group=`, `group@pkg=`, sweeps `head=a,b` and
+    `hydra/launcher=...`), else None. Hydra accepts an unknown choice of an optional group silently (the
+    default is trained) and reports one of a required group in many lines; this check runs on the command
+    line before Hydra, with Hydra's own parser and config search path (plugins' configs, `hydra.searchpath`
+    and `--config-dir` included), so a sweep fails before its first job. Anything it cannot read (a
+    malformed override) is left to Hydra."""
+    from hydra._internal.config_repository import ConfigRepository
+    from hydra._internal.utils import create_config_search_path, get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+
+    from .conf import CONF_DIR
+
+    try:
+        args, _ = get_args_parser().parse_known_args(argv)
+        overrides = OverridesParser.create().parse_overrides(args.overrides or [])
+    except (Exception, SystemExit):
+        return None
+    search_path = create_config_search_path(CONF_DIR)
+    for extra in [f"file://{args.config_dir}"] if args.config_dir else []:
+        search_path.append("command-line", extra)
+    for o in overrides:
+        if o.key_or_group == "hydra.searchpath" and not o.is_delete():
+            for path in o.value() if isinstance(o.value(), list) else [o.value()]:
+                search_path.append("command-line", str(path))
+    repo = ConfigRepository(search_path)
+    for o in overrides:
+        if o.is_delete() or "." in o.key_or_group or not repo.group_exists(o.key_or_group):
+            continue
+        if o.value_type == ValueType.GLOB_CHOICE_SWEEP:
+            continue  # glob(...) picks among the existing choices
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else o.value()
+        values = values if isinstance(values, list) else [values]
+        options = repo.get_group_options(o.key_or_group)
+        for value in values:
+            if value is not None and str(value) != "null" and str(value) not in options:
+                return (
+                    f"{o.key_or_group}={value}: no such choice in the config group {o.key_or_group}. "
+                    f"Available options: {', '.join(options)}"
+                )
     return None
 
 
@@ -87,11 +142,16 @@ def validate(cfg: DictConfig) -> None:
     width = cfg.head.get("width")
     if width is not None and (isinstance(width, bool) or not isinstance(width, int)):
         raise ConfigError(f"head.width must be a whole number (or null for nopen), got {width!r}")
+    for key in ("lr", "weight_decay"):
+        if not math.isfinite(cfg[key]):
+            raise ConfigError(f"{key} must be a finite number, got {cfg[key]}")
     for key in ("lr", "batch_size"):
         if not cfg[key] > 0:
             raise ConfigError(f"{key} must be positive, got {cfg[key]}")
     if cfg.weight_decay < 0:
         raise ConfigError(f"weight_decay must be >= 0, got {cfg.weight_decay}")
+    if not 0 <= cfg.seed <= 2**32 - 1:  # numpy's seeds (seed_everything seeds numpy too)
+        raise ConfigError(f"seed must be in 0..{2**32 - 1} (numpy's range), got {cfg.seed}")
     if not cfg.trainer.max_epochs > 0:
         raise ConfigError(f"trainer.max_epochs must be positive, got {cfg.trainer.max_epochs}")
     if cfg.head.gamma0 > 0 and str(cfg.trainer.precision) in ("16", "16-mixed", "16-true"):

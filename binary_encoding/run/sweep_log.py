@@ -58,8 +58,8 @@ def summary_times(folders) -> dict[Path, int]:
 
 def job_status(folder: Path | None, finished_before: dict[Path, int]) -> tuple[str, dict]:
     """A job's status and summary: `finished` (in this sweep), `skipped` (finished before and not run
-    again), `diverged`, `failed` (failed.json), `unfinished` (started, then killed or still running),
-    or `not run` (no folder)."""
+    again), `diverged`, `running` (held by a live process, `lock.py`), `failed` (failed.json), `unfinished`
+    (started, then killed), or `not run` (no folder)."""
     if folder is None:
         return "not run", {}
     summary_path = folder / files.SUMMARY
@@ -69,6 +69,10 @@ def job_status(folder: Path | None, finished_before: dict[Path, int]) -> tuple[s
             return "diverged", summary
         skipped = finished_before.get(folder) == summary_path.stat().st_mtime_ns
         return ("skipped" if skipped else "finished"), summary
+    from . import lock
+
+    if (h := lock.holder(folder)) is not None and lock.stale_reason(h) is None:
+        return "running", {"holder": lock.describe(h)}  # by another process (this sweep's job was refused)
     return ("failed" if (folder / files.FAILED).exists() else "unfinished"), {}
 
 
@@ -89,6 +93,8 @@ def recap(sweep_dir: str, jobs: list[list[str]], finished_before: dict[Path, int
         minutes = f"{s['fit_seconds'] / 60:.1f}" if s.get("fit_seconds") is not None else "-"
         name = ",".join(o for o in overrides if o not in common)
         line = f"{i:>{width}}/{n}  {status:<10}  {acc:>8}  {codes:>5}  {minutes:>6}  {name}"
+        if status == "running":
+            line += f"  (in use by {s['holder']})"
         if status == "failed":
             error = (json.loads((folder / files.FAILED).read_text()).get("error") or "?").splitlines()[0]
             line += f"  ({error if len(error) <= 100 else error[:97] + '...'})"

@@ -1,0 +1,301 @@
+"""Every documented setting arrives where it is used: each key of conf/config.yaml and of its groups that
+a user may set, overridden with a value other than its default, is found at the point of use in the
+objects that `run.build` makes from the composed config (no training). A key added to the configs
+without a probe here fails `test_every_documented_setting_has_a_probe`."""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import lightning as L
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf, open_dict
+
+from binary_encoding.callbacks import metrics as metrics_mod
+from binary_encoding.callbacks.gamma import GammaScheduler
+from binary_encoding.record import identity
+from binary_encoding.run import build, job, policy
+from binary_encoding.run.conf import CONF_DIR
+
+BASE = ["trainer.accelerator=cpu", "logger=csv", "deepfool_samples=4"]
+
+
+def compose_cfg(tmp_path, *overrides):
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[*BASE, *overrides])
+    if not any(o.startswith("output_dir=") for o in overrides):
+        with open_dict(cfg):
+            cfg.output_dir = str(tmp_path)
+    return cfg
+
+
+class Built:
+    """The objects of one config, built on first use."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    @property
+    def dm(self):
+        if not hasattr(self, "_dm"):
+            self._dm = build.build_datamodule(self.cfg)
+        return self._dm
+
+    @property
+    def model(self):
+        if not hasattr(self, "_model"):
+            torch.manual_seed(0)
+            self._model = build.build_model(self.cfg, self.dm.input_shape, self.dm.num_classes)
+        return self._model
+
+    def callback(self, kind):
+        (c,) = [c for c in build.build_callbacks(self.cfg) if isinstance(c, kind)]
+        return c
+
+    @property
+    def metrics(self):
+        return self.callback(metrics_mod.Metrics)
+
+    @property
+    def gamma(self) -> GammaScheduler:
+        return self.callback(GammaScheduler)
+
+    @property
+    def optimizer_group(self):
+        return self.model.configure_optimizers().param_groups[0]
+
+    @property
+    def trainer(self):
+        return L.Trainer(**policy.trainer_kwargs(self.cfg), logger=False, default_root_dir=self.cfg.output_dir)
+
+    def wandb_init(self):
+        from pathlib import Path
+
+        Path(self.cfg.output_dir).mkdir(parents=True, exist_ok=True)  # the W&B run id is kept there
+        (lg,) = build.build_loggers(self.cfg)
+        return lg._wandb_init
+
+    def final_calls(self, monkeypatch, name: str) -> list[dict]:
+        """The arguments with which `final_metrics` (the end-of-training metrics) calls `name` of the
+        metrics callback's module (a spy that calls through)."""
+        real, calls = getattr(metrics_mod, name), []
+
+        def spy(*args, **kwargs):
+            calls.append({"args": args, **kwargs})
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(metrics_mod, name, spy)
+        self.results, _ = metrics_mod.final_metrics(self.model, self.dm, self.metrics.final)
+        return calls
+
+
+def _checkpointed(out):
+    """A job folder holding a (zip) checkpoint, as a cut-off run leaves it."""
+    import zipfile
+    from pathlib import Path
+
+    (Path(out) / "checkpoints").mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(Path(out) / "checkpoints" / "last.ckpt", "w") as z:
+        z.writestr("data.pkl", b"")
+    return out
+
+
+def _train_batch(b):
+    return len(next(iter(b.dm.train_dataloader()))[0])
+
+
+@cache
+def _default_test_labels():
+    return Built(compose_cfg("/tmp")).dm.y["test"].clone()
+
+
+# (override, what the built objects say at the point of use, the expected value); `mp` is monkeypatch
+PROBES = {
+    "seed": ("seed=7", lambda b, mp: (b.dm.seed, b.metrics.final.seed), (7, 7)),
+    "lr": ("lr=0.05", lambda b, mp: b.optimizer_group["lr"], 0.05),
+    "weight_decay": ("weight_decay=0.01", lambda b, mp: b.optimizer_group["weight_decay"], 0.01),
+    "batch_size": ("batch_size=64", lambda b, mp: _train_batch(b), 64),
+    "metrics_every": ("metrics_every=3", lambda b, mp: b.metrics.every, 3),
+    "deepfool_samples": (
+        "deepfool_samples=5",
+        lambda b, mp: (b.final_calls(mp, "deepfool"), b.results)[1]["deepfool_images"],
+        5,
+    ),  # noqa: E501
+    "save_latents": ("save_latents=true", lambda b, mp: b.metrics.save_latents, True),
+    "metrics.splits": ("metrics.splits=[train]", lambda b, mp: b.metrics.splits, ("train",)),
+    "metrics.nc_labels": (
+        "metrics.nc_labels=pred",
+        lambda b, mp: all(torch.equal(c["args"][1], c["args"][2]) for c in b.final_calls(mp, "neural_collapse")),
+        True,
+    ),
+    "metrics.global_mean": (
+        "metrics.global_mean=class_means",
+        lambda b, mp: {c["global_mean"] for c in b.final_calls(mp, "neural_collapse")},
+        {"class_means"},
+    ),
+    "metrics.train_augmented": (
+        "metrics.train_augmented=true",
+        lambda b, mp: [c.get("augmented") for c in b.final_calls(mp, "collect_latents") if c["args"][2] == "train"],
+        [True],
+    ),
+    "metrics.hist_dims": ("metrics.hist_dims=3", lambda b, mp: b.metrics.hist_dims, 3),
+    "metrics.hist_every": ("metrics.hist_every=4", lambda b, mp: b.metrics.hist_every, 4),
+    "metrics.deepfool_candidates": (
+        "metrics.deepfool_candidates=3",
+        lambda b, mp: [c["num_candidates"] for c in b.final_calls(mp, "deepfool")],
+        [3],
+    ),
+    "metrics.deepfool_overshoot": (
+        "metrics.deepfool_overshoot=0.05",
+        lambda b, mp: [c["overshoot"] for c in b.final_calls(mp, "deepfool")],
+        [0.05],
+    ),
+    "metrics.deepfool_max_iter": (
+        "metrics.deepfool_max_iter=7",
+        lambda b, mp: [c["max_iter"] for c in b.final_calls(mp, "deepfool")],
+        [7],
+    ),
+    "metrics.deepfool_batch": (
+        "metrics.deepfool_batch=16",
+        lambda b, mp: [c["batch_size"] for c in b.final_calls(mp, "deepfool")],
+        [16],
+    ),
+    "metrics.mahalanobis_reg": (
+        "metrics.mahalanobis_reg=0.01",
+        lambda b, mp: [c["reg_covar"] for c in b.final_calls(mp, "fit_class_gaussians")],
+        [0.01],
+    ),
+    "head.width": ("head.width=6", lambda b, mp: b.model.head.classifier.in_features, 6),
+    "head.gamma0": ("head.gamma0=0.05", lambda b, mp: b.gamma.value(0), 0.05),
+    "head.gamma_factor": ("head.gamma_factor=2.0", lambda b, mp: b.gamma.value(2), pytest.approx(0.04)),
+    "head.gamma_step": ("head.gamma_step=3", lambda b, mp: [b.gamma.value(e) for e in (2, 3)], [0.01, 0.01 * 1.084]),
+    "head.gamma_max": ("head.gamma_max=0.5", lambda b, mp: b.gamma.value(1000), 0.5),
+    "backbone.hidden": (
+        "backbone.hidden=[32,16]",
+        lambda b, mp: [m.out_features for m in b.model.backbone.modules() if isinstance(m, torch.nn.Linear)],
+        [32, 16],
+    ),
+    "backbone.act": (
+        "backbone.act=relu",
+        lambda b, mp: {type(m).__name__ for m in b.model.backbone.modules()} >= {"ReLU"},
+        True,
+    ),
+    "data.val_fraction": ("data.val_fraction=0.2", lambda b, mp: len(b.dm.y["val"]), math.ceil(0.2 * 1437)),
+    "data.test_fraction": ("data.test_fraction=0.3", lambda b, mp: len(b.dm.y["test"]), math.ceil(0.3 * 1797)),
+    "data.split_seed": (
+        "data.split_seed=3",
+        lambda b, mp: torch.equal(b.dm.y["test"], _default_test_labels()),
+        False,
+    ),
+    "data.augment": ("data.augment=true", lambda b, mp: b.dm.augment, True),
+    "data.pad": ("data.pad=2", lambda b, mp: b.dm.pad, 2),
+    "data.flip": ("data.flip=true", lambda b, mp: b.dm.flip, True),
+    "data.eval_batch_size": (
+        "data.eval_batch_size=100",
+        lambda b, mp: len(next(iter(b.dm.eval_dataloader("val")))[0]),
+        100,
+    ),
+    "data.device_resident": ("data.device_resident=false", lambda b, mp: b.dm.device_resident, False),
+    "data.root": ("data.root=/somewhere/else", lambda b, mp: str(b.dm.root), "/somewhere/else"),
+    "trainer.max_epochs": ("trainer.max_epochs=7", lambda b, mp: b.trainer.max_epochs, 7),
+    "trainer.check_val_every_n_epoch": (
+        "trainer.check_val_every_n_epoch=2",
+        lambda b, mp: b.trainer.check_val_every_n_epoch,
+        2,
+    ),
+    "trainer.log_every_n_steps": ("trainer.log_every_n_steps=3", lambda b, mp: b.trainer.log_every_n_steps, 3),
+    "trainer.precision": ("trainer.precision=bf16-mixed", lambda b, mp: b.trainer.precision, "bf16-mixed"),
+    "trainer.enable_progress_bar": (
+        "trainer.enable_progress_bar=true",
+        lambda b, mp: b.trainer.progress_bar_callback is not None,
+        True,
+    ),
+    "trainer.deterministic": (
+        "trainer.deterministic=true",
+        lambda b, mp: policy.trainer_kwargs(b.cfg)["deterministic"],
+        True,
+    ),  # noqa: E501
+    "trainer.devices": ("trainer.devices=2", lambda b, mp: policy.num_devices(b.cfg), 2),
+    "trainer.strategy": (
+        "trainer.strategy=ddp_spawn",
+        lambda b, mp: policy.trainer_kwargs(b.cfg)["strategy"],
+        "ddp_spawn",
+    ),  # noqa: E501
+    "trainer.accelerator": (
+        "trainer.accelerator=cpu",
+        lambda b, mp: type(b.trainer.accelerator).__name__,
+        "CPUAccelerator",
+    ),  # noqa: E501
+    "runtime.compile": ("runtime.compile=true", lambda b, mp: b.model.backbone._compiled_call_impl is not None, True),
+    "runtime.compile_mode": (
+        "runtime.compile_mode=reduce-overhead",
+        lambda b, mp: policy.compile_backbone(b.cfg) or b.cfg.runtime.compile_mode,
+        "reduce-overhead",
+    ),
+    "runtime.cudnn_benchmark": (
+        "runtime.cudnn_benchmark=true",
+        lambda b, mp: policy.trainer_kwargs(b.cfg)["benchmark"],
+        True,
+    ),  # noqa: E501
+    "runtime.channels_last": ("runtime.channels_last=true", lambda b, mp: b.model.channels_last, True),
+    "runtime.check_finite_every": ("runtime.check_finite_every=7", lambda b, mp: b.model.check_finite_every, 7),
+    "runtime.checkpoint_every_n_epochs": (
+        "runtime.checkpoint_every_n_epochs=3",
+        lambda b, mp: b.callback(L.pytorch.callbacks.ModelCheckpoint)._every_n_epochs,
+        3,
+    ),
+    "logger.project": ("logger=wandb logger.project=elsewhere", lambda b, mp: b.wandb_init()["project"], "elsewhere"),
+    "logger.entity": ("logger=wandb logger.entity=team", lambda b, mp: b.wandb_init()["entity"], "team"),
+    "logger.mode": ("logger=wandb logger.mode=disabled", lambda b, mp: b.wandb_init()["mode"], "disabled"),
+    "logger.tags": ("logger=wandb logger.tags=[extra]", lambda b, mp: b.wandb_init()["tags"][-1], "extra"),
+    "logger.job_type": ("logger=wandb logger.job_type=probe", lambda b, mp: b.wandb_init()["job_type"], "probe"),
+    "run_name": ("logger=wandb run_name=mine", lambda b, mp: b.wandb_init()["name"], "mine"),
+    "group": ("logger=wandb group=grp", lambda b, mp: b.wandb_init()["group"], "grp"),
+    "name": ("name=sweepname", lambda b, mp: job.run_group(b.cfg).split("/")[0], "sweepname"),
+    "ckpt_path": ("ckpt_path=/x/y.ckpt", lambda b, mp: job.resume_checkpoint(b.cfg, b.cfg.output_dir), "/x/y.ckpt"),
+    "resume": ("resume=false", lambda b, mp: job.resume_checkpoint(b.cfg, _checkpointed(b.cfg.output_dir)), None),
+    "output_dir": ("output_dir=/elsewhere", lambda b, mp: str(job.output_dir(b.cfg)), "/elsewhere"),
+    "protocol": ("protocol=reference", lambda b, mp: (b.metrics.final.nc_labels, len(b.dm.splits)), ("pred", 2)),
+}
+
+# keys of the configs that no probe here can reach without a GPU or without training, and why
+NOT_PROBED = {
+    "runtime.cuda_graphs": "true needs a CUDA GPU (tests/test_train.py: test_cuda_graphs_train_like_eager)",
+    "logger.save_dir": "always ${output_dir} (the run folder), not a user's choice",
+}
+
+
+def documented_keys() -> set[str]:
+    """The keys a user may set: conf/config.yaml and the default choice of every group, without the
+    objects' wiring (`_target_`, `callbacks.*`, `head.net.*`) and the sizes known only at run time."""
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["logger=wandb"])
+    flat = identity.flat_config(OmegaConf.to_container(cfg, resolve=False))
+    return {
+        k
+        for k in flat
+        if not k.endswith("_target_")
+        and not k.startswith(("callbacks.", "head.net.", "data.name", "backbone.name"))
+        and k not in ("head.name", "logger.run_name", "logger.group")
+    }
+
+
+def test_every_documented_setting_has_a_probe():
+    missing = documented_keys() - PROBES.keys() - NOT_PROBED.keys()
+    assert not missing, f"settings without a probe in PROBES: {sorted(missing)}"
+    assert not PROBES.keys() - documented_keys()  # no probe of a key that no longer exists
+
+
+@pytest.mark.parametrize("key", sorted(PROBES))
+def test_a_non_default_setting_arrives_where_it_is_used(key, tmp_path, monkeypatch):
+    override, probe, expected = PROBES[key]
+    groups = [o for o in override.split() if o.startswith("logger=")]  # the same logger for both
+    default = Built(compose_cfg(tmp_path / "default", *groups))
+    changed = Built(compose_cfg(tmp_path / "changed", *override.split()))
+    if key not in ("data.split_seed", "trainer.accelerator"):  # compared with the default inside, or set in BASE
+        assert probe(default, monkeypatch) != expected, f"{override} is the default: pick another value"
+    monkeypatch.undo()
+    assert probe(changed, monkeypatch) == expected
