@@ -32,6 +32,16 @@ def compose_cfg(tmp_path, *overrides):
     return cfg
 
 
+def _spy(real, calls: list):
+    """`real`, recording the arguments of every call in `calls`."""
+
+    def spy(*args, **kwargs):
+        calls.append({"args": args, **kwargs})
+        return real(*args, **kwargs)
+
+    return spy
+
+
 class Built:
     """The objects of one config, built on first use."""
 
@@ -52,8 +62,14 @@ class Built:
         return self._model
 
     def callback(self, kind):
-        (c,) = [c for c in build.build_callbacks(self.cfg) if isinstance(c, kind)]
+        built = build.build_callbacks(self.cfg)
+        (c,) = [c for c in (built.values() if isinstance(built, dict) else built) if isinstance(c, kind)]
         return c
+
+    def metric_setting(self, name: str):
+        """A setting of the Metrics callback (on its `settings` object where it has one)."""
+        m = self.metrics
+        return getattr(getattr(m, "settings", m), name)
 
     @property
     def metrics(self):
@@ -81,13 +97,16 @@ class Built:
     def final_calls(self, monkeypatch, name: str) -> list[dict]:
         """The arguments with which `final_metrics` (the end-of-training metrics) calls `name` of the
         metrics callback's module (a spy that calls through)."""
-        real, calls = getattr(metrics_mod, name), []
+        import importlib
 
-        def spy(*args, **kwargs):
-            calls.append({"args": args, **kwargs})
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(metrics_mod, name, spy)
+        calls = []
+        for where in ("binary_encoding.callbacks.metrics", "binary_encoding.metrics.catalog"):
+            try:
+                mod = importlib.import_module(where)
+            except ImportError:
+                continue  # a layout without the metric catalog
+            if hasattr(mod, name):  # the module that calls it looks it up in its own namespace
+                monkeypatch.setattr(mod, name, _spy(getattr(mod, name), calls))
         self.results, _ = metrics_mod.final_metrics(self.model, self.dm, self.metrics.final)
         return calls
 
@@ -124,8 +143,8 @@ PROBES = {
         lambda b, mp: (b.final_calls(mp, "deepfool"), b.results)[1]["deepfool_images"],
         5,
     ),  # noqa: E501
-    "save_latents": ("save_latents=true", lambda b, mp: b.metrics.save_latents, True),
-    "metrics.splits": ("metrics.splits=[train]", lambda b, mp: b.metrics.splits, ("train",)),
+    "save_latents": ("save_latents=true", lambda b, mp: b.metric_setting("save_latents"), True),
+    "metrics.splits": ("metrics.splits=[train]", lambda b, mp: b.metric_setting("splits"), ("train",)),
     "metrics.nc_labels": (
         "metrics.nc_labels=pred",
         lambda b, mp: all(torch.equal(c["args"][1], c["args"][2]) for c in b.final_calls(mp, "neural_collapse")),
@@ -141,8 +160,8 @@ PROBES = {
         lambda b, mp: [c.get("augmented") for c in b.final_calls(mp, "collect_latents") if c["args"][2] == "train"],
         [True],
     ),
-    "metrics.hist_dims": ("metrics.hist_dims=3", lambda b, mp: b.metrics.hist_dims, 3),
-    "metrics.hist_every": ("metrics.hist_every=4", lambda b, mp: b.metrics.hist_every, 4),
+    "metrics.hist_dims": ("metrics.hist_dims=3", lambda b, mp: b.metric_setting("hist_dims"), 3),
+    "metrics.hist_every": ("metrics.hist_every=4", lambda b, mp: b.metric_setting("hist_every"), 4),
     "metrics.deepfool_candidates": (
         "metrics.deepfool_candidates=3",
         lambda b, mp: [c["num_candidates"] for c in b.final_calls(mp, "deepfool")],

@@ -10,6 +10,8 @@ Every run folder holds (names below; `train`, `evaluate` and `report` read and w
   train.log        the job's log: one line per epoch (`run.console.EpochLog`), Hydra's messages
   checkpoints/last.ckpt   refreshed every epoch; a cut-off run resumes from it
   wandb/, wandb_id.txt    the W&B run and its id (a resumed job continues the same run)
+  job.lock         the process that trains in the folder (host, pid, since, heartbeat), while it runs
+                   (`run/lock.py`; `.job.lock.guard` beside it serializes taking over a stale one)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ CHECKPOINTS = "checkpoints"
 LAST_CKPT = "last.ckpt"
 WANDB_ID = "wandb_id.txt"
 DDP_CONFIG = "ddp_config.yaml"
+LOCK = "job.lock"
 
 
 def last_checkpoint(run_dir: str | Path) -> Path:

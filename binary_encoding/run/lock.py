@@ -31,9 +31,10 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..record import files
 from .policy import ConfigError
 
-LOCK = "job.lock"
+LOCK = files.LOCK
 HEARTBEAT_S = 60.0  # how often the holder refreshes its heartbeat
 STALE_AFTER_S = 15 * 60.0  # a holder on another host silent this long is taken for dead (15 heartbeats)
 
