@@ -52,28 +52,24 @@ def output_dir(cfg: DictConfig) -> Path:
 
 
 def run_name(cfg: DictConfig) -> str:
-    """The job's overrides in a sweep (its folder name), else `head=...,seed=...`."""
+    """The job's folder name in a sweep (`identity.folder_name`), else `head=...,seed=...`."""
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
-        name = HydraConfig.get().job.override_dirname
+        name = identity.folder_name(HydraConfig.get().overrides.task)
         if name:
             return name
     return f"head={cfg.head.name},seed={cfg.seed}"
 
 
 def run_group(cfg: DictConfig) -> str:
-    """The sweep name and the job's overrides that define the run, without the seed (`identity.NOT_DEFINING`),
+    """The sweep name and the job's overrides that define the run, without the seed (`identity.group_name`),
     else `<name>/head=...`: the runs that differ only in their seed share it (W&B's group averages them)."""
     from hydra.core.hydra_config import HydraConfig
 
-    settings = [f"head={cfg.head.name}"]
     if HydraConfig.initialized():
-        hc = HydraConfig.get()
-        skip = {*hc.job.config.override_dirname.exclude_keys, "seed"}
-        keys = {o: o.split("=", 1)[0].lstrip("+~") for o in hc.overrides.task}
-        settings = sorted(o for o, k in keys.items() if k not in skip and not k.startswith(identity.NOT_DEFINING))
-    return "/".join([str(cfg.name), ",".join(settings)]) if settings else str(cfg.name)
+        return identity.group_name(str(cfg.name), HydraConfig.get().overrides.task)
+    return identity.group_name(str(cfg.name), [f"head={cfg.head.name}"])
 
 
 def finished(cfg: DictConfig, out: Path) -> dict | None:
