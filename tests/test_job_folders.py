@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from conftest import make_cfg
 from omegaconf import OmegaConf
 
 from binary_encoding.record import files, identity
+from binary_encoding.train import train
 
 FAST = ("trainer.max_epochs=1", "deepfool_samples=0", "metrics_every=0")
 
@@ -82,3 +84,86 @@ def test_folder_names_stay_under_the_filesystems_limit_and_stay_distinct():
     g = identity.group_name("s", ["seed=3", "data.root=/data/a/images", "deepfool_samples=0", "lr=0.1"])
     assert g == f"s/data.root={identity.short_path('/data/a/images')},lr=0.1"
     assert g == identity.group_name("s", ["seed=4", "data.root=/data/a/images", "lr=0.1"])
+
+
+# ------------------------------------------------------------------------------------------------
+# "Finished" means finished: a whole summary of the config and checkpoint beside it
+# ------------------------------------------------------------------------------------------------
+
+
+def _start(cwd, out, *args):
+    cmd = [sys.executable, "-m", "binary_encoding.train", "logger=csv", "trainer.enable_progress_bar=false"]
+    return subprocess.Popen([*cmd, f"output_dir={out}", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for(proc, path: Path, timeout=240):
+    import time
+
+    start = time.time()
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() - start < timeout
+        time.sleep(0.05)
+
+
+def test_starting_over_with_resume_false_then_a_kill_leaves_no_summary_of_the_old_run(cfg_factory, tmp_path):
+    """A finished lr=0.01 run, started over with lr=0.001 and resume=false (the way out the refusal
+    names), killed mid-training: the old summary is gone, so the same command again resumes and
+    finishes the lr=0.001 run instead of saying "already finished" with the lr=0.01 run's numbers."""
+    out = tmp_path
+    train(cfg_factory("lr=0.01", *FAST))
+    old = json.loads((out / files.SUMMARY).read_text())
+    ckpt = files.last_checkpoint(out)
+    ckpt.unlink()
+    proc = _start(tmp_path, out, "lr=0.001", "resume=false", "trainer.max_epochs=300", "deepfool_samples=0")
+    _wait_for(proc, ckpt)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert not (out / files.SUMMARY).exists() and OmegaConf.load(out / files.CONFIG).lr == 0.001
+    r = run_cli(tmp_path, f"output_dir={out}", "lr=0.001", "trainer.max_epochs=300", "deepfool_samples=0",
+                "trainer.max_epochs=2")  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "already finished" not in r.stdout
+    new = json.loads((out / files.SUMMARY).read_text())
+    assert new["lr"] == 0.001 and old["lr"] == 0.01 and new["epochs"] == 2
+
+
+def test_a_summary_left_from_another_run_does_not_count(cfg_factory, tmp_path, capsys):
+    """A summary.json whose config fingerprint is not that of the config.yaml beside it (left by an
+    earlier run in the folder) is moved aside with one line and the run finishes again, from its own
+    checkpoint; then it counts and the job is skipped."""
+    first = train(make_cfg(tmp_path / "a", "lr=0.01", *FAST))
+    train(cfg_factory("lr=0.002", *FAST))
+    (tmp_path / files.SUMMARY).write_text(json.dumps(first))
+    capsys.readouterr()
+    again = train(cfg_factory("lr=0.002", *FAST))
+    out = capsys.readouterr().out
+    assert f"not finished: {tmp_path}: its summary.json belongs to another config" in out
+    assert again["lr"] == 0.002 and json.loads((tmp_path / files.SUMMARY).read_text())["lr"] == 0.002
+    assert json.loads((tmp_path / files.STALE_SUMMARY).read_text())["lr"] == 0.01
+    train(cfg_factory("lr=0.002", *FAST))
+    assert "already finished" in capsys.readouterr().out
+
+
+def test_a_cut_or_empty_summary_is_trained_again_in_a_sweep_without_a_traceback(tmp_path):
+    """A node crash leaves one job's summary.json empty and another's cut in half: the same sweep again
+    says so in one line per job, trains both again (no traceback, exit 0), and its recap counts them
+    finished; a recap made while a summary is unreadable lists that job as unfinished."""
+    from binary_encoding.run import sweep_log
+
+    args = ["-m", "lr=0.001,0.002", *FAST, "name=cut"]
+    assert run_cli(tmp_path, *args).returncode == 0
+    jobs = sorted(p for p in (tmp_path / "multirun" / "cut").iterdir() if p.is_dir())
+    good = {j: json.loads((j / files.SUMMARY).read_text()) for j in jobs}
+    (jobs[0] / files.SUMMARY).write_text("")
+    text = (jobs[1] / files.SUMMARY).read_text()
+    (jobs[1] / files.SUMMARY).write_text(text[: len(text) // 2])
+    assert [sweep_log.job_status(j, {})[0] for j in jobs] == ["unfinished", "unfinished"]
+    r = run_cli(tmp_path, *args)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    said = [ln for ln in r.stdout.splitlines() if ln.startswith("not finished: ")]
+    assert len(said) == 2 and all("is unreadable" in ln and "training it again" in ln for ln in said), r.stdout
+    recap = [ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith(("1/2", "2/2"))]
+    assert recap == ["finished", "finished"], r.stdout
+    for j, s in good.items():
+        assert json.loads((j / files.SUMMARY).read_text())["test_acc"] == s["test_acc"]  # the same checkpoint

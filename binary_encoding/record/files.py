@@ -7,6 +7,7 @@ Every run folder holds (names below; `train`, `evaluate` and `report` read and w
   eval.json        the same metrics recomputed from the checkpoint by `python -m binary_encoding.evaluate`
   latents.npz      train/val/test latents, labels and predictions (with `save_latents=true`)
   failed.json      the error of a failed attempt (removed when the job is run again)
+  summary.json.stale   a summary that did not count (cut by a crash, or left from another run), moved aside
   train.log        the job's log: one line per epoch (`console.EpochLog`), Hydra's messages
   checkpoints/last.ckpt   refreshed every epoch; a cut-off run resumes from it
   wandb/, wandb_id.txt    the W&B run and its id (a resumed job continues the same run)
@@ -22,6 +23,7 @@ from pathlib import Path
 CONFIG = "config.yaml"
 METRICS = "metrics.csv"
 SUMMARY = "summary.json"
+STALE_SUMMARY = "summary.json.stale"  # a summary that did not count (cut, or of another run), moved aside
 EVAL = "eval.json"
 LATENTS = "latents.npz"
 FAILED = "failed.json"

@@ -106,3 +106,13 @@ def group_name(sweep: str, overrides) -> str:
     without the seed, paths in their short form; the runs that differ only in their seed share it."""
     settings = sorted(str(o) for o in overrides if defines_run(k := override_key(str(o))) and k != "seed")
     return fit("/".join([sweep, ",".join(_name_part(o) for o in settings)]) if settings else sweep, GROUP_CHARS)
+
+
+def fingerprint(config: dict) -> str:
+    """A short hash of the settings that define a run (`defines_run`), of a resolved config as a nested
+    dict: the summary keeps it, so that a summary is known to belong to the config.yaml beside it."""
+    import hashlib
+    import json
+
+    defining = {k: v for k, v in flat_config(config).items() if defines_run(k)}
+    return hashlib.sha256(json.dumps(defining, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -8,7 +8,7 @@ import sys
 import time
 import warnings
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from .build import build_callbacks, build_datamodule, build_loggers, build_model
 
@@ -81,6 +81,7 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
             cfg, trainer.current_epoch, float(module.gamma), metrics.results, seconds, dm.num_classes
         )
         if trainer.is_global_zero:
+            summary |= summarize.belongs_to(OmegaConf.to_container(cfg, resolve=True), out)
             files.write_json(out / files.SUMMARY, summary)
             for lg in loggers:
                 lg.experiment.summary.update(

@@ -73,12 +73,21 @@ def run_group(cfg: DictConfig) -> str:
 
 
 def finished(cfg: DictConfig, out: Path) -> dict | None:
-    """The summary of a job that already finished in `out` (then it is skipped), else None."""
+    """The summary of a job that already finished in `out` (then it is skipped), else None. A summary that
+    does not count (`summarize.read`: cut, empty, or left from another run) is moved aside, said in one
+    line, and the job trained again (resumed from its checkpoint when it has one)."""
+    from ..record import summarize
+
     done = out / files.SUMMARY
     if is_rank() or not done.exists() or not cfg.get("resume", True) or cfg.get("ckpt_path") is not None:
         return None
+    summary, why = summarize.read(out)
+    if summary is None:
+        done.replace(out / files.STALE_SUMMARY)
+        print(f"not finished: {out}: {why}; training it again (the old file is {files.STALE_SUMMARY})", flush=True)
+        return None
     print(f"already finished: {out} (remove its {files.SUMMARY} to train it again)")
-    return json.loads(done.read_text())
+    return summary
 
 
 @contextmanager
@@ -164,6 +173,9 @@ def start(cfg: DictConfig, out: Path) -> None:
         cfg.run_name = cfg.get("run_name") or run_name(cfg)
         cfg.group = cfg.get("group") or run_group(cfg)
     if is_rank0():
+        if str(cfg.get("resume", True)) == "False":  # starting over: an old summary must not pass for this run's
+            for name in (files.SUMMARY, files.EVAL):
+                (out / name).unlink(missing_ok=True)
         (out / files.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from ..record import files
+from ..record import files, summarize
 
 log = logging.getLogger("binary_encoding")
 
@@ -63,8 +63,8 @@ def job_status(folder: Path | None, finished_before: dict[Path, int]) -> tuple[s
     if folder is None:
         return "not run", {}
     summary_path = folder / files.SUMMARY
-    if summary_path.exists():
-        summary = json.loads(summary_path.read_text())
+    summary = summarize.read(folder)[0] if summary_path.exists() else None
+    if summary is not None:  # an unreadable summary is no finished job: `unfinished` (it is trained again)
         if summary.get("diverged"):
             return "diverged", summary
         skipped = finished_before.get(folder) == summary_path.stat().st_mtime_ns
@@ -90,7 +90,10 @@ def recap(sweep_dir: str, jobs: list[list[str]], finished_before: dict[Path, int
         name = ",".join(o for o in overrides if o not in common)
         line = f"{i:>{width}}/{n}  {status:<10}  {acc:>8}  {codes:>5}  {minutes:>6}  {name}"
         if status == "failed":
-            error = (json.loads((folder / files.FAILED).read_text()).get("error") or "?").splitlines()[0]
+            try:
+                error = (json.loads((folder / files.FAILED).read_text()).get("error") or "?").splitlines()[0]
+            except (OSError, ValueError, AttributeError):  # cut by a crash: the recap still prints
+                error = f"unreadable {files.FAILED}"
             line += f"  ({error if len(error) <= 100 else error[:97] + '...'})"
         lines.append(line)
     lines.append(f"{n} jobs: " + ", ".join(f"{c} {status}" for status, c in counts.items()))
