@@ -167,3 +167,40 @@ def test_a_cut_or_empty_summary_is_trained_again_in_a_sweep_without_a_traceback(
     assert recap == ["finished", "finished"], r.stdout
     for j, s in good.items():
         assert json.loads((j / files.SUMMARY).read_text())["test_acc"] == s["test_acc"]  # the same checkpoint
+
+
+# ------------------------------------------------------------------------------------------------
+# A checkpoint that cannot be resumed is refused first, in one line, the folder left as it was
+# ------------------------------------------------------------------------------------------------
+
+
+def test_a_checkpoint_with_flipped_bytes_is_refused_in_one_line_naming_it(cfg_factory, tmp_path):
+    """4 KB of flipped bytes in the middle of last.ckpt (the zip's directory intact): refused by its zip
+    CRCs in one line that names the file and resume=false, before anything in the folder changes (Lightning
+    resumed on the damaged weights and exited 0 with other numbers); resume=false then trains."""
+    train(cfg_factory("trainer.max_epochs=2", "deepfool_samples=0", "metrics_every=0"))
+    (tmp_path / files.SUMMARY).unlink()  # as if cut off after its last checkpoint
+    ckpt = files.last_checkpoint(tmp_path)
+    data = bytearray(ckpt.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 4096] = bytes(b ^ 0xFF for b in data[mid : mid + 4096])
+    ckpt.write_bytes(bytes(data))
+    config = (tmp_path / files.CONFIG).read_bytes()
+    r = run_cli(tmp_path, f"output_dir={tmp_path}", "trainer.max_epochs=3", "deepfool_samples=0", "metrics_every=0")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr[-3000:]
+    assert r.stderr.startswith(f"error: {ckpt} is damaged (") and "fails its CRC check" in r.stderr
+    assert "resume=false" in r.stderr and (tmp_path / files.CONFIG).read_bytes() == config
+    s = train(cfg_factory("trainer.max_epochs=1", "deepfool_samples=0", "metrics_every=0", "resume=false"))
+    assert s["epochs"] == 1
+
+
+def test_resuming_below_the_checkpoints_epoch_is_refused_first_and_leaves_the_config(cfg_factory, tmp_path):
+    """A cut-off 3-epoch run resumed with trainer.max_epochs=1: one line (no Lightning traceback) that
+    says how to go on, and config.yaml still says 3 epochs."""
+    train(cfg_factory("trainer.max_epochs=3", "deepfool_samples=0", "metrics_every=0"))
+    (tmp_path / files.SUMMARY).unlink()
+    config = (tmp_path / files.CONFIG).read_bytes()
+    r = run_cli(tmp_path, f"output_dir={tmp_path}", "trainer.max_epochs=1", "deepfool_samples=0", "metrics_every=0")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr[-3000:]
+    assert "past trainer.max_epochs=1: resume with trainer.max_epochs>=2, or run with resume=false" in r.stderr
+    assert (tmp_path / files.CONFIG).read_bytes() == config

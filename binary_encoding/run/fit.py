@@ -25,6 +25,7 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
     with job.recording_failure(out):
         policy.validate(cfg)
         job.check_same_run(cfg, out)
+        job.check_checkpoint(cfg, out)
         job.start(cfg, out)
         ranks = policy.num_devices(cfg)
         if ranks > 1 and not job.is_rank():
