@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import make_cfg
 from omegaconf import OmegaConf
 
@@ -204,3 +205,46 @@ def test_resuming_below_the_checkpoints_epoch_is_refused_first_and_leaves_the_co
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr[-3000:]
     assert "past trainer.max_epochs=1: resume with trainer.max_epochs>=2, or run with resume=false" in r.stderr
     assert (tmp_path / files.CONFIG).read_bytes() == config
+
+
+# ------------------------------------------------------------------------------------------------
+# ImageFolder: no symlink loops, no file in two classes, duplicates across splits reported
+# ------------------------------------------------------------------------------------------------
+
+
+def _images(root, **kw):
+    from binary_encoding.data.imagefolder import ImageFolderDataModule
+
+    dm = ImageFolderDataModule(root=str(root), val_fraction=0.0, download=False, device_resident=False, **kw)
+    return dm.load(), dm
+
+
+def test_a_symlink_loop_in_an_image_folder_is_skipped_and_reported(tmp_path):
+    """`train/a/up -> ..` (a loop back to every class): each image is read once, with its own class
+    (torchvision's walk read 2,420 of 2,460 images as class "a", copies of b and c included)."""
+    root = image_folder(tmp_path / "images", ["a", "b", "c"], n=10)
+    (root / "train" / "a" / "up").symlink_to("..")
+    (root / "train" / "b" / "same").symlink_to(".", target_is_directory=True)  # a loop onto itself
+    with pytest.warns(UserWarning, match=r"2 symlinked folder\(s\) under .* skipped"):
+        (x, y, xt, yt), dm = _images(root, test_fraction=0.2)
+    assert len(y) + len(yt) == 30 and np.bincount(np.concatenate([y, yt])).tolist() == [10, 10, 10]
+    assert dm.classes == ["a", "b", "c"]
+
+
+def test_one_file_in_two_classes_is_refused_and_test_images_equal_to_training_ones_are_reported(tmp_path):
+    """A file linked into two classes would carry two labels: refused naming both paths. A test/ image
+    that is a training image pixel for pixel (a copied file) is reported with the count."""
+    import shutil
+
+    root = image_folder(tmp_path / "images", ["a", "b"], n=10)
+    (root / "train" / "b" / "from_a.png").symlink_to(root / "train" / "a" / "0.png")
+    with pytest.raises(ValueError, match=r"from_a.png and .*/a/0.png are the same file in two classes"):
+        _images(root)
+    (root / "train" / "b" / "from_a.png").unlink()
+    for c in ("a", "b"):
+        (root / "test" / c).mkdir(parents=True)
+        for i in range(3):
+            shutil.copy(root / "train" / c / f"{i}.png", root / "test" / c / f"copy{i}.png")
+    with pytest.warns(UserWarning, match=r"6 of 6 test images .* are identical to training images"):
+        (x, y, xt, yt), _ = _images(root)
+    assert len(y) == 20 and len(yt) == 6
