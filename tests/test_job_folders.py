@@ -248,3 +248,50 @@ def test_one_file_in_two_classes_is_refused_and_test_images_equal_to_training_on
     with pytest.warns(UserWarning, match=r"6 of 6 test images .* are identical to training images"):
         (x, y, xt, yt), _ = _images(root)
     assert len(y) == 20 and len(yt) == 6
+
+
+# ------------------------------------------------------------------------------------------------
+# Every way a job stops says so: SIGTERM outside the fit, a resume command one can paste
+# ------------------------------------------------------------------------------------------------
+
+
+def test_sigterm_in_the_end_of_run_metrics_says_how_to_resume_and_records_the_failure(tmp_path):
+    """SIGTERM while the end-of-run metrics run (DeepFool, after Lightning has put back the signal
+    handlers): exit 143 with one line that says how to resume, pasteable for a folder with a space in
+    its name, and failed.json (the default death printed nothing); that command then finishes the run."""
+    import shlex
+    import signal
+    import time
+
+    out = tmp_path / "my run"
+    proc = _start(tmp_path, out, "trainer.max_epochs=1", "deepfool_samples=1000", "metrics_every=0")
+    _wait_for(proc, files.last_checkpoint(out))
+    time.sleep(1.0)  # the last epoch's checkpoint is written: the end-of-run metrics take seconds
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    err = err.decode()
+    assert proc.returncode == 143, err[-3000:]
+    line = next(ln for ln in err.splitlines() if ln.startswith("terminated outside training"))
+    assert "failed" not in line and "terminated" in json.loads((out / files.FAILED).read_text())["error"]
+    assert not (out / files.SUMMARY).exists()
+    command = shlex.split(line.split("resume with: ", 1)[1].split(" (from ")[0])
+    assert f"output_dir={out}" in command and command[:3] == ["python", "-m", "binary_encoding.train"]
+    done = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((out / files.SUMMARY).read_text())["epochs"] == 1 and not (out / files.FAILED).exists()
+
+
+def test_sigterm_between_the_jobs_of_a_sweep_ends_it_with_a_message_and_the_recap(tmp_path):
+    """SIGTERM as the first job of a sweep ends and the next one sets up: exit 143, a line that says so,
+    and the sweep's recap (the default death left no recap)."""
+    import signal
+
+    cmd = [sys.executable, "-m", "binary_encoding.train", "-m", "lr=0.001,0.002", *FAST, "name=stop", "logger=csv"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = tmp_path / "multirun" / "stop" / "deepfool_samples=0,lr=0.001,metrics_every=0,trainer.max_epochs=1"
+    _wait_for(proc, first / files.SUMMARY)
+    proc.send_signal(signal.SIGTERM)
+    stdout, err = (b.decode() for b in proc.communicate(timeout=120))
+    assert proc.returncode == 143, err[-3000:]
+    assert any(ln.startswith("terminated ") for ln in err.splitlines()), err[-3000:]
+    assert "2 jobs: " in stdout and "report: python -m binary_encoding.report multirun/stop" in stdout, stdout

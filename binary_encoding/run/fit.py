@@ -22,15 +22,19 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if (done := job.finished(cfg, out)) is not None:
         return done
-    with job.recording_failure(out):
-        policy.validate(cfg)
-        job.check_same_run(cfg, out)
-        job.check_checkpoint(cfg, out)
-        job.start(cfg, out)
-        ranks = policy.num_devices(cfg)
-        if ranks > 1 and not job.is_rank():
-            return job.launch_ddp(cfg, out, ranks)
-        return fit(cfg, callbacks or [])
+    job.handle_sigterm(cfg, out)
+    try:
+        with job.recording_failure(out):
+            policy.validate(cfg)
+            job.check_same_run(cfg, out)
+            job.check_checkpoint(cfg, out)
+            job.start(cfg, out)
+            ranks = policy.num_devices(cfg)
+            if ranks > 1 and not job.is_rank():
+                return job.launch_ddp(cfg, out, ranks)
+            return fit(cfg, callbacks or [])
+    finally:
+        job.handle_sigterm()  # between jobs
 
 
 def fit(cfg: DictConfig, extra_callbacks: list) -> dict:

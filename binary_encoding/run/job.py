@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -132,8 +134,43 @@ def resume_hint(cfg: DictConfig, out: Path) -> str:
         if hc.mode == RunMode.MULTIRUN:
             return "rerun the same command to resume (finished jobs are skipped)"
         args = [a for a in hc.overrides.task if not a.startswith("output_dir=")]
-        return f"resume with: python -m binary_encoding.train {' '.join([*args, f'output_dir={out}'])}"
+        command = " ".join(shlex.quote(a) for a in [*args, f"output_dir={out}"])  # pasted into a shell as it is
+        return f"resume with: python -m binary_encoding.train {command}"
     return f"resume with train(cfg) and output_dir={out}"
+
+
+_JOB: tuple | None = None  # (cfg, out) of the job this process runs now, for a stop outside `trainer.fit`
+
+
+def _stop_outside_fit(signum, frame):
+    """SIGTERM outside `trainer.fit` (the job setting up, the end-of-run metrics, a sweep between jobs): the
+    same message, failed.json and recap as inside it, instead of the default death (exit 143 and nothing)."""
+    if signal.getsignal(signal.SIGTERM) is not _stop_outside_fit:
+        return  # Lightning's handler is installed (and calls this one too): it stops the fit (`terminations`)
+    if _JOB is None:
+        msg = "terminated between jobs; rerun the same command to resume (finished jobs are skipped)"
+    else:
+        cfg, out = _JOB
+        ckpt = files.last_checkpoint(out)
+        where = f"from {ckpt}" if ckpt.exists() else "from the start (no checkpoint yet)"
+        msg = f"terminated outside training (setting up, or the end-of-run metrics); {resume_hint(cfg, out)} ({where})"
+    if is_rank0():
+        print(msg, file=sys.stderr, flush=True)
+    raise Terminated(143, msg)
+
+
+def handle_sigterm(cfg: DictConfig | None = None, out: Path | None = None) -> None:
+    """Stop on SIGTERM with a message and a record whenever this process is in a job (`cfg`, `out`) or
+    between the jobs of a sweep (no job). A handler of a launcher stays (submitit's lets SLURM's SIGTERM
+    pass before a requeue), and DDP ranks keep their launcher's handling."""
+    global _JOB
+    _JOB = (cfg, out) if cfg is not None else None
+    if is_rank() or signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _stop_outside_fit):
+        return
+    try:
+        signal.signal(signal.SIGTERM, _stop_outside_fit)
+    except ValueError:  # not the main thread (a launcher running jobs in threads): the default stays
+        pass
 
 
 @contextmanager

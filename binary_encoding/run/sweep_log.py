@@ -116,6 +116,9 @@ class SweepLog(Callback):
         # at exit, not in on_multirun_end: Hydra skips that hook when a job failed (its sweeper re-raises
         # the job's error after all jobs ran), and a failed job is what a recap is for
         atexit.register(self._print_recap, sweep_dir, before, subdir)
+        from . import job
+
+        job.handle_sigterm()  # a SIGTERM between jobs ends the sweep with a message and the recap
 
     def _print_recap(self, sweep_dir: str, before: dict[Path, int], subdir: str | None) -> None:
         ran = set(job_folders(Path(sweep_dir), subdir))
