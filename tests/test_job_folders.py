@@ -295,3 +295,32 @@ def test_sigterm_between_the_jobs_of_a_sweep_ends_it_with_a_message_and_the_reca
     assert proc.returncode == 143, err[-3000:]
     assert any(ln.startswith("terminated ") for ln in err.splitlines()), err[-3000:]
     assert "2 jobs: " in stdout and "report: python -m binary_encoding.report multirun/stop" in stdout, stdout
+
+
+# ------------------------------------------------------------------------------------------------
+# evaluate: a run made before a key existed, a checkpoint of another run
+# ------------------------------------------------------------------------------------------------
+
+
+def test_evaluate_fills_keys_added_since_and_says_when_the_checkpoint_is_another_runs(tmp_path, capsys):
+    """A run whose config.yaml lacks `runtime.channels_last` (made before the key existed) evaluates to
+    its summary's numbers; with another run's checkpoint put in its place, evaluate says the checkpoint
+    is not the summary's; one of another architecture is refused in one line."""
+    from binary_encoding.evaluate import evaluate_run
+
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    s = train(make_cfg(a, "trainer.max_epochs=2", "deepfool_samples=0"))
+    train(make_cfg(b, "trainer.max_epochs=1", "deepfool_samples=0"))
+    train(make_cfg(c, *FAST, "head.width=6"))
+    cfg = OmegaConf.load(a / files.CONFIG)
+    del cfg.runtime["channels_last"]
+    OmegaConf.save(cfg, a / files.CONFIG)
+    capsys.readouterr()
+    e = evaluate_run(a, "cpu")
+    assert e["test_acc"] == s["test_acc"] and e["nc1"] == s["nc1"] and "warning" not in capsys.readouterr().err
+    e = evaluate_run(a, "cpu", checkpoint=str(files.last_checkpoint(b)))
+    err = capsys.readouterr().err
+    assert f"is not the checkpoint {a / files.SUMMARY} was computed from" in err and e["epoch"] == 0
+    with pytest.raises(ValueError, match=r"is not a checkpoint of the model in .*size mismatch") as info:
+        evaluate_run(a, "cpu", checkpoint=str(files.last_checkpoint(c)))
+    assert len(str(info.value).splitlines()) == 1
