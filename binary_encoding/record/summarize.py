@@ -9,11 +9,13 @@ from pathlib import Path
 
 from . import files, identity
 
-# what a summary belongs to: the defining settings of its config, and its checkpoint
+# what a summary belongs to: the defining settings of its config, and its checkpoint (`belongs_to`)
 CONFIG_FINGERPRINT, CHECKPOINT_FINGERPRINT = "config_fingerprint", "checkpoint_fingerprint"
-
 # besides the metrics
-SUMMARY_INFO = ("head", "backbone", "data", "seed", "lr", "epochs", "gamma", "diverged", "fit_seconds")
+SUMMARY_INFO = (
+    "head", "backbone", "data", "seed", "lr", "epochs", "gamma", "diverged", "fit_seconds",
+    CONFIG_FINGERPRINT, CHECKPOINT_FINGERPRINT,
+)  # fmt: skip
 
 
 def run_summary(cfg, epochs: int, gamma: float, metrics: dict, fit_seconds: float, num_classes: int) -> dict:
@@ -73,13 +75,17 @@ def format_summary(s: dict, out) -> str:
 
 
 def checkpoint_fingerprint(path: str | Path) -> str | None:
-    """A short hash of a checkpoint's content from its zip directory (every entry's name, size and CRC):
-    read in about a millisecond, unchanged by a copy, changed by another training; None without a readable one."""
+    """A short hash of a checkpoint's tensors from its zip directory (each tensor entry's name, size and
+    CRC): read in about a millisecond, unchanged by a copy, changed by another training. The pickled rest
+    (loop counters, a random serialization id) is left out: a resumed run's last checkpoint holds the
+    tensors of the uninterrupted run's. None without a readable checkpoint."""
     import hashlib
 
     try:
         with zipfile.ZipFile(path) as z:
-            entries = sorted((i.filename.split("/", 1)[-1], i.file_size, i.CRC) for i in z.infolist())
+            entries = sorted(
+                (i.filename.split("/", 1)[-1], i.file_size, i.CRC) for i in z.infolist() if "/data/" in i.filename
+            )
     except (OSError, zipfile.BadZipFile):
         return None
     return hashlib.sha256(repr(entries).encode()).hexdigest()[:16]
