@@ -128,7 +128,7 @@ def test_login_is_looked_up_by_wandb_for_its_host_so_self_hosted_servers_count(t
     (tmp_path / ".netrc").chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env |= {"HOME": str(tmp_path), "NETRC": str(tmp_path / ".netrc"), "WANDB_SILENT": "true"}
-    check = "from binary_encoding.record import wandb_logged_in as f; print(f())"
+    check = "from binary_encoding.record.wandb_run import wandb_logged_in as f; print(f())"
     found = [
         subprocess.run(
             [sys.executable, "-c", check], env=env | {"WANDB_BASE_URL": url}, capture_output=True, text=True
@@ -164,7 +164,7 @@ def test_credentials_without_a_reachable_host_train_offline_with_one_line_and_th
     import time
 
     url = f"http://127.0.0.1:{silent_port}" if host == "silent port" else "http://wandb-host.invalid"
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_MODE"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}  # WANDB_SERVICE: this process's
     env |= {"WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": url, "WANDB_SILENT": "true", "HOME": str(tmp_path)}
     cmd = [sys.executable, "-m", "binary_encoding.train", "logger=wandb", "logger.init_timeout=2", "output_dir=run"]
     cmd += ["trainer.max_epochs=1", "deepfool_samples=0", "metrics_every=0", "trainer.enable_progress_bar=false"]
