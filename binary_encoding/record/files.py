@@ -3,7 +3,8 @@
 Every run folder holds (names below; `train`, `evaluate` and `report` read and write through them):
   config.yaml      the resolved config
   metrics.csv      one row per epoch (everything that was logged), written by `LocalRecord`
-  summary.json     end-of-training values (`SUMMARY_INFO` keys + the metrics of `evaluation.final_metrics`)
+  summary.json     end-of-training values (`SUMMARY_INFO` keys + the metrics of `evaluation.final_metrics`), with
+                   the fingerprints of the config and checkpoint it belongs to (`summarize.read` checks them)
   eval.json        the same metrics recomputed from the checkpoint by `python -m binary_encoding.evaluate`
   latents.npz      train/val/test latents, labels and predictions (with `save_latents=true`)
   failed.json      the error of a failed attempt (removed when the job is run again)

@@ -1,7 +1,8 @@
 """The life of one job around its training: output folder, skip or resume, failure record, DDP ranks.
 
-A job is a folder (`record.py` names its files). Sweep-safe: a job whose folder holds a summary is
-skipped (its summary returned); a job cut off earlier resumes from its last checkpoint; a failure is
+A job is a folder (`record.py` names its files). Sweep-safe: a job whose folder holds a summary that
+counts (whole, of the config and checkpoint beside it) is skipped (its summary returned); a job cut off
+earlier resumes from its last checkpoint once it passes its checks (zip CRCs, epoch); a failure or a stop is
 recorded in failed.json and re-raised (Hydra's launcher then runs the remaining jobs and reports the
 failure at the end). With `trainer.devices > 1` the job starts its own ranks with torch.distributed.run.
 """
