@@ -43,7 +43,7 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     from .run.build import build_datamodule, build_model
 
     run_dir = Path(run_dir)
-    cfg = OmegaConf.load(run_dir / files.CONFIG)
+    cfg = with_defaults(OmegaConf.load(run_dir / files.CONFIG))
     gpu = device == "cuda" if device else policy.on_gpu(cfg)
     with open_dict(cfg):  # evaluation runs eagerly on one device
         cfg.trainer.accelerator = "gpu" if gpu else "cpu"
@@ -56,7 +56,13 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     module = build_model(cfg, dm.input_shape, dm.num_classes)
     path = Path(checkpoint) if checkpoint else files.last_checkpoint(run_dir)
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    module.load_state_dict(ckpt["state_dict"])
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:  # torch lists every tensor; the first line says what does not fit
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        raise ValueError(f"{path} is not a checkpoint of the model in {run_dir / files.CONFIG}: {lines[-1]}") from None
+    if (why := summary_mismatch(run_dir, path)) is not None:
+        print(f"warning: {why}: eval.json will not agree with it", file=sys.stderr)
     dev = torch.device("cuda" if gpu else "cpu")
     module.to(dev)
     settings = FinalSettings.of_config(cfg.callbacks.metrics)  # the run's metric settings
@@ -71,6 +77,38 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     }
     files.write_json(run_dir / files.EVAL, out)
     return out
+
+
+def with_defaults(cfg):
+    """A run's config with the keys added since it was made set to their defaults (for the run's data set,
+    backbone and head): a run made before `runtime.channels_last` existed still evaluates."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from .run.conf import CONF_DIR
+
+    choices = [
+        f"{group}={cfg[group].name}"
+        for group in ("data", "backbone", "head")
+        if OmegaConf.select(cfg, f"{group}.name") and (Path(CONF_DIR) / group / f"{cfg[group].name}.yaml").is_file()
+    ]
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        defaults = compose("config", overrides=choices)
+    return OmegaConf.merge(defaults, cfg)
+
+
+def summary_mismatch(run_dir: Path, checkpoint: Path) -> str | None:
+    """Why the run's summary.json was not computed from `checkpoint` with the config beside it, if it was
+    not (its fingerprints: `summarize.belongs_to`); None when it was, or when there is nothing to compare."""
+    from .record import files, summarize
+
+    summary, why = summarize.read(run_dir)
+    if summary is None:
+        return why if (run_dir / files.SUMMARY).exists() else None
+    want = summary.get(summarize.CHECKPOINT_FINGERPRINT)
+    if want and summarize.checkpoint_fingerprint(checkpoint) != want:
+        return f"{checkpoint} is not the checkpoint {run_dir / files.SUMMARY} was computed from"
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:

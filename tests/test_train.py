@@ -623,8 +623,10 @@ def test_a_corrupt_checkpoint_names_its_path_and_the_way_out(cfg_factory, tmp_pa
 
 
 def test_a_path_override_does_not_nest_the_job_folder(tmp_path):
-    """`data.root=/some/path` in a sweep: the job folders are named by the other overrides only
-    (a path would become nested folders)."""
+    """`data.root=/some/path` in a sweep: the job folders name the path by its base name and a hash of
+    the whole path (a path would become nested folders)."""
+    from binary_encoding.record.identity import short_path
+
     _image_folder(tmp_path / "images", ["a", "b"], n=8)
     r = run_cli(
         tmp_path,
@@ -640,7 +642,9 @@ def test_a_path_override_does_not_nest_the_job_folder(tmp_path):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     jobs = sorted(p.name for p in (tmp_path / "multirun" / "p").iterdir() if p.is_dir())
+    root = f"data.root={short_path(str(tmp_path / 'images'))}"
+    assert root.startswith("data.root=images-") and len(root) == len("data.root=images-") + 8
     assert jobs == [
-        "data=imagefolder,deepfool_samples=0,lr=0.01,trainer.max_epochs=1",
-        "data=imagefolder,deepfool_samples=0,lr=0.02,trainer.max_epochs=1",
+        f"{root},data=imagefolder,deepfool_samples=0,lr=0.01,trainer.max_epochs=1",
+        f"{root},data=imagefolder,deepfool_samples=0,lr=0.02,trainer.max_epochs=1",
     ], jobs

@@ -157,3 +157,67 @@ def test_login_is_looked_up_by_wandb_for_its_host_so_self_hosted_servers_count(t
         for url in ("https://wandb.example.org", "https://other.example.org")
     ]
     assert found == ["True", "False"]
+
+
+# ------------------------------------------------------------------------------------------------
+# W&B never blocks training: a host that does not answer, a folder W&B cannot write
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def silent_port():
+    """A local port that accepts connections (the kernel completes the handshake) and never answers."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize("host", ["silent port", "no DNS"])
+def test_credentials_without_a_reachable_host_train_offline_with_one_line_and_the_sync_command(
+    tmp_path, silent_port, host
+):
+    """With credentials (`logger.mode=auto` goes online) but a W&B host that never answers, or one without
+    DNS, the job goes offline after `logger.init_timeout` seconds, says so in one line, trains, and prints
+    the command that uploads the run later (wandb alone retried for about 95 s, then failed the job)."""
+    import time
+
+    url = f"http://127.0.0.1:{silent_port}" if host == "silent port" else "http://wandb-host.invalid"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}  # WANDB_SERVICE: this process's
+    env |= {"WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": url, "WANDB_SILENT": "true", "HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "binary_encoding.train", "logger=wandb", "logger.init_timeout=2", "output_dir=run"]
+    cmd += ["trainer.max_epochs=1", "deepfool_samples=0", "metrics_every=0", "trainer.enable_progress_bar=false"]
+    start = time.time()
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=170)
+    seconds = time.time() - start
+    assert r.returncode == 0, r.stderr[-3000:]
+    said = [ln for ln in r.stderr.splitlines() if ln.startswith("W&B did not answer")]
+    assert len(said) == 1 and said[0].endswith("this run is logged offline"), r.stderr[-3000:]
+    sync = next(ln for ln in r.stdout.splitlines() if ln.startswith("W&B offline; upload with: wandb sync "))
+    run_id = (tmp_path / "run" / files.WANDB_ID).read_text()
+    assert sync.endswith(f"offline-run-*-{run_id}") and len(run_files(tmp_path / "run")) == 1
+    assert read_run(run_files(tmp_path / "run")[0]).summary["final/test_acc"] == pytest.approx(
+        json.loads((tmp_path / "run" / files.SUMMARY).read_text())["test_acc"]
+    )
+    assert seconds < 90, seconds  # the W&B part: 2 s of init timeout, not wandb's 95 s of retries
+
+
+def test_a_wandb_folder_that_cannot_be_written_leaves_the_local_record_with_one_line(cfg_factory, tmp_path, capsys):
+    """`<run>/wandb` that W&B cannot write into (here a file in its place): one line, then the run
+    trains with its local record only (no traceback, no failed job)."""
+    (tmp_path / "wandb").write_text("not a folder")
+    s = train(cfg_factory("trainer.max_epochs=1", "deepfool_samples=0", "metrics_every=0", logger="wandb"))
+    err = capsys.readouterr().err
+    said = [ln for ln in err.splitlines() if ln.startswith("W&B cannot write its folder")]
+    assert len(said) == 1 and said[0].endswith("only the local record is kept"), err[-2000:]
+    assert json.loads((tmp_path / files.SUMMARY).read_text())["test_acc"] == s["test_acc"]
+    assert len(read_csv_rows(tmp_path / files.METRICS)) == 1 and (tmp_path / "wandb").is_file()
+
+
+def read_csv_rows(path):
+    import csv
+
+    with open(path) as f:
+        return list(csv.DictReader(f))

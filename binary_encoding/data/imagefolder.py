@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +32,11 @@ class ImageFolderDataModule(InMemoryDataModule):
 
         tf = v2.Compose([v2.PILToTensor(), v2.Resize((self.image_size, self.image_size), antialias=True)])
         mode = "L" if self.channels == 1 else "RGB"
-        ds = torchvision.datasets.ImageFolder(str(folder), transform=tf, loader=lambda p: _open(p, mode))
+
+        class Folder(torchvision.datasets.ImageFolder):
+            make_dataset = staticmethod(list_images)  # torchvision's walk follows symlink loops without end
+
+        ds = Folder(str(folder), transform=tf, loader=lambda p: _open(p, mode))
         if classes is not None and ds.classes != classes:
             raise ValueError(f"class folders of {folder} {ds.classes} differ from the training ones {classes}")
         x = np.stack([self._image(ds, i) for i in range(len(ds))]).astype(np.uint8)
@@ -52,11 +59,78 @@ class ImageFolderDataModule(InMemoryDataModule):
         self.classes = classes
         if (self.root / "test").is_dir():
             xt, yt, _ = self._read(self.root / "test", classes)
+            report_shared_images(x, xt, self.root / "test")
             return x, y, xt, yt
         tr, te = train_test_split(
             np.arange(len(y)), test_size=self.test_fraction, stratify=y, random_state=self.split_seed
         )
+        report_shared_images(x[tr], x[te], train_dir)
         return x[tr], y[tr], x[te], y[te]
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def list_images(folder, class_to_idx: dict[str, int], extensions=None, is_valid_file=None, allow_empty=False):
+    """The (path, class index) of every image under `folder/<class>/`, as torchvision's `make_dataset`,
+    but a symlinked folder that leads back into the data (a loop such as `a/up -> ..`), into another
+    class or to a folder already read is skipped and reported, and one file reached twice is read once
+    (refused when two classes reach it: its label would be both)."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    extensions = tuple(e.lower() for e in (extensions or IMG_EXTENSIONS))
+    real = {c: os.path.realpath(os.path.join(folder, c)) for c in class_to_idx}
+    owner: dict[str, tuple[str, str]] = {}  # real file -> (its path, its class)
+    samples, skipped, twice = [], [], []
+    for c in sorted(class_to_idx):
+        others = [r for k, r in real.items() if k != c]
+        seen: set[str] = set()
+        for dirpath, dirnames, fnames in os.walk(os.path.join(folder, c), followlinks=True):
+            here = os.path.realpath(dirpath)
+            loop = here != real[c] and _inside(real[c], here)  # an ancestor of the class folder
+            if here in seen or loop or any(_inside(here, o) for o in others):
+                skipped.append(dirpath)
+                dirnames[:] = []
+                continue
+            seen.add(here)
+            dirnames.sort()
+            for name in sorted(fnames):
+                path = os.path.join(dirpath, name)
+                if not name.lower().endswith(extensions) or (is_valid_file and not is_valid_file(path)):
+                    continue
+                file = os.path.realpath(path)
+                if file in owner:
+                    if owner[file][1] != c:
+                        raise ValueError(f"{path} and {owner[file][0]} are the same file in two classes")
+                    twice.append(path)
+                    continue
+                owner[file] = (path, c)
+                samples.append((path, class_to_idx[c]))
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} symlinked folder(s) under {folder} skipped: they lead back into the data, into "
+            f"another class or to a folder already read (e.g. {skipped[0]})",
+            stacklevel=2,
+        )
+    if twice:
+        warnings.warn(f"{len(twice)} image(s) under {folder} reached twice, read once (e.g. {twice[0]})", stacklevel=2)
+    if not samples and not allow_empty:
+        raise FileNotFoundError(f"no images found under {folder}")
+    return samples
+
+
+def report_shared_images(train: np.ndarray, test: np.ndarray, where: Path) -> int:
+    """Warn when test images are pixel-for-pixel training images (duplicate files): the test accuracy
+    would then count images the model trained on. Returns how many."""
+    seen = {hashlib.sha1(img.tobytes()).digest() for img in train}
+    shared = sum(hashlib.sha1(img.tobytes()).digest() in seen for img in test)
+    if shared:
+        warnings.warn(
+            f"{shared} of {len(test)} test images ({where}) are identical to training images (duplicate files?)",
+            stacklevel=2,
+        )
+    return shared
 
 
 def _open(path: str, mode: str):

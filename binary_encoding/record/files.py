@@ -3,10 +3,12 @@
 Every run folder holds (names below; `train`, `evaluate` and `report` read and write through them):
   config.yaml      the resolved config
   metrics.csv      one row per epoch (everything that was logged), written by `LocalRecord`
-  summary.json     end-of-training values (`SUMMARY_INFO` keys + the metrics of `callbacks.metrics.final_metrics`)
+  summary.json     end-of-training values (`SUMMARY_INFO` keys + the metrics of `callbacks.metrics.final_metrics`), with
+                   the fingerprints of the config and checkpoint it belongs to (`summarize.read` checks them)
   eval.json        the same metrics recomputed from the checkpoint by `python -m binary_encoding.evaluate`
   latents.npz      train/val/test latents, labels and predictions (with `save_latents=true`)
   failed.json      the error of a failed attempt (removed when the job is run again)
+  summary.json.stale   a summary that did not count (cut by a crash, or left from another run), moved aside
   train.log        the job's log: one line per epoch (`run.console.EpochLog`), Hydra's messages
   checkpoints/last.ckpt   refreshed every epoch; a cut-off run resumes from it
   wandb/, wandb_id.txt    the W&B run and its id (a resumed job continues the same run)
@@ -25,6 +27,7 @@ from pathlib import Path
 CONFIG = "config.yaml"
 METRICS = "metrics.csv"
 SUMMARY = "summary.json"
+STALE_SUMMARY = "summary.json.stale"  # a summary that did not count (cut, or of another run), moved aside
 EVAL = "eval.json"
 LATENTS = "latents.npz"
 FAILED = "failed.json"

@@ -37,3 +37,82 @@ def may_change_on_resume(key: str) -> bool:
 def splits_report_row(key: str) -> bool:
     """Whether runs that differ in `key` go to different rows of the report."""
     return defines_run(key) and key not in VARY_IN_ROW and not key.endswith("_target_")
+
+
+# override keys (and their sub-keys) left out of a job folder's name: where and how the job ran, so that
+# a rerun with other values of them finds the same folder (Hydra's `override_dirname.exclude_keys`)
+NOT_IN_FOLDER_NAME = ("name", "logger", "trainer.accelerator", "trainer.enable_progress_bar", "output_dir", "resume")
+PATH_KEYS = ("root", "dir", "path", "dirpath", "file")  # last part of a key whose value is a path
+NAME_BYTES = 240  # a folder name's bytes (filesystems allow 255 per name)
+GROUP_CHARS = 128  # W&B's longest group name
+
+
+def override_key(override: str) -> str:
+    """The key of a command-line override (`+a.b=1` -> `a.b`), as Hydra's `key_or_group`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def in_folder_name(key: str) -> bool:
+    """Whether an override of `key` names its job's folder."""
+    return not any(key == k or key.startswith(f"{k}.") for k in NOT_IN_FOLDER_NAME)
+
+
+def is_path(key: str, value: str) -> bool:
+    """Whether an override's value is a path (a key ending in `root`, `dir`, ..., or a value with a slash)."""
+    last = key.rsplit(".", 1)[-1]
+    return "/" in value or "\\" in value or last in PATH_KEYS or last.endswith(tuple(f"_{k}" for k in PATH_KEYS))
+
+
+def short_path(value: str) -> str:
+    """A path as a short, stable name part: its base name and a hash of its full (absolute) path, so that
+    two folders of the same name (a/images, b/images) give two names and no slash nests folders."""
+    import hashlib
+    import os
+    import re
+
+    full = os.path.abspath(os.path.expanduser(value))
+    base = re.sub(r"[^\w.+-]", "_", os.path.basename(full.rstrip("/\\")))[:40] or "root"
+    return f"{base}-{hashlib.sha256(full.encode()).hexdigest()[:8]}"
+
+
+def _name_part(override: str) -> str:
+    key = override_key(override)
+    if "=" in override:
+        value = override.split("=", 1)[1]
+        if is_path(key, value):
+            return f"{override.split('=', 1)[0]}={short_path(value)}"
+    return override
+
+
+def fit(name: str, limit: int) -> str:
+    """`name` cut to `limit` bytes, its tail replaced by a hash of the whole name (still unique)."""
+    import hashlib
+
+    if len(name.encode()) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return name.encode()[: limit - 13].decode(errors="ignore") + "~" + digest
+
+
+def folder_name(overrides) -> str:
+    """A sweep job's folder name: its overrides (sorted, as Hydra's `override_dirname`) but those of
+    `NOT_IN_FOLDER_NAME`, paths in their short form, the whole kept under the filesystem's name limit."""
+    kept = sorted(str(o) for o in overrides if in_folder_name(override_key(str(o))))
+    return fit(",".join(_name_part(o) for o in kept), NAME_BYTES)
+
+
+def group_name(sweep: str, overrides) -> str:
+    """The group of a run (W&B averages its runs): the sweep name and the overrides that define the run,
+    without the seed, paths in their short form; the runs that differ only in their seed share it."""
+    settings = sorted(str(o) for o in overrides if defines_run(k := override_key(str(o))) and k != "seed")
+    return fit("/".join([sweep, ",".join(_name_part(o) for o in settings)]) if settings else sweep, GROUP_CHARS)
+
+
+def fingerprint(config: dict) -> str:
+    """A short hash of the settings that define a run (`defines_run`), of a resolved config as a nested
+    dict: the summary keeps it, so that a summary is known to belong to the config.yaml beside it."""
+    import hashlib
+    import json
+
+    defining = {k: v for k, v in flat_config(config).items() if defines_run(k)}
+    return hashlib.sha256(json.dumps(defining, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,11 +1,22 @@
-"""summary.json: what it holds (`SUMMARY_INFO` + the end-of-training metrics), and the lines a finished run prints."""
+"""summary.json: what it holds (`SUMMARY_INFO` + the end-of-training metrics + what it belongs to), whether
+a folder's summary counts (`read`), and the lines a finished run prints."""
 
 from __future__ import annotations
 
-from ..metrics import catalog
+import json
+import zipfile
+from pathlib import Path
 
+from ..metrics import catalog
+from . import files, identity
+
+# what a summary belongs to: the defining settings of its config, and its checkpoint (`belongs_to`)
+CONFIG_FINGERPRINT, CHECKPOINT_FINGERPRINT = "config_fingerprint", "checkpoint_fingerprint"
 # besides the metrics
-SUMMARY_INFO = ("head", "backbone", "data", "seed", "lr", "epochs", "gamma", "diverged", "fit_seconds")
+SUMMARY_INFO = (
+    "head", "backbone", "data", "seed", "lr", "epochs", "gamma", "diverged", "fit_seconds",
+    CONFIG_FINGERPRINT, CHECKPOINT_FINGERPRINT,
+)  # fmt: skip
 
 
 def run_summary(cfg, epochs: int, gamma: float, metrics: dict, fit_seconds: float, num_classes: int) -> dict:
@@ -64,3 +75,59 @@ def format_summary(s: dict, out) -> str:
         )
     lines.append(f"record        {out}")
     return "\n".join(lines)
+
+
+def checkpoint_fingerprint(path: str | Path) -> str | None:
+    """A short hash of a checkpoint's tensors from its zip directory (each tensor entry's name, size and
+    CRC): read in about a millisecond, unchanged by a copy, changed by another training. The pickled rest
+    (loop counters, a random serialization id) is left out: a resumed run's last checkpoint holds the
+    tensors of the uninterrupted run's. None without a readable checkpoint."""
+    import hashlib
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            entries = sorted(
+                (i.filename.split("/", 1)[-1], i.file_size, i.CRC) for i in z.infolist() if "/data/" in i.filename
+            )
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return hashlib.sha256(repr(entries).encode()).hexdigest()[:16]
+
+
+def belongs_to(config: dict, run_dir: str | Path) -> dict:
+    """The summary keys that tie a summary to its run's config (resolved, as a dict) and checkpoint."""
+    return {
+        CONFIG_FINGERPRINT: identity.fingerprint(config),
+        CHECKPOINT_FINGERPRINT: checkpoint_fingerprint(files.last_checkpoint(run_dir)),
+    }
+
+
+def read(run_dir: str | Path) -> tuple[dict | None, str]:
+    """The summary of the run in `run_dir` if it counts, else None and why not: it must be readable
+    (a cut or empty file from a crash is not), and belong to the config.yaml and checkpoint beside it
+    (a summary left from an earlier run does not). A summary without fingerprints (older runs) counts."""
+    from omegaconf import OmegaConf
+
+    run_dir = Path(run_dir)
+    path = run_dir / files.SUMMARY
+    if not path.exists():
+        return None, f"no {files.SUMMARY}"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return None, f"its {files.SUMMARY} is unreadable ({type(e).__name__}: {e}; cut off by a crash?)"
+    if not isinstance(summary, dict) or "test_acc" not in summary:
+        return None, f"its {files.SUMMARY} is incomplete"
+    config = run_dir / files.CONFIG
+    if summary.get(CONFIG_FINGERPRINT) and config.exists():
+        try:
+            now = identity.fingerprint(OmegaConf.to_container(OmegaConf.load(config), resolve=True))
+        except Exception as e:  # noqa: BLE001 -- an unreadable config cannot vouch for the summary
+            return None, f"its {files.CONFIG} is unreadable ({type(e).__name__})"
+        if now != summary[CONFIG_FINGERPRINT]:
+            return None, f"its {files.SUMMARY} belongs to another config (left from an earlier run)"
+    ckpt = files.last_checkpoint(run_dir)
+    if summary.get(CHECKPOINT_FINGERPRINT) and ckpt.exists():
+        if checkpoint_fingerprint(ckpt) != summary[CHECKPOINT_FINGERPRINT]:
+            return None, f"its {files.SUMMARY} belongs to another checkpoint than {ckpt} (left from an earlier run)"
+    return summary, ""

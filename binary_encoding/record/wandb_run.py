@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from lightning.pytorch.loggers import WandbLogger
@@ -25,11 +26,18 @@ def wandb_logger(
     job_type: str = "train",
     run_name: str | None = None,
     run_config: dict | None = None,
+    init_timeout: float = 10.0,
 ):
     """The W&B logger of one job (`conf/logger/wandb.yaml`). Online when W&B has credentials for its host,
     offline otherwise; the run id is kept in the run folder so that a resumed job continues the same run.
-    Tags: data set, backbone, head, experiment and sweep name (from `run_config`), then `tags`."""
+    Tags: data set, backbone, head, experiment and sweep name (from `run_config`), then `tags`.
+    An online run that cannot reach its host within `init_timeout` seconds goes offline (`RunLogger`)."""
+    import wandb
+
     os.environ.setdefault("WANDB_SILENT", "true")  # wandb's banners off; the run URL is printed by RunLogger
+    # wandb's crash reports are sent before the process may exit: a failed online start then held every job
+    # 22 s longer at exit on a host without network (measured, wandb 0.31); WANDB_ERROR_REPORTING=true keeps them
+    os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
     if mode == "auto":
         mode = os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() else "offline")
     logger = RunLogger(
@@ -44,6 +52,7 @@ def wandb_logger(
         mode=mode,
         tags=list(dict.fromkeys([*run_tags(run_config or {}), *(tags or [])])),
         config=run_config,
+        settings=wandb.Settings(init_timeout=init_timeout),
     )
     # Lightning passes wandb.init a deprecated `anonymous` key that makes wandb warn; it has no public way
     # to leave it out, so it is taken out of the logger's (private) init arguments before the run starts
@@ -96,7 +105,7 @@ class RunLogger(WandbLogger):
     @rank_zero_experiment
     def experiment(self):
         new = self._experiment is None
-        run = super().experiment
+        run = self._start() if new else super().experiment
         if new and hasattr(run, "define_metric"):
             run.define_metric("epoch")
             run.define_metric("*", step_metric="epoch", step_sync=True)  # replaces Lightning's global-step axis
@@ -105,6 +114,27 @@ class RunLogger(WandbLogger):
             if not getattr(run, "offline", True) and getattr(run, "url", None):
                 print(f"W&B run: {run.url}", flush=True)
         return run
+
+    def _start(self):
+        """Start the W&B run; training never waits on W&B: a host that does not answer within the init
+        timeout (wandb's `CommError`) makes the run offline, an unwritable W&B folder leaves only the local
+        record (W&B disabled), each said in one line."""
+        import wandb
+
+        try:
+            return super().experiment
+        except wandb.errors.CommError as err:
+            if self._wandb_init.get("mode") == "offline":
+                raise
+            first = str(err).splitlines()[0]
+            print(f"W&B did not answer ({first}); this run is logged offline", file=sys.stderr, flush=True)
+            self._wandb_init["mode"] = "offline"
+            wandb.teardown()  # the service still holds the run id of the failed start ("run ID ... is in use")
+        except OSError as err:
+            print(f"W&B cannot write its folder ({err}); only the local record is kept", file=sys.stderr, flush=True)
+            self._wandb_init["mode"] = "disabled"
+        self._experiment = None
+        return super().experiment
 
     @rank_zero_only
     def log_metrics(self, metrics, step=None):

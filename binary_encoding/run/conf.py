@@ -10,6 +10,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf  # light, and Hydra loads it anyway
 
+from ..record import identity
+
 
 def conf_dir() -> str:
     """The folder of `config.yaml`: the installed package data, else the checkout's `conf/`."""
@@ -39,3 +41,7 @@ def _gpus_per_job(accelerator, devices) -> int:
 
 OmegaConf.register_new_resolver("gpus_per_job", _gpus_per_job, replace=True)
 OmegaConf.register_new_resolver("or_else", lambda value, default: default if value is None else value, replace=True)
+# a sweep job's folder from its overrides (`hydra.sweep.subdir`), and the keys Hydra's own
+# `override_dirname` leaves out: both from the run identity (record/identity.py)
+OmegaConf.register_new_resolver("job_folder", lambda overrides: identity.folder_name(overrides), replace=True)
+OmegaConf.register_new_resolver("not_in_folder_name", lambda: list(identity.NOT_IN_FOLDER_NAME), replace=True)

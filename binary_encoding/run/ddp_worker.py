@@ -9,8 +9,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from .. import ranks
 from ..record import files
-from . import console, job
+from . import console
 from .fit import train
 
 
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         raise SystemExit("usage: python -m torch.distributed.run ... -m binary_encoding.run.ddp_worker CONFIG.yaml")
     cfg = OmegaConf.load(args[0])
-    if job.is_rank0():  # the ranks are no Hydra jobs: rank 0 logs as Hydra's job logging does
+    if ranks.is_rank0():  # the ranks are no Hydra jobs: rank 0 logs as Hydra's job logging does
         console.log_to(Path(cfg.output_dir) / files.LOG)
     train(cfg)
     import torch.distributed as dist

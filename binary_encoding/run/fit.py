@@ -9,8 +9,9 @@ import sys
 import time
 import warnings
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from .. import ranks
 from .build import build_callbacks, build_datamodule, build_loggers, build_model
 
 
@@ -24,9 +25,14 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         if (done := job.finished(cfg, out)) is not None:
             return done
-        # one process per folder (lock.py); the ranks of a DDP job run under their launching process's lock
-        with contextlib.nullcontext() if job.is_rank() else lock.held(out), job.recording_failure(out):
-            return _train(cfg, out, callbacks)
+        job.handle_sigterm(cfg, out)
+        try:
+            # one process per folder (lock.py); the ranks of a DDP job run under their launching process's lock
+            held = contextlib.nullcontext() if ranks.is_launched_rank() else lock.held(out)
+            with held, job.recording_failure(out):
+                return _train(cfg, out, callbacks)
+        finally:
+            job.handle_sigterm()  # between jobs
 
 
 def _train(cfg: DictConfig, out, callbacks: list | None) -> dict:
@@ -34,10 +40,11 @@ def _train(cfg: DictConfig, out, callbacks: list | None) -> dict:
 
     policy.validate(cfg)
     job.check_same_run(cfg, out)
+    job.check_checkpoint(cfg, out)
     job.start(cfg, out)
-    ranks = policy.num_devices(cfg)
-    if ranks > 1 and not job.is_rank():
-        return job.launch_ddp(cfg, out, ranks)
+    devices = policy.num_devices(cfg)
+    if devices > 1 and not ranks.is_launched_rank():
+        return job.launch_ddp(cfg, out, devices)
     return fit(cfg, callbacks or [])
 
 
@@ -92,6 +99,7 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
             cfg, trainer.current_epoch, float(module.gamma), metrics.results, seconds, dm.num_classes
         )
         if trainer.is_global_zero:
+            summary |= summarize.belongs_to(OmegaConf.to_container(cfg, resolve=True), out)
             files.write_json(out / files.SUMMARY, summary)
             for lg in loggers:
                 lg.experiment.summary.update(

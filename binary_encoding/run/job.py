@@ -1,7 +1,8 @@
 """The life of one job around its training: output folder, skip or resume, failure record, DDP ranks.
 
-A job is a folder (`record/files.py` names its files). Sweep-safe: a job whose folder holds a summary is
-skipped (its summary returned); a job cut off earlier resumes from its last checkpoint; a failure is
+A job is a folder (`record/files.py` names its files). Sweep-safe: a job whose folder holds a summary that
+counts (whole, of the config and checkpoint beside it) is skipped (its summary returned); a job cut off
+earlier resumes from its last checkpoint once it passes its checks (zip CRCs, epoch); a failure or a stop is
 recorded in failed.json and re-raised (Hydra's launcher then runs the remaining jobs and reports the
 failure at the end). With `trainer.devices > 1` the job starts its own ranks with torch.distributed.run.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -21,23 +24,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ..ranks import is_launched_rank, is_rank0
 from ..record import files, identity
 
 log = logging.getLogger("binary_encoding")
-
-
-def is_rank() -> bool:
-    """Whether this process is one rank of a job that `launch_ddp` started."""
-    return "LOCAL_RANK" in os.environ
-
-
-def rank() -> int:
-    """This process's rank in its job (0 outside DDP)."""
-    return int(os.environ.get("RANK", 0))
-
-
-def is_rank0() -> bool:
-    return rank() == 0
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -52,37 +42,42 @@ def output_dir(cfg: DictConfig) -> Path:
 
 
 def run_name(cfg: DictConfig) -> str:
-    """The job's overrides in a sweep (its folder name), else `head=...,seed=...`."""
+    """The job's folder name in a sweep (`identity.folder_name`), else `head=...,seed=...`."""
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
-        name = HydraConfig.get().job.override_dirname
+        name = identity.folder_name(HydraConfig.get().overrides.task)
         if name:
             return name
     return f"head={cfg.head.name},seed={cfg.seed}"
 
 
 def run_group(cfg: DictConfig) -> str:
-    """The sweep name and the job's overrides that define the run, without the seed (`identity.NOT_DEFINING`),
+    """The sweep name and the job's overrides that define the run, without the seed (`identity.group_name`),
     else `<name>/head=...`: the runs that differ only in their seed share it (W&B's group averages them)."""
     from hydra.core.hydra_config import HydraConfig
 
-    settings = [f"head={cfg.head.name}"]
     if HydraConfig.initialized():
-        hc = HydraConfig.get()
-        skip = {*hc.job.config.override_dirname.exclude_keys, "seed"}
-        keys = {o: o.split("=", 1)[0].lstrip("+~") for o in hc.overrides.task}
-        settings = sorted(o for o, k in keys.items() if k not in skip and not k.startswith(identity.NOT_DEFINING))
-    return "/".join([str(cfg.name), ",".join(settings)]) if settings else str(cfg.name)
+        return identity.group_name(str(cfg.name), HydraConfig.get().overrides.task)
+    return identity.group_name(str(cfg.name), [f"head={cfg.head.name}"])
 
 
 def finished(cfg: DictConfig, out: Path) -> dict | None:
-    """The summary of a job that already finished in `out` (then it is skipped), else None."""
+    """The summary of a job that already finished in `out` (then it is skipped), else None. A summary that
+    does not count (`summarize.read`: cut, empty, or left from another run) is moved aside, said in one
+    line, and the job trained again (resumed from its checkpoint when it has one)."""
+    from ..record import summarize
+
     done = out / files.SUMMARY
-    if is_rank() or not done.exists() or not cfg.get("resume", True) or cfg.get("ckpt_path") is not None:
+    if is_launched_rank() or not done.exists() or not cfg.get("resume", True) or cfg.get("ckpt_path") is not None:
+        return None
+    summary, why = summarize.read(out)
+    if summary is None:
+        done.replace(out / files.STALE_SUMMARY)
+        print(f"not finished: {out}: {why}; training it again (the old file is {files.STALE_SUMMARY})", flush=True)
         return None
     print(f"already finished: {out} (remove its {files.SUMMARY} to train it again)")
-    return json.loads(done.read_text())
+    return summary
 
 
 @contextmanager
@@ -130,8 +125,43 @@ def resume_hint(cfg: DictConfig, out: Path) -> str:
         if hc.mode == RunMode.MULTIRUN:
             return "rerun the same command to resume (finished jobs are skipped)"
         args = [a for a in hc.overrides.task if not a.startswith("output_dir=")]
-        return f"resume with: python -m binary_encoding.train {' '.join([*args, f'output_dir={out}'])}"
+        command = " ".join(shlex.quote(a) for a in [*args, f"output_dir={out}"])  # pasted into a shell as it is
+        return f"resume with: python -m binary_encoding.train {command}"
     return f"resume with train(cfg) and output_dir={out}"
+
+
+_JOB: tuple | None = None  # (cfg, out) of the job this process runs now, for a stop outside `trainer.fit`
+
+
+def _stop_outside_fit(signum, frame):
+    """SIGTERM outside `trainer.fit` (the job setting up, the end-of-run metrics, a sweep between jobs): the
+    same message, failed.json and recap as inside it, instead of the default death (exit 143 and nothing)."""
+    if signal.getsignal(signal.SIGTERM) is not _stop_outside_fit:
+        return  # Lightning's handler is installed (and calls this one too): it stops the fit (`terminations`)
+    if _JOB is None:
+        msg = "terminated between jobs; rerun the same command to resume (finished jobs are skipped)"
+    else:
+        cfg, out = _JOB
+        ckpt = files.last_checkpoint(out)
+        where = f"from {ckpt}" if ckpt.exists() else "from the start (no checkpoint yet)"
+        msg = f"terminated outside training (setting up, or the end-of-run metrics); {resume_hint(cfg, out)} ({where})"
+    if is_rank0():
+        print(msg, file=sys.stderr, flush=True)
+    raise Terminated(143, msg)
+
+
+def handle_sigterm(cfg: DictConfig | None = None, out: Path | None = None) -> None:
+    """Stop on SIGTERM with a message and a record whenever this process is in a job (`cfg`, `out`) or
+    between the jobs of a sweep (no job). A handler of a launcher stays (submitit's lets SLURM's SIGTERM
+    pass before a requeue), and DDP ranks keep their launcher's handling."""
+    global _JOB
+    _JOB = (cfg, out) if cfg is not None else None
+    if is_launched_rank() or signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _stop_outside_fit):
+        return
+    try:
+        signal.signal(signal.SIGTERM, _stop_outside_fit)
+    except ValueError:  # not the main thread (a launcher running jobs in threads): the default stays
+        pass
 
 
 @contextmanager
@@ -171,6 +201,9 @@ def start(cfg: DictConfig, out: Path) -> None:
         cfg.run_name = cfg.get("run_name") or run_name(cfg)
         cfg.group = cfg.get("group") or run_group(cfg)
     if is_rank0():
+        if str(cfg.get("resume", True)) == "False":  # starting over: an old summary must not pass for this run's
+            for name in (files.SUMMARY, files.EVAL):
+                (out / name).unlink(missing_ok=True)
         files.write_atomic(out / files.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
 
 
@@ -180,7 +213,7 @@ def check_same_run(cfg: DictConfig, out: Path) -> None:
     from .policy import ConfigError
 
     old_path = out / files.CONFIG
-    if str(cfg.get("resume", True)) in ("False", "force") or is_rank() or not old_path.exists():
+    if str(cfg.get("resume", True)) in ("False", "force") or is_launched_rank() or not old_path.exists():
         return
     if not files.last_checkpoint(out).exists() or (out / files.SUMMARY).exists():
         return
@@ -203,18 +236,43 @@ def resume_checkpoint(cfg: DictConfig, out: Path) -> str | None:
         return str(cfg.ckpt_path)
     last = files.last_checkpoint(out)
     if str(cfg.get("resume", True)) != "False" and last.exists():
-        import zipfile
-
-        from .policy import ConfigError
-
-        if not zipfile.is_zipfile(last):  # torch checkpoints are zip files; a cut-off write is not
-            raise ConfigError(
-                f"{last} is not a readable checkpoint (cut off while written?): remove it to resume "
-                "from scratch in this folder, or run with resume=false"
-            )
         log.info("resuming from %s", last)
         return str(last)
     return None
+
+
+def check_checkpoint(cfg: DictConfig, out: Path) -> None:
+    """Refuse, before the job writes anything, a checkpoint it cannot resume from: one that is no zip file
+    (cut off while written) or fails its zip CRCs (damaged: Lightning would resume on broken weights; the
+    check reads the file once, 2 ms for the default run's 1 MB checkpoint), or one past `trainer.max_epochs`
+    (Lightning would refuse it with a traceback after the config was rewritten)."""
+    import zipfile
+
+    from .policy import ConfigError
+
+    path = resume_checkpoint(cfg, out)
+    if path is None or is_launched_rank():
+        return
+    way_out = "remove it to resume from scratch in this folder, or run with resume=false"
+    if not Path(path).is_file():
+        raise ConfigError(f"ckpt_path={path} is no file")
+    try:
+        with zipfile.ZipFile(path) as z:  # torch checkpoints are zip files; a cut-off write is not
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise ConfigError(f"{path} is not a readable checkpoint (cut off while written?): {way_out}") from None
+    if bad is not None:
+        raise ConfigError(f"{path} is damaged ({bad} fails its CRC check): {way_out}")
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+    done = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {}).get("completed")
+    max_epochs = cfg.trainer.get("max_epochs")
+    if done is not None and max_epochs not in (None, -1) and done > max_epochs:  # Lightning's own condition
+        raise ConfigError(
+            f"{path} is at epoch {done}, past trainer.max_epochs={max_epochs}: resume with "
+            f"trainer.max_epochs>={done}, or run with resume=false to start over"
+        )
 
 
 def launch_ddp(cfg: DictConfig, out: Path, ranks: int) -> dict:

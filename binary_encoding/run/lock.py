@@ -16,7 +16,7 @@ Lustre mounts), so two nodes could both hold it. The lock file is created with O
 on local file systems and on NFSv3+, and `filelock.FileLock` (a short flock on `.job.lock.guard`)
 serializes only the check-and-take-over of a stale lock between processes of one host, where flock
 always works; across hosts a stale lock is taken over only after `STALE_AFTER_S` without a heartbeat.
-DDP ranks (`job.is_rank()`) never lock: the job's launching process holds the folder for them.
+DDP ranks (`ranks.is_launched_rank()`) never lock: the job's launching process holds the folder for them.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from ..record import files
+from ..record import files, summarize
 
 log = logging.getLogger("binary_encoding")
 
@@ -63,8 +63,8 @@ def job_status(folder: Path | None, finished_before: dict[Path, int]) -> tuple[s
     if folder is None:
         return "not run", {}
     summary_path = folder / files.SUMMARY
-    if summary_path.exists():
-        summary = json.loads(summary_path.read_text())
+    summary = summarize.read(folder)[0] if summary_path.exists() else None
+    if summary is not None:  # an unreadable summary is no finished job: `unfinished` (it is trained again)
         if summary.get("diverged"):
             return "diverged", summary
         skipped = finished_before.get(folder) == summary_path.stat().st_mtime_ns
@@ -96,7 +96,10 @@ def recap(sweep_dir: str, jobs: list[list[str]], finished_before: dict[Path, int
         if status == "running":
             line += f"  (in use by {s['holder']})"
         if status == "failed":
-            error = (json.loads((folder / files.FAILED).read_text()).get("error") or "?").splitlines()[0]
+            try:
+                error = (json.loads((folder / files.FAILED).read_text()).get("error") or "?").splitlines()[0]
+            except (OSError, ValueError, AttributeError):  # cut by a crash: the recap still prints
+                error = f"unreadable {files.FAILED}"
             line += f"  ({error if len(error) <= 100 else error[:97] + '...'})"
         lines.append(line)
     lines.append(f"{n} jobs: " + ", ".join(f"{c} {status}" for status, c in counts.items()))
@@ -119,6 +122,9 @@ class SweepLog(Callback):
         # at exit, not in on_multirun_end: Hydra skips that hook when a job failed (its sweeper re-raises
         # the job's error after all jobs ran), and a failed job is what a recap is for
         atexit.register(self._print_recap, sweep_dir, before, subdir)
+        from . import job
+
+        job.handle_sigterm()  # a SIGTERM between jobs ends the sweep with a message and the recap
 
     def _print_recap(self, sweep_dir: str, before: dict[Path, int], subdir: str | None) -> None:
         ran = set(job_folders(Path(sweep_dir), subdir))
