@@ -3,10 +3,12 @@ counts only when it is whole and belongs to the config and checkpoint beside it,
 refused, and every way a job stops leaves a message and a record. Real processes, real files."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 from conftest import make_cfg
@@ -255,27 +257,37 @@ def test_one_file_in_two_classes_is_refused_and_test_images_equal_to_training_on
 # ------------------------------------------------------------------------------------------------
 
 
+class SigtermAtFitEnd(L.Callback):
+    """Sends this process a SIGTERM once the end-of-run metrics ran (after Lightning put back the signal
+    handlers), as a cluster's stop arriving in that phase; added from the command line as `+callbacks.stop`."""
+
+    def on_fit_end(self, trainer, module):
+        import signal
+        import time
+
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the default handler would end the process here
+
+
 def test_sigterm_in_the_end_of_run_metrics_says_how_to_resume_and_records_the_failure(tmp_path):
     """SIGTERM while the end-of-run metrics run (DeepFool, after Lightning has put back the signal
     handlers): exit 143 with one line that says how to resume, pasteable for a folder with a space in
     its name, and failed.json (the default death printed nothing); that command then finishes the run."""
     import shlex
-    import signal
-    import time
 
     out = tmp_path / "my run"
-    proc = _start(tmp_path, out, "trainer.max_epochs=1", "deepfool_samples=1000", "metrics_every=0")
-    _wait_for(proc, files.last_checkpoint(out))
-    time.sleep(1.0)  # the last epoch's checkpoint is written: the end-of-run metrics take seconds
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    err = err.decode()
-    assert proc.returncode == 143, err[-3000:]
-    line = next(ln for ln in err.splitlines() if ln.startswith("terminated outside training"))
-    assert "failed" not in line and "terminated" in json.loads((out / files.FAILED).read_text())["error"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), str(Path(__file__).parent)])}
+    stop = "+callbacks.stop._target_=test_job_folders.SigtermAtFitEnd"
+    r = run_cli(
+        tmp_path, f"output_dir={out}", "trainer.max_epochs=1", "metrics_every=0", "deepfool_samples=50", stop, env=env
+    )
+    assert r.returncode == 143, r.stderr[-3000:]
+    line = next(ln for ln in r.stderr.splitlines() if ln.startswith("terminated outside training"))
+    assert "terminated" in json.loads((out / files.FAILED).read_text())["error"]
     assert not (out / files.SUMMARY).exists()
     command = shlex.split(line.split("resume with: ", 1)[1].split(" (from ")[0])
     assert f"output_dir={out}" in command and command[:3] == ["python", "-m", "binary_encoding.train"]
+    command = [c for c in command if not c.startswith("+callbacks.stop")]
     done = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((out / files.SUMMARY).read_text())["epochs"] == 1 and not (out / files.FAILED).exists()
@@ -293,7 +305,8 @@ def test_sigterm_between_the_jobs_of_a_sweep_ends_it_with_a_message_and_the_reca
     proc.send_signal(signal.SIGTERM)
     stdout, err = (b.decode() for b in proc.communicate(timeout=120))
     assert proc.returncode == 143, err[-3000:]
-    assert any(ln.startswith("terminated ") for ln in err.splitlines()), err[-3000:]
+    stops = ("terminated between jobs", "terminated outside training")  # the first job's end, or the next's setup
+    assert any(ln.startswith(stops) for ln in err.splitlines()), err[-3000:]
     assert "2 jobs: " in stdout and "report: python -m binary_encoding.report multirun/stop" in stdout, stdout
 
 
