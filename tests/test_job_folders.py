@@ -148,6 +148,22 @@ def test_a_summary_left_from_another_run_does_not_count(cfg_factory, tmp_path, c
     assert "already finished" in capsys.readouterr().out
 
 
+def test_a_finished_folder_asked_for_with_other_settings_refuses_instead_of_returning_its_results(
+    cfg_factory, tmp_path
+):
+    """output_dir of a finished lr=0.002 run asked for with lr=0.01: refused in one line naming the changed
+    key (its results are not those of the run asked for); the same settings, or only a measurement
+    setting changed, are still skipped as finished; resume=false trains the new run there."""
+    from binary_encoding.run.policy import ConfigError
+
+    first = train(cfg_factory("lr=0.002", *FAST))
+    with pytest.raises(ConfigError, match=r"holds a finished run with other settings \(lr: 0\.002 -> 0\.01\)"):
+        train(cfg_factory("lr=0.01", *FAST))
+    assert train(cfg_factory("lr=0.002", *FAST, "metrics.hist_every=3")) == first
+    again = train(cfg_factory("lr=0.01", *FAST, "resume=false"))
+    assert again["lr"] == 0.01 and json.loads((tmp_path / files.SUMMARY).read_text())["lr"] == 0.01
+
+
 def test_a_cut_or_empty_summary_is_trained_again_in_a_sweep_without_a_traceback(tmp_path):
     """A node crash leaves one job's summary.json empty and another's cut in half: the same sweep again
     says so in one line per job, trains both again (no traceback, exit 0), and its recap counts them

@@ -76,6 +76,13 @@ def finished(cfg: DictConfig, out: Path) -> dict | None:
         done.replace(out / files.STALE_SUMMARY)
         print(f"not finished: {out}: {why}; training it again (the old file is {files.STALE_SUMMARY})", flush=True)
         return None
+    if (out / files.CONFIG).exists() and (diff := settings_diff(cfg, out)):
+        from .policy import ConfigError  # asked for another run than the one finished here: never its results
+
+        raise ConfigError(
+            f"{out} holds a finished run with other settings ({diff}). Use another output_dir, "
+            "or resume=false to train this one there"
+        )
     print(f"already finished: {out} (remove its {files.SUMMARY} to train it again)")
     return summary
 
@@ -207,6 +214,19 @@ def start(cfg: DictConfig, out: Path) -> None:
         files.write_atomic(out / files.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
 
 
+def settings_diff(cfg: DictConfig, out: Path) -> str | None:
+    """The settings that define a run in which `cfg` differs from the config.yaml in `out` (those that
+    may change on resume left out: `identity.may_change_on_resume`), as `key: old -> new; ...`, or None."""
+    old = identity.flat_config(OmegaConf.to_container(OmegaConf.load(out / files.CONFIG), resolve=True))
+    new = identity.flat_config(OmegaConf.to_container(cfg, resolve=True))
+    keys = sorted(old.keys() | new.keys())
+    changed = [k for k in keys if old.get(k) != new.get(k) and not identity.may_change_on_resume(k)]
+    if not changed:
+        return None
+    diff = "; ".join(f"{k}: {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in changed[:8])
+    return diff + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+
+
 def check_same_run(cfg: DictConfig, out: Path) -> None:
     """Refuse to resume the checkpoint in `out` with settings that define another run (a changed lr or
     head would continue the old optimizer under the new name). `resume=force` continues anyway."""
@@ -217,15 +237,9 @@ def check_same_run(cfg: DictConfig, out: Path) -> None:
         return
     if not files.last_checkpoint(out).exists() or (out / files.SUMMARY).exists():
         return
-    old = identity.flat_config(OmegaConf.to_container(OmegaConf.load(old_path), resolve=True))
-    new = identity.flat_config(OmegaConf.to_container(cfg, resolve=True))
-    keys = sorted(old.keys() | new.keys())
-    changed = [k for k in keys if old.get(k) != new.get(k) and not identity.may_change_on_resume(k)]
-    if changed:
-        diff = "; ".join(f"{k}: {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in changed[:8])
-        more = f" and {len(changed) - 8} more" if len(changed) > 8 else ""
+    if diff := settings_diff(cfg, out):
         raise ConfigError(
-            f"{out} holds a cut-off run with other settings ({diff}{more}). Use another output_dir, "
+            f"{out} holds a cut-off run with other settings ({diff}). Use another output_dir, "
             "resume=false to start over there, or resume=force to continue it with the new settings"
         )
 
