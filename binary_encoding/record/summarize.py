@@ -115,7 +115,7 @@ def read(run_dir: str | Path) -> tuple[dict | None, str]:
     try:
         summary = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        return None, f"its {files.SUMMARY} is unreadable ({type(e).__name__}: {e}; cut off by a crash?)"
+        return None, f"its {files.SUMMARY} is unreadable ({type(e).__name__}; cut off by a crash?)"
     if not isinstance(summary, dict) or "test_acc" not in summary:
         return None, f"its {files.SUMMARY} is incomplete"
     config = run_dir / files.CONFIG

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..record import files, identity
+from ..record import files, identity, summarize
 
 GROUP = ["data", "backbone", "head", "width", "settings"]  # a table row; `seed` and `lr` vary inside it
 JOB_FILES = (files.CONFIG, files.METRICS, files.SUMMARY, files.FAILED)
@@ -44,18 +44,13 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def _read_summary(path: Path) -> tuple[dict | None, str]:
-    """(summary, "") of a readable summary.json; (None, why) when there is none, or it is empty, cut off
-    or no JSON object (a job killed while writing it, a disk that filled up): such a job is unfinished."""
-    if not path.exists():
+def _read_summary(job: Path) -> tuple[dict | None, str]:
+    """(summary, "") of a job whose summary.json counts (`summarize.read`: whole, and of the config and
+    checkpoint beside it); (None, why) when it is cut, empty or another run's (a job killed while writing
+    it, a disk that filled up, a folder reused): such a job is unfinished; (None, "") without one."""
+    if not (job / files.SUMMARY).exists():
         return None, ""
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        return None, f"{path.name} unreadable: {type(e).__name__}"
-    if not isinstance(summary, dict) or not summary:
-        return None, f"{path.name} holds no summary"
-    return summary, ""
+    return summarize.read(job)
 
 
 def find_jobs(root: Path) -> list[Path]:
@@ -157,7 +152,7 @@ def load_runs(path) -> tuple[pd.DataFrame, pd.DataFrame]:
     for job in find_jobs(root):
         run_id = str(job.relative_to(root)) if job != root else job.name
         cfg = _read_yaml(job / files.CONFIG) or _read_yaml(job / ".hydra" / files.CONFIG)
-        summary, unreadable = _read_summary(job / files.SUMMARY)
+        summary, unreadable = _read_summary(job)
         if summary is not None:
             status, error = "finished", ""
         elif (job / files.FAILED).exists():
