@@ -271,6 +271,11 @@ PROBES = {
     "logger.mode": ("logger=wandb logger.mode=disabled", lambda b, mp: b.wandb_init()["mode"], "disabled"),
     "logger.tags": ("logger=wandb logger.tags=[extra]", lambda b, mp: b.wandb_init()["tags"][-1], "extra"),
     "logger.job_type": ("logger=wandb logger.job_type=probe", lambda b, mp: b.wandb_init()["job_type"], "probe"),
+    "logger.init_timeout": (
+        "logger=wandb logger.init_timeout=3.5",
+        lambda b, mp: b.wandb_init()["settings"].init_timeout,
+        3.5,
+    ),
     "run_name": ("logger=wandb run_name=mine", lambda b, mp: b.wandb_init()["name"], "mine"),
     "group": ("logger=wandb group=grp", lambda b, mp: b.wandb_init()["group"], "grp"),
     "name": ("name=sweepname", lambda b, mp: job.run_group(b.cfg).split("/")[0], "sweepname"),
