@@ -34,8 +34,8 @@ bench-gpu:  ## on a GPU machine: CUDA tests, bench_train, the bare-step floor an
 
 # --- results: every table and figure of docs/results.md, regenerated ---------------------------------------
 # 4 heads x 3 seeds x 2 learning rates per sweep (CONV_LRS, MLP_LRS, DIGITS_LRS), JOBS jobs at once
-# (hydra/launcher=local_parallel, torch threads = cores // JOBS); save_latents=true for the report's latent
-# histograms. Sweeps resume: finished jobs in $(MULTIRUN)/<name> are kept (make results-clean starts over).
+# (hydra/launcher=local_parallel, torch threads = cores // JOBS); LATENTS=save_latents=true for the report's
+# latent histograms. Sweeps resume: finished jobs in $(MULTIRUN)/<name> are kept (make results-clean starts over).
 # About 40 minutes on 2 idle cores, from the measured per-epoch times (docs/results.md).
 JOBS ?= 2
 CONV_LRS ?= 1e-3,3e-3
@@ -43,9 +43,10 @@ MLP_LRS ?= 1e-3,3e-3
 DIGITS_LRS ?= 1e-3,3e-3
 MULTIRUN ?= multirun/results
 RESULTS ?= docs/results
+LATENTS ?= save_latents=true
 HEADS = head=binenc,linpen,nonlinpen,nopen seed=0,1,2
 SWEEP = $(PY) -m binary_encoding.train -m hydra/launcher=local_parallel hydra.launcher.n_jobs=$(JOBS) \
-	logger=csv trainer.enable_progress_bar=false save_latents=true $(HEADS)
+	logger=csv trainer.enable_progress_bar=false $(LATENTS) $(HEADS)
 REPORT = $(PY) -m binary_encoding.report --wandb off
 PNG_ONLY = find $(RESULTS) -name '*.pdf' -delete   # the repository keeps the PNG figures only
 
