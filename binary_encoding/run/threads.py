@@ -46,10 +46,14 @@ def threads_per_job(setting, n_cores: int | None = None, n_jobs: int | None = No
 
 
 def apply(setting) -> int:
-    """Set torch's intra-op threads as `runtime.threads` says; return the count in use."""
+    """Set torch's intra-op threads as `runtime.threads` says, and the BLAS/OpenMP pools of numpy and
+    scikit-learn (the metric passes: Gaussian mixtures, covariances) to the same count, so that N jobs at
+    once do not oversubscribe the cores through those pools either; return torch's count."""
     import torch
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     n = threads_per_job(setting)
     if n is not None:
         torch.set_num_threads(n)
+        threadpool_limits(n)
     return torch.get_num_threads()
