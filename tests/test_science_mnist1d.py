@@ -12,7 +12,8 @@ docs/results.md (seeds 0 and 1 of that sweep):
     1     linpen  0.973     2.65e-2  0.144         0.924                 14     0.907
 NC1 ratio 9.8-10.8x (seed 2: 9.9x), rho ratio 2.15-2.4x (seed 2: 2.5x). Not asserted, since they do not hold
 on every seed: fewer codes / higher joint-code agreement (seed 1 ties) and a higher Mahalanobis AUROC (seed 1
-lower). Each run takes 50-100 s on an idle core (up to 7 minutes on the shared machine).
+lower). The whole test took 2 minutes on the 2-core machine (4 runs of about 30 s; 6-7 minutes per run under
+heavy load from other work).
 """
 
 import pytest
