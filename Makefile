@@ -36,7 +36,7 @@ bench-gpu:  ## on a GPU machine: CUDA tests, bench_train, the bare-step floor an
 # 4 heads x 3 seeds x 2 learning rates per sweep (CONV_LRS, MLP_LRS, DIGITS_LRS), JOBS jobs at once
 # (hydra/launcher=local_parallel, torch threads = cores // JOBS); LATENTS=save_latents=true for the report's
 # latent histograms. Sweeps resume: finished jobs in $(MULTIRUN)/<name> are kept (make results-clean starts over).
-# About 40 minutes on 2 idle cores, from the measured per-epoch times (docs/results.md).
+# Measured: about 21 minutes on 2 cores with other work on them (load average 1-5); docs/results.md.
 JOBS ?= 2
 CONV_LRS ?= 1e-3,3e-3
 MLP_LRS ?= 1e-3,3e-3
