@@ -78,3 +78,35 @@ def test_ray_runs_a_two_job_sweep_on_local_cpus(tmp_path):
     for head in ("binenc", "nopen"):
         job = tmp_path / "multirun" / "r" / f"deepfool_samples=20,head={head},trainer.max_epochs=2"
         assert json.loads((job / "summary.json").read_text())["head"] == head
+
+
+def test_threads_per_job_split_the_cores_between_the_jobs_at_once():
+    from binary_encoding.run.threads import threads_per_job
+
+    assert threads_per_job("auto", n_cores=16, n_jobs=4) == 4
+    assert threads_per_job("auto", n_cores=2, n_jobs=3) == 1  # never 0
+    assert threads_per_job("auto", n_cores=2, n_jobs=None) is None  # not under a parallel launcher: torch's default
+    assert threads_per_job(3) == 3 and threads_per_job(None) is None
+    with pytest.raises(ValueError, match="positive integer"):
+        threads_per_job(0)
+
+
+def test_local_parallel_runs_jobs_at_once_each_on_its_share_of_the_cores(tmp_path):
+    """Two digits jobs through hydra-joblib-launcher with n_jobs=2: both finish, each with cores // 2
+    torch threads (its train.log says), and their run times overlap."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    from binary_encoding.run.threads import cores
+
+    cfg = hydra_cfg("hydra/launcher=local_parallel")
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
+    cmd = [sys.executable, "-m", "binary_encoding.train", "-m", "hydra/launcher=local_parallel", "head=binenc,nopen"]
+    cmd += ["trainer.max_epochs=2", "name=p", "trainer.enable_progress_bar=false", "deepfool_samples=20", "logger=csv"]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    spans = []
+    for head in ("binenc", "nopen"):
+        job = tmp_path / "multirun" / "p" / f"deepfool_samples=20,head={head},trainer.max_epochs=2"
+        assert json.loads((job / "summary.json").read_text())["head"] == head
+        assert f"torch threads: {max(1, cores() // 2)}" in (job / "train.log").read_text()
+        spans.append((job / "config.yaml").stat().st_mtime), spans.append((job / "summary.json").stat().st_mtime)
+    assert spans[2] < spans[1] and spans[0] < spans[3], spans  # each started before the other ended

@@ -11,12 +11,21 @@ from omegaconf import OmegaConf
 from binary_encoding.callbacks.gamma import GammaScheduler
 from binary_encoding.model.heads import LinearHead, NonLinearHead, NoPenultimate
 from binary_encoding.model.module import BinaryEncodingModule
+from binary_encoding.model.resnet1d import ResNet1d
 from binary_encoding.run.build import build_net
 from binary_encoding.run.conf import CONF_DIR
 
 BACKBONES = sorted(p.stem for p in Path(CONF_DIR, "backbone").glob("*.yaml"))
 HEADS = sorted(p.stem for p in Path(CONF_DIR, "head").glob("*.yaml"))
-SHAPES = {"mlp": (1, 8, 8), "resnet18": (3, 16, 16), "resnet34": (3, 16, 16), "resnet50": (3, 16, 16)}
+SHAPES = {
+    "mlp": (1, 8, 8),
+    "resnet18": (3, 16, 16),
+    "resnet34": (3, 16, 16),
+    "resnet50": (3, 16, 16),
+    "resnet1d": (1, 1, 40),
+    "cnn1d": (1, 1, 40),
+}
+NARROW = {"mlp": {}, "cnn1d": {"channels": 8}}  # settings for a fast copy of each backbone (ResNets: width 8)
 
 
 def net_cfg(backbone: str, head: str, **backbone_settings):
@@ -36,8 +45,8 @@ def net_cfg(backbone: str, head: str, **backbone_settings):
 
 
 def make(backbone: str, head: str, num_classes: int = 10, gamma0: float = 0.0):
-    # ResNets at 1/8 width: same graph, fast
-    cfg = net_cfg(backbone, head, **({} if backbone == "mlp" else {"width": 8}))
+    # ResNets at width 8: same graph, fast
+    cfg = net_cfg(backbone, head, **NARROW.get(backbone, {"width": 8}))
     net = build_net(cfg, SHAPES.get(backbone, (3, 16, 16)), num_classes)
     m = BinaryEncodingModule(net.backbone, net.head, num_classes)
     m.gamma.fill_(gamma0)
@@ -45,7 +54,7 @@ def make(backbone: str, head: str, num_classes: int = 10, gamma0: float = 0.0):
 
 
 def test_the_registries_hold_the_paper_models():
-    assert set(BACKBONES) >= {"mlp", "resnet18", "resnet34", "resnet50"}
+    assert set(BACKBONES) >= {"mlp", "resnet18", "resnet34", "resnet50", "resnet1d", "cnn1d"}
     assert set(HEADS) >= {"binenc", "linpen", "nonlinpen", "nopen"}
 
 
@@ -86,10 +95,36 @@ def test_backbone_contract_features():
     }
     assert blocks["resnet18"] == ["BasicBlock"] * 8 and blocks["resnet34"] == ["BasicBlock"] * 16
     assert blocks["resnet50"] == ["Bottleneck"] * 16
-    assert all(build_backbone(n, (3, 32, 32)).name == n for n in BACKBONES)  # the label the records use
+    assert all(build_backbone(n, SHAPES.get(n, (3, 32, 32))).name == n for n in BACKBONES)  # the records' label
 
 
-@pytest.mark.parametrize("backbone", ["mlp", "resnet18"])
+def test_1d_backbones_read_a_signal_with_conv1d_stages_and_keep_the_contract():
+    """resnet1d: the ResNet18 layout with Conv1d (stride-1 stem with bias, 8 BasicBlocks, stages width*2**i,
+    length halved from the second stage, global average pool, SiLU); cnn1d: three strided Conv1d, flattened."""
+    r = build_backbone("resnet1d", (1, 1, 40))
+    assert r.num_features == 16 * 8 and r.act is torch.nn.SiLU
+    stem = r.stem[0]
+    assert isinstance(stem, torch.nn.Conv1d) and stem.stride == (1,) and stem.bias is not None
+    assert [type(b).__name__ for b in r.stages] == ["BasicBlock1d"] * 8
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in r.modules())  # so channels_last stays off for it
+    lengths = []
+    hook = lambda m, i, o: lengths.append(o.shape[-1])  # noqa: E731
+    for b in r.stages:
+        b.register_forward_hook(hook)
+    x = torch.randn(3, 1, 1, 40)
+    assert r(x).shape == (3, 128) and lengths == [40, 40, 20, 20, 10, 10, 5, 5]
+    # a [C, H, W] input is C*H channels over W: the same numbers as the plain [B, C*H, W] signal
+    torch.testing.assert_close(r.eval()(x), r.pool(r.stages(r.stem(x[:, :, 0]))))
+    assert build_backbone("resnet1d", (2, 1, 40), width=4).stem[0].in_channels == 2
+    c = build_backbone("cnn1d", (1, 1, 40))
+    convs = [m for m in c.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert [(m.kernel_size, m.stride, m.out_channels) for m in convs] == [((5,), (2,), 25)] + [((3,), (2,), 25)] * 2
+    assert c.num_features == 25 * 5 and c(x).shape == (3, 125)  # length 40 -> 19 -> 10 -> 5
+    with pytest.raises(ValueError, match="odd kernel"):
+        ResNet1d((1, 1, 40), kernel=4)
+
+
+@pytest.mark.parametrize("backbone", ["mlp", "resnet18", "resnet1d"])
 def test_penultimate_heads_have_identical_parameter_counts(backbone):
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     n = {h: count(make(backbone, h)) for h in ("binenc", "linpen", "nonlinpen", "nopen")}

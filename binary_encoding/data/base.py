@@ -1,4 +1,5 @@
-"""Data: every data set is held in memory as a raw `uint8` tensor `[N, C, H, W]`.
+"""Data: every data set is held in memory as a raw tensor `[N, C, H, W]`: `uint8` for images, `float32`
+for real-valued signals (MNIST-1D: `[N, 1, 1, 40]`, stored without quantization).
 
 Why: the paper's data sets (CIFAR-10/100, 50k 32x32 images = 150 MB) and the embedded default
 (sklearn's digits, 1797 8x8 images) fit in memory many times over, and per-sample PIL transforms in
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 
 SPLITS = ("train", "val", "test")
+RAW_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))  # what load() may return
 
 
 def fits_on_device(nbytes: int, free_bytes: int, fraction: float = 0.5) -> bool:
@@ -90,7 +92,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     # -- to implement -------------------------------------------------------------------------
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Return `(x_train, y_train, x_test, y_test)`: uint8 `[N, C, H, W]` and int labels."""
+        """Return `(x_train, y_train, x_test, y_test)`: uint8 or float32 `[N, C, H, W]` and int labels."""
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------------------
@@ -98,8 +100,11 @@ class InMemoryDataModule(L.LightningDataModule):
         if self._ready:
             return
         x_tr, y_tr, x_te, y_te = self.load()
-        if x_tr.dtype != np.uint8 or x_tr.ndim != 4:
-            raise TypeError(f"{type(self).__name__}.load() must return uint8 [N,C,H,W], got {x_tr.dtype} {x_tr.shape}")
+        if x_tr.dtype not in RAW_DTYPES or x_tr.ndim != 4 or x_te.dtype != x_tr.dtype:
+            raise TypeError(
+                f"{type(self).__name__}.load() must return uint8 or float32 [N,C,H,W] (train and test alike), "
+                f"got {x_tr.dtype} {x_tr.shape} and {x_te.dtype} {x_te.shape}"
+            )
         parts = {"train": np.arange(len(y_tr))}  # val_fraction=0: no validation split, train on everything
         if self.val_fraction > 0:
             tr, va = train_test_split(
@@ -111,9 +116,9 @@ class InMemoryDataModule(L.LightningDataModule):
             **{k: torch.from_numpy(y_tr[i]).long() for k, i in parts.items()},
             "test": torch.from_numpy(y_te).long(),
         }
-        xf = self.x["train"].float()
-        self.mean = xf.mean(dim=(0, 2, 3))
-        self.std = xf.std(dim=(0, 2, 3)).clamp_min(1e-6)
+        xf = self.x["train"].double()  # float64 sums: exact for uint8, and no float32 drift on signals
+        self.mean = xf.mean(dim=(0, 2, 3)).float()
+        self.std = xf.std(dim=(0, 2, 3)).clamp_min(1e-6).float()
         self.num_classes = int(max(y_tr.max(), y_te.max()) + 1)
         self.input_shape = tuple(x_tr.shape[1:])
         self._ready = True

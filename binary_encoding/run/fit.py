@@ -54,8 +54,10 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
 
     from ..record import csv_log, files, summarize, wandb_run
     from ..record.checkpoint_io import AtomicCheckpointIO
-    from . import console, job, policy
+    from . import console, job, policy, threads
 
+    n_threads = threads.apply(cfg.runtime.get("threads"))  # first: N jobs at once split the cores
+    console.log.info(f"torch threads: {n_threads}")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg)
     if dm.num_classes < 2:
