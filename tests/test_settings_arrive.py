@@ -17,7 +17,7 @@ from omegaconf import OmegaConf, open_dict
 from binary_encoding.callbacks import metrics as metrics_mod
 from binary_encoding.callbacks.gamma import GammaScheduler
 from binary_encoding.record import identity
-from binary_encoding.run import build, job, policy
+from binary_encoding.run import build, job, policy, threads
 from binary_encoding.run.conf import CONF_DIR
 
 BASE = ["trainer.accelerator=cpu", "logger=csv", "deepfool_samples=4"]
@@ -260,6 +260,7 @@ PROBES = {
         True,
     ),  # noqa: E501
     "runtime.channels_last": ("runtime.channels_last=true", lambda b, mp: b.model.channels_last, True),
+    "runtime.threads": ("runtime.threads=3", lambda b, mp: _threads_set(b.cfg, mp), [3]),
     "runtime.check_finite_every": ("runtime.check_finite_every=7", lambda b, mp: b.model.check_finite_every, 7),
     "runtime.checkpoint_every_n_epochs": (
         "runtime.checkpoint_every_n_epochs=3",
@@ -284,6 +285,17 @@ PROBES = {
     "output_dir": ("output_dir=/elsewhere", lambda b, mp: str(job.output_dir(b.cfg)), "/elsewhere"),
     "protocol": ("protocol=reference", lambda b, mp: (b.metrics.final.nc_labels, len(b.dm.splits)), ("pred", 2)),
 }
+
+
+def _threads_set(cfg, monkeypatch) -> list[int]:
+    """The counts that the job's thread setup (`threads.apply` of `runtime.threads`, as `fit` calls it)
+    hands to torch, recorded instead of applied."""
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    monkeypatch.setattr("threadpoolctl.threadpool_limits", lambda n: None)
+    threads.apply(cfg.runtime.get("threads"))
+    return calls
+
 
 # keys of the configs that no probe here can reach without a GPU or without training, and why
 NOT_PROBED = {
