@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from benchmarks import bench_train, gpu_floor
 
 
@@ -50,6 +52,7 @@ def test_gpu_floor_runs_on_cpu(tmp_path):
     assert "graph_step_s" not in r and "eager_error" not in r
 
 
+@pytest.mark.slow  # 38 s of the default suite's 12 min; the GPU packing tool itself runs only in benchmarks/gpu.sh
 def test_gpu_pack_measures_levels_with_workers_on_cpu(tmp_path):
     """Two CPU worker processes warm up once, then train in one shared window per level: every level
     reports one rate per job, the aggregate is their sum, and the GPU-hours follow from it."""
