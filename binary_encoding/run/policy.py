@@ -83,6 +83,8 @@ def unknown_choice_message(argv: list[str]) -> str | None:
     line before Hydra, with Hydra's own parser and config search path (plugins' configs, `hydra.searchpath`
     and `--config-dir` included), so a sweep fails before its first job. Anything it cannot read (a
     malformed override) is left to Hydra."""
+    # Hydra has no public API for its config repository and its command-line parser (what its own
+    # `@hydra.main` uses): these are Hydra 1.3's internal modules, covered by tests/test_command_line.py
     from hydra._internal.config_repository import ConfigRepository
     from hydra._internal.utils import create_config_search_path, get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
