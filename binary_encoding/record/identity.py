@@ -84,7 +84,7 @@ def _name_part(override: str) -> str:
     return override
 
 
-def fit(name: str, limit: int) -> str:
+def cut_to(name: str, limit: int) -> str:
     """`name` cut to `limit` bytes, its tail replaced by a hash of the whole name (still unique)."""
     import hashlib
 
@@ -98,14 +98,14 @@ def folder_name(overrides) -> str:
     """A sweep job's folder name: its overrides (sorted, as Hydra's `override_dirname`) but those of
     `NOT_IN_FOLDER_NAME`, paths in their short form, the whole kept under the filesystem's name limit."""
     kept = sorted(str(o) for o in overrides if in_folder_name(override_key(str(o))))
-    return fit(",".join(_name_part(o) for o in kept), NAME_BYTES)
+    return cut_to(",".join(_name_part(o) for o in kept), NAME_BYTES)
 
 
 def group_name(sweep: str, overrides) -> str:
     """The group of a run (W&B averages its runs): the sweep name and the overrides that define the run,
     without the seed, paths in their short form; the runs that differ only in their seed share it."""
     settings = sorted(str(o) for o in overrides if defines_run(k := override_key(str(o))) and k != "seed")
-    return fit("/".join([sweep, ",".join(_name_part(o) for o in settings)]) if settings else sweep, GROUP_CHARS)
+    return cut_to("/".join([sweep, ",".join(_name_part(o) for o in settings)]) if settings else sweep, GROUP_CHARS)
 
 
 def fingerprint(config: dict) -> str:
