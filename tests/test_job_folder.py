@@ -21,6 +21,13 @@ def start(cwd, *args, env=None):
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def run(cwd, *args, timeout=300, multirun=False):
+    """`python -m binary_encoding.train` (`-m` first: a sweep) with ARGS and `args`, to its end; its output
+    captured."""
+    cmd = [sys.executable, "-m", "binary_encoding.train", *(["-m"] if multirun else []), *ARGS, *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
 def wait_for(proc, check, timeout=240):
     deadline = time.time() + timeout
     while not check():
@@ -54,13 +61,7 @@ def test_a_second_process_on_a_busy_folder_refuses_naming_the_holder(tmp_path):
     held = json.loads((out / lock.LOCK).read_text())
     assert (held["host"], held["pid"]) == (socket.gethostname(), first.pid)
     record_before = (out / "config.yaml").read_text()
-    second = subprocess.run(
-        [sys.executable, "-m", "binary_encoding.train", *ARGS, f"output_dir={out}", "trainer.max_epochs=300"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    second = run(tmp_path, f"output_dir={out}", "trainer.max_epochs=300", timeout=120)
     assert second.returncode == 2, second.stderr[-3000:]
     (line,) = second.stderr.strip().splitlines()
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(held["since"]))
@@ -149,14 +150,7 @@ def test_a_busy_job_of_a_sweep_is_recorded_and_the_others_run(tmp_path):
     holder = sleeper()
     try:
         write_lock(busy, pid=holder.pid, pid_start=lock._proc_start(holder.pid))
-        r = subprocess.run(
-            [sys.executable, "-m", "binary_encoding.train", "-m", *ARGS, "lr=0.01,0.02", "trainer.max_epochs=1"]
-            + ["deepfool_samples=0", "name=b"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        r = run(tmp_path, "lr=0.01,0.02", "trainer.max_epochs=1", "deepfool_samples=0", "name=b", multirun=True)
     finally:
         holder.kill()
         holder.wait()
@@ -235,26 +229,13 @@ def test_a_full_or_read_only_output_folder_is_one_line_and_a_nonzero_exit(small_
     """On the command line: no traceback, exit 2, nothing temporary left; read-only: the same line."""
     (small_disk / "filler").write_bytes(b"\0" * (4 * 1024 * 1024 - 64 * 1024))
     out = small_disk / "run"
-    r = subprocess.run(
-        [sys.executable, "-m", "binary_encoding.train", *ARGS, f"output_dir={out}", "trainer.max_epochs=2"]
-        + ["deepfool_samples=0"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = run(tmp_path, f"output_dir={out}", "trainer.max_epochs=2", "deepfool_samples=0")
     assert r.returncode == 2 and "Traceback" not in r.stderr and "Logging error" not in r.stderr, r.stderr[-3000:]
     (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
     assert line.startswith(f"error: cannot write {out / 'checkpoints' / 'last.ckpt'}: No space left on device")
     assert not [p for p in small_disk.rglob("*") if p.name.endswith(".tmp")]
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
-    r = subprocess.run(
-        [sys.executable, "-m", "binary_encoding.train", *ARGS, f"output_dir={out / 'new'}", "trainer.max_epochs=2"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = run(tmp_path, f"output_dir={out / 'new'}", "trainer.max_epochs=2")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
     (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
     assert line.startswith(f"error: cannot write {out / 'new'}: Read-only file system (")
