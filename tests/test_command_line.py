@@ -69,7 +69,9 @@ for m in [m for m in sys.modules if m.startswith("hydra_plugins")]:
 """
 
 
-@pytest.mark.parametrize("launcher, extra", [("slurm", "slurm"), ("ray_gpu_packed", "ray")])
+@pytest.mark.parametrize(
+    "launcher, extra", [("slurm", "slurm"), ("ray_gpu_packed", "ray"), ("local_parallel", "parallel")]
+)
 def test_the_launcher_hint_works_with_no_hydra_plugin_installed(tmp_path, launcher, extra):
     probe = subprocess.run(
         [sys.executable, "-c", HIDE_PLUGINS + "import hydra_plugins"], capture_output=True, text=True, timeout=60

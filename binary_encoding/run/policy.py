@@ -47,6 +47,7 @@ def moved_key_message(overrides: list[str]) -> str | None:
 LAUNCHER_PLUGINS = {
     "slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
     "ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
+    "local_parallel": ("hydra_plugins.hydra_joblib_launcher", "parallel"),
 }
 
 
