@@ -47,7 +47,8 @@ def main() -> None:
     from .run.writes import preflight_message
 
     argv = sys.argv[1:]
-    checks = (moved_key_message, missing_launcher_message, unknown_choice_message, preflight_message)
+    # a typo first: `hydra/launcher=slurmm` is no preset, whatever plugins are installed
+    checks = (moved_key_message, unknown_choice_message, missing_launcher_message, preflight_message)
     if msg := next((m for check in checks if (m := check(argv))), None):
         print(f"error: {msg}", file=sys.stderr)
         raise SystemExit(2)
