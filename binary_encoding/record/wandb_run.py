@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
+from .. import ranks
 from ..metrics import catalog
 from .files import wandb_run_id
 
@@ -140,7 +141,9 @@ def write_error(path: str | Path) -> OSError | None:
 
 
 def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    """One line about W&B on stderr, from rank 0 only (every DDP rank builds the logger)."""
+    if ranks.is_rank0():
+        print(line, file=sys.stderr, flush=True)
 
 
 def offline_sync_command(out: str | Path, run_id: str) -> str:
