@@ -382,3 +382,20 @@ def test_an_error_raised_by_w_and_b_mid_run_turns_it_off_with_one_line_and_the_j
     if where != "log":
         assert ("latents/train/scatter/_type" in r.history[1]) == (where != "staging")
     assert ("final/test_acc" in r.summary) == (where == "finish")
+
+
+def test_each_job_of_a_sweep_in_one_process_gets_its_own_folder_for_the_staging_files(
+    tmp_path, read_only_dir, monkeypatch
+):
+    """The W&B data folder cannot be written, the cache folder can: only the data folder moves, into
+    each job's own wandb/ folder in turn (the user's setting is probed again for every job: job b would
+    say nothing if it probed job a's folder)."""
+    monkeypatch.setattr(wandb_run, "_USER_ENV", {})
+    monkeypatch.setenv("WANDB_DATA_DIR", str(read_only_dir / "data"))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "cache"))
+    for job in ("a", "b"):
+        said = wandb_run.user_dirs_into(tmp_path / job)
+        assert said.startswith(f"W&B cannot write {read_only_dir / 'data'} (")
+        assert said.endswith(f"its staging and cache files go to {tmp_path / job}/wandb")
+        assert os.environ["WANDB_DATA_DIR"] == str(tmp_path / job / "wandb" / "user_data")
+        assert os.environ["WANDB_CACHE_DIR"] == str(tmp_path / "cache")

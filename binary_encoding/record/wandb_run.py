@@ -113,8 +113,11 @@ def user_dirs_into(save_dir: str | Path) -> str | None:
     `LOCAL_ONLY` when the job folder cannot take them either. None when every folder can be written."""
     from wandb import env
 
-    for var, value in [(v, _USER_ENV.pop(v)) for v in list(_USER_ENV)]:  # the previous job's folder is not ours
-        os.environ.pop(var, None) if value is None else os.environ.__setitem__(var, value)
+    for var in list(_USER_ENV):  # a previous job's folder (a sweep in one process) is not this job's
+        if (value := _USER_ENV.pop(var)) is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
     paths = {"WANDB_DATA_DIR": env.get_data_dir(), "WANDB_CACHE_DIR": env.get_cache_dir()}
     lacked = {var: (paths[var], err) for var in USER_DIRS if (err := write_error(paths[var]))}
     if not lacked:
