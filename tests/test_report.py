@@ -500,3 +500,45 @@ def test_the_report_reads_the_last_row_of_real_job_folders(tmp_path, monkeypatch
     want = 1e-3 if last_ce["lr=0.001,seed=0"] < last_ce["lr=0.003,seed=0"] else 3e-3
     runs, _ = report.load_runs(root)
     assert _picks(report.select_runs(runs)) == {("binenc", 0): want, ("binenc", 1): 1e-3}
+
+
+def test_values_that_are_no_finite_numbers_and_unreadable_rows_are_named_and_every_figure_is_still_drawn(
+    tmp_path, capsys
+):
+    """Five seeds of one setting whose test accuracies are 0.9, 0.8, NaN, "inf" and "0.9x", one job whose
+    validation accuracy at another lr is "inf", and one metrics.csv with a row of `x`: the cell averages
+    the two numbers (n=2, never inf), the inf accuracy is never selected, results.md and the console name
+    every value and row left out with its job and file, and every figure is drawn from what can be read."""
+    root = tmp_path / "sweep"
+    tests = [0.9, 0.8, None, "inf", "0.9x"]
+    for seed, test in enumerate(tests):
+        _job(root, "binenc", seed, 1e-3, val=0.9, test=0.5, extra={"test_acc": test}, latents=seed == 0)
+    _job(root, "binenc", 0, 1e-2, val=0.5, extra={"val_acc": "inf"})
+    bad_csv = root / "head=binenc,lr=0.001,seed=1" / "metrics.csv"
+    lines = bad_csv.read_text().splitlines()
+    lines[2] = ",".join(["x"] * len(lines[0].split(",")))  # the row of epoch 1
+    bad_csv.write_text("\n".join(lines) + "\n")
+
+    runs, hist = report.load_runs(root)
+    assert sorted(hist[hist["run_id"] == "head=binenc,lr=0.001,seed=1"]["epoch"]) == [0, 2]
+    assert all(pd.api.types.is_numeric_dtype(hist[c]) for c in ["epoch", *HIST_COLS])
+    assert _picks(report.select_runs(runs)) == {("binenc", s): 1e-3 for s in range(5)}
+    assert report.main([str(root), "--wandb", "off"]) == 0
+    printed = capsys.readouterr().out
+    md = (root / "report" / "results.md").read_text()
+    assert "| BinEnc | 85.00 ± 7.07 (n=2) |" in md and "inf" not in md.split("### values left out")[0]
+    expected = [
+        "`head=binenc,lr=0.001,seed=2`: summary.json holds NaN for test_acc, not a finite number: "
+        "left out of its cell's mean",
+        "`head=binenc,lr=0.001,seed=3`: summary.json holds inf for test_acc, not a finite number: "
+        "left out of its cell's mean",
+        "`head=binenc,lr=0.001,seed=4`: summary.json holds '0.9x' for test_acc, not a finite number: "
+        "left out of its cell's mean",
+        "`head=binenc,lr=0.001,seed=1`: metrics.csv line 3 holds values that are no numbers: left out of the figures",
+    ]
+    for line in expected:
+        assert f"- {line}" in md and f"note: {line}" in printed, line
+    assert "- `head=binenc,lr=0.01,seed=0`: summary.json holds inf for val_acc, the selection metric" in md
+    drawn = sorted(p.stem for p in (root / "report").glob("fig*.png"))
+    assert drawn == ["fig1_binarity", "fig2_histograms", "fig3_agreement", "fig4_collapse", "fig5_accuracy"]
+    assert "skipped" not in printed

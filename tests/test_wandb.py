@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from lightning.pytorch import Callback
 from wandb_record import read_run, run_files
 
 from binary_encoding import __version__
@@ -221,3 +222,180 @@ def read_csv_rows(path):
 
     with open(path) as f:
         return list(csv.DictReader(f))
+
+
+# ------------------------------------------------------------------------------------------------
+# W&B never stops a job: no API key for an online run, a read-only HOME, an error raised mid-run
+# ------------------------------------------------------------------------------------------------
+
+
+def w_and_b_lines(text: str) -> list[str]:
+    """The lines the job says about W&B, without the sync command."""
+    return [ln for ln in text.splitlines() if ln.startswith("W&B ") and not ln.startswith("W&B offline; upload")]
+
+
+def cli_job(tmp_path, env: dict, *args: str):
+    """One 2-epoch job through the command line in a fresh process with `env` (W&B's own variables of
+    this process left out), writing into tmp_path/run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {"WANDB_SILENT": "true"} | env
+    cmd = [sys.executable, "-m", "binary_encoding.train", "logger=wandb", "output_dir=run", "trainer.max_epochs=2"]
+    cmd += ["deepfool_samples=0", "trainer.enable_progress_bar=false", *args]
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+def assert_offline_run_holds_the_job(out, stdout: str, epochs: int) -> None:
+    """The sync command is printed, and the offline run file holds every epoch and the final values."""
+    run_id = (out / files.WANDB_ID).read_text()
+    sync = [ln for ln in stdout.splitlines() if ln.startswith("W&B offline; upload with: wandb sync ")]
+    assert len(sync) == 1 and sync[0].endswith(f"offline-run-*-{run_id}"), stdout[-2000:]
+    (path,) = run_files(out)
+    r = read_run(path)
+    assert [h["_step"] for h in r.history] == list(range(epochs))
+    assert r.summary["final/test_acc"] == pytest.approx(json.loads((out / files.SUMMARY).read_text())["test_acc"])
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder in which nothing can be made, even by root: a read-only tmpfs where this process may mount
+    one (then unmounted), else a path below a regular file (every mkdir fails with ENOTDIR)."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    mount_ro = ["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(mount)]
+    mounted = os.geteuid() == 0 and subprocess.run(mount_ro, capture_output=True).returncode == 0
+    if not mounted:
+        (tmp_path / "file").write_text("a file, not a folder")
+        mount = tmp_path / "file" / "ro"
+    with pytest.raises(OSError):
+        (mount / "probe").mkdir()
+    yield mount
+    if mounted:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_read_only_home_and_w_and_b_folders_keep_the_staging_files_in_the_job_and_the_job_finishes(
+    tmp_path, read_only_dir
+):
+    """HOME, the XDG folders and every W&B folder variable where nothing can be written: W&B's staging
+    and cache files go into the job's wandb/ folder (one line), and the offline run holds the whole job
+    (wandb alone failed the job at the first table: "Unable to write staging files")."""
+    ro = str(read_only_dir)
+    env = {"HOME": ro, "WANDB_MODE": "offline", "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    env |= {v: f"{ro}/{v.lower()}" for v in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "WANDB_CONFIG_DIR")}
+    env |= {v: f"{ro}/{v.lower()}" for v in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR")}
+    r = cli_job(tmp_path, env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = tmp_path / "run"
+    said = w_and_b_lines(r.stdout + r.stderr)
+    assert said == [
+        f"W&B cannot write {ro}/wandb_data_dir and {ro}/wandb_cache_dir ({os.strerror(errno_of(read_only_dir))}); "
+        f"its staging and cache files go to {out}/wandb"
+    ], r.stderr[-3000:]
+    assert list((out / "wandb" / "user_data").rglob("*")), "no staging file was written in the job folder"
+    assert_offline_run_holds_the_job(out, r.stdout, 2)
+
+
+def errno_of(folder) -> int:
+    try:
+        (folder / "x").mkdir()
+    except OSError as err:
+        return err.errno
+    raise AssertionError(f"{folder} is writable")
+
+
+@pytest.mark.parametrize("asked", ["WANDB_MODE=online", pytest.param("logger.mode=online", marks=pytest.mark.slow)])
+def test_online_without_an_api_key_trains_offline_with_one_line_and_the_sync_command(tmp_path, asked):
+    """Online asked for with no key anywhere (a fresh HOME, no WANDB_API_KEY) and a closed local port as
+    the host: one line, the run is offline and whole (wandb alone failed every job at start: "No API key
+    configured")."""
+    env = {"HOME": str(tmp_path), "WANDB_BASE_URL": "http://127.0.0.1:9"}  # port 9 (discard): nothing listens
+    env |= {"WANDB_MODE": "online"} if asked.startswith("WANDB_MODE") else {}
+    r = cli_job(tmp_path, env, "logger.init_timeout=2", *([asked] if asked.startswith("logger") else []))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert w_and_b_lines(r.stdout + r.stderr) == [
+        "W&B has no API key for http://127.0.0.1:9 (wandb login, or WANDB_API_KEY); this run is logged offline"
+    ]
+    assert_offline_run_holds_the_job(tmp_path / "run", r.stdout, 2)
+
+
+class WandbFault(Callback):
+    """Makes the job's W&B run fail at the start of epoch 1: its `log` raises, its staging folder
+    cannot be written (as under a read-only HOME), or its `finish` raises once."""
+
+    def __init__(self, where: str, monkeypatch, blocked):
+        self.where, self.monkeypatch, self.blocked = where, monkeypatch, blocked
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch != 1:
+            return
+        run = trainer.loggers[0].experiment
+        if self.where == "log":
+            run.log = failing("the W&B service is gone")
+        elif self.where == "staging":
+            self.monkeypatch.setenv("WANDB_DATA_DIR", str(self.blocked))
+        elif self.where == "finish":
+
+            def finish_fails_once(*args, **kwargs):
+                del run.finish  # the cleanup after the failure closes the run for real
+                raise RuntimeError("the W&B service is gone")
+
+            run.finish = finish_fails_once
+
+
+def failing(message):
+    def fail(*args, **kwargs):
+        raise RuntimeError(message)
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ("log", "while logging epoch 1 (RuntimeError: the W&B service is gone)"),
+        ("staging", "while logging epoch 1 (PermissionError: Unable to write staging files to "),
+        pytest.param("summary", "while writing the summary (RuntimeError: ", marks=pytest.mark.slow),
+        pytest.param("finish", "while closing the run (RuntimeError: ", marks=pytest.mark.slow),
+    ],
+)
+def test_an_error_raised_by_w_and_b_mid_run_turns_it_off_with_one_line_and_the_job_finishes(
+    cfg_factory, tmp_path, read_only_dir, monkeypatch, capsys, where, said
+):
+    import wandb
+
+    if where == "summary":
+        monkeypatch.setattr(wandb.sdk.wandb_summary.Summary, "update", failing("the W&B service is gone"))
+    cfg = cfg_factory("trainer.max_epochs=2", "deepfool_samples=0", logger="wandb")
+    s = train(cfg, callbacks=[WandbFault(where, monkeypatch, read_only_dir)])
+    out = capsys.readouterr()
+    assert json.loads((tmp_path / files.SUMMARY).read_text())["test_acc"] == s["test_acc"]
+    assert len(read_csv_rows(tmp_path / files.METRICS)) == 2
+    (line,) = w_and_b_lines(out.err + out.out)
+    assert line.startswith(f"W&B failed {said}") and line.endswith("; it is off for the rest of this job"), line
+    # the offline run written until the failure is closed and can be uploaded: the command is printed
+    run_id = (tmp_path / files.WANDB_ID).read_text()
+    assert f"upload with: {wandb_run.offline_sync_command(tmp_path, run_id)}" in out.out
+    (path,) = run_files(tmp_path)
+    r = read_run(path)
+    steps = [h["_step"] for h in r.history]
+    assert steps == ([0] if where == "log" else [0, 1]), steps  # staging: epoch 1's numbers came before its media
+    assert "latents/train/scatter/_type" in r.history[0]
+    if where != "log":
+        assert ("latents/train/scatter/_type" in r.history[1]) == (where != "staging")
+    assert ("final/test_acc" in r.summary) == (where == "finish")
+
+
+def test_each_job_of_a_sweep_in_one_process_gets_its_own_folder_for_the_staging_files(
+    tmp_path, read_only_dir, monkeypatch
+):
+    """The W&B data folder cannot be written, the cache folder can: only the data folder moves, into
+    each job's own wandb/ folder in turn (the user's setting is probed again for every job: job b would
+    say nothing if it probed job a's folder)."""
+    monkeypatch.setattr(wandb_run, "_USER_ENV", {})
+    monkeypatch.setenv("WANDB_DATA_DIR", str(read_only_dir / "data"))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "cache"))
+    for job in ("a", "b"):
+        said = wandb_run.user_dirs_into(tmp_path / job)
+        assert said.startswith(f"W&B cannot write {read_only_dir / 'data'} (")
+        assert said.endswith(f"its staging and cache files go to {tmp_path / job}/wandb")
+        assert os.environ["WANDB_DATA_DIR"] == str(tmp_path / job / "wandb" / "user_data")
+        assert os.environ["WANDB_CACHE_DIR"] == str(tmp_path / "cache")

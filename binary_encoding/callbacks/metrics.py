@@ -170,7 +170,8 @@ class Metrics(L.Callback):
             if isinstance(lg, wandb_run.RunLogger):
                 from ..record.wandb_media import latent_media
 
-                lg.log_row(latent_media(split, lat.z, lat.y, self.settings.hist_dims, epoch), epoch)
+                # made only while W&B is on; an error making them is W&B's (the logger turns W&B off)
+                lg.log_row(lambda: latent_media(split, lat.z, lat.y, self.settings.hist_dims, epoch), epoch)
 
     # -- once, after training ---------------------------------------------------------------------
     def on_fit_end(self, trainer, pl_module):

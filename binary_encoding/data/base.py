@@ -31,12 +31,12 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader
 
 from .. import ranks
 from .augment import _Augmented, augment_batch, draw_augmentation
 from .sampler import BatchIndexSampler, _Indexed
+from .split import stratified_split
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,8 @@ class InMemoryDataModule(L.LightningDataModule):
             )
         parts = {"train": np.arange(len(y_tr))}  # val_fraction=0: no validation split, train on everything
         if self.val_fraction > 0:
-            tr, va = train_test_split(
-                parts["train"], test_size=self.val_fraction, stratify=y_tr, random_state=self.split_seed
-            )
+            names = getattr(self, "classes", None)  # the class folders of an image folder
+            tr, va = stratified_split(y_tr, self.val_fraction, self.split_seed, "validation", "val_fraction", names)
             parts = {"train": np.sort(tr), "val": np.sort(va)}
         self.x = {**{k: torch.from_numpy(x_tr[i]) for k, i in parts.items()}, "test": torch.from_numpy(x_te)}
         self.y = {

@@ -8,9 +8,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from .base import InMemoryDataModule
+from .split import DataError, stratified_split
 
 
 class ImageFolderDataModule(InMemoryDataModule):
@@ -20,11 +20,14 @@ class ImageFolderDataModule(InMemoryDataModule):
 
     name = "imagefolder"
 
-    def __init__(self, image_size: int = 32, test_fraction: float = 0.2, channels: int = 3, **kw):
+    def __init__(
+        self, image_size: int = 32, test_fraction: float = 0.2, channels: int = 3, skip_unreadable: bool = False, **kw
+    ):
         super().__init__(**kw)
         if not self.root.is_dir():
             raise FileNotFoundError(f"data=imagefolder needs data.root=DIR, an existing folder; got {str(self.root)!r}")
         self.image_size, self.test_fraction, self.channels = image_size, test_fraction, channels
+        self.skip_unreadable = skip_unreadable
 
     def _read(self, folder: Path, classes: list[str] | None = None):
         import torchvision
@@ -38,16 +41,31 @@ class ImageFolderDataModule(InMemoryDataModule):
 
         ds = Folder(str(folder), transform=tf, loader=lambda p: _open(p, mode))
         if classes is not None and ds.classes != classes:
-            raise ValueError(f"class folders of {folder} {ds.classes} differ from the training ones {classes}")
-        x = np.stack([self._image(ds, i) for i in range(len(ds))]).astype(np.uint8)
-        return x, np.asarray(ds.targets, np.int64), ds.classes
-
-    @staticmethod
-    def _image(ds, i: int) -> np.ndarray:
-        try:
-            return ds[i][0].numpy()
-        except Exception as e:  # noqa: BLE001 -- name the file: PIL's message does not
-            raise ValueError(f"cannot read image {ds.samples[i][0]}: {type(e).__name__}: {e}") from e
+            missing, extra = sorted(set(classes) - set(ds.classes)), sorted(set(ds.classes) - set(classes))
+            raise DataError(
+                f"{folder} has other class folders than {folder.parent / 'train'}"
+                + (f" (missing: {', '.join(missing)})" if missing else "")
+                + (f" (not in train: {', '.join(extra)})" if extra else "")
+                + f": give test/ the class folders of train/, or remove {folder} to hold out data.test_fraction"
+            )
+        images, targets, bad = [], [], []
+        for i, (path, target) in enumerate(ds.samples):
+            try:
+                images.append(ds[i][0].numpy())
+                targets.append(target)
+            except Exception as e:  # noqa: BLE001 -- any decoding error: name the file, PIL's message does not
+                bad.append((path, unreadable(path, e)))
+        if bad and not self.skip_unreadable:
+            more = f"; {len(bad)} unreadable images under {folder}" if len(bad) > 1 else ""
+            raise DataError(
+                f"cannot read image {bad[0][0]} ({bad[0][1]}{more}): remove or replace it, or set "
+                "data.skip_unreadable=true to leave out the images that cannot be read"
+            )
+        if bad:
+            warnings.warn(f"{len(bad)} unreadable image(s) under {folder} left out (e.g. {bad[0][0]})", stacklevel=2)
+        if not images:
+            raise DataError(f"no readable image under {folder}")
+        return np.stack(images).astype(np.uint8), np.asarray(targets, np.int64), ds.classes
 
     def load(self):
         train_dir = self.root / "train"
@@ -61,9 +79,7 @@ class ImageFolderDataModule(InMemoryDataModule):
             xt, yt, _ = self._read(self.root / "test", classes)
             report_shared_images(x, xt, self.root / "test")
             return x, y, xt, yt
-        tr, te = train_test_split(
-            np.arange(len(y)), test_size=self.test_fraction, stratify=y, random_state=self.split_seed
-        )
+        tr, te = stratified_split(y, self.test_fraction, self.split_seed, "test", "test_fraction", classes)
         report_shared_images(x[tr], x[te], train_dir)
         return x[tr], y[tr], x[te], y[te]
 
@@ -131,6 +147,17 @@ def report_shared_images(train: np.ndarray, test: np.ndarray, where: Path) -> in
             stacklevel=2,
         )
     return shared
+
+
+def unreadable(path: str, err: Exception) -> str:
+    """What is wrong with an image file that cannot be read, in a few words (PIL's message repeats the path)."""
+    from PIL import UnidentifiedImageError
+
+    if os.path.getsize(path) == 0:
+        return "an empty file"
+    if isinstance(err, UnidentifiedImageError):
+        return "not an image file PIL can read"
+    return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
 
 
 def _open(path: str, mode: str):

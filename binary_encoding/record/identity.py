@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 # config keys (prefixes) that do not define what a run trains: where and how it ran, what it logged, and
-# keys derived from others; a resumed run may change them (run/job.py), and they split no report row (report/)
+# keys derived from others; a resumed run may change them (run/job.py), and they split no report row (report/).
+# data.skip_unreadable: where it matters (an unreadable image) false stops the job, so the runs that finish
+# trained on the same images either way (and folders made before the key existed stay the same run)
 NOT_DEFINING = (
     "output_dir", "run_name", "group", "name", "resume", "ckpt_path", "logger", "runtime.", "callbacks.", "head.net.",
     "trainer.enable_progress_bar", "trainer.log_every_n_steps", "trainer.accelerator", "trainer.devices",
     "trainer.strategy", "trainer.sync_batchnorm", "metrics_every", "metrics.hist", "deepfool_samples", "save_latents",
+    "data.skip_unreadable",
 )  # fmt: skip
 
 

@@ -21,7 +21,9 @@ style and marker, the same in every figure (`head_style`). A sweep over several 
 pairs gets one set of figures per pair, suffixed `_<data>_<backbone>`. A figure whose columns are
 missing is skipped with a note. The table's columns and the figures' panels are those the metric
 catalog declares (`binary_encoding.metrics.catalog`). results.md names every job left out and why
-(failed, unfinished or with an unreadable summary.json, diverged, no value of the selection metric).
+(failed, unfinished or with an unreadable summary.json, diverged, no finite value of the selection
+metric), and every value left out: a summary value that is no finite number (out of its cell's mean,
+whose n counts the rest) and a metrics.csv row that is no numbers (out of the figures).
 
 Parts: `load` (job folders, W&B project), `select` (lr selection, jobs left out, mean ± std), `tables`
 (markdown, csv), `style` (head styles, palette, matplotlib setup), `figures`, `publish` (the W&B report

@@ -12,7 +12,7 @@ from .figures import write_figures
 from .load import GROUP, load_runs
 from .publish import publish_wandb, wandb_target
 from .select import _order, aggregate, counts_line, left_out, select_runs
-from .tables import results_markdown, shown_columns
+from .tables import results_markdown, shown_columns, value_notes
 
 DESCRIPTION = (_package_doc or "").split("\n")[0]
 
@@ -53,7 +53,9 @@ def write_report(
             "TEST accuracy, as the reference (column 'lr selected on')"
         )
     dropped = left_out(runs, select)
-    md = results_markdown(path, counts, table, shown, how, ddof, dropped)
+    unusable = value_notes(runs, selected, shown)
+    notes += [f"note: {n}" for n in unusable]
+    md = results_markdown(path, counts, table, shown, how, ddof, dropped, unusable)
     (out / "results.md").write_text(md)
     written.insert(0, out / "results.md")
 

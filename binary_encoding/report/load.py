@@ -140,7 +140,8 @@ def load_runs(path) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs_df: one row per job: run_id (the folder relative to PATH), status (finished/failed/unfinished),
     error, data, backbone, head, width (-1 for nopen), seed, lr, max_epochs, every summary.json value,
     final_val_ce and logged_epochs (from metrics.csv).
-    history_df: the metrics.csv rows of every job, with run_id and the columns above.
+    history_df: the metrics.csv rows of every job, with run_id and the columns above; a row with a value
+    that is no number is left out, and runs_df's `unreadable_rows` says which (`read_history`).
     Raises ValueError when there is no run.
     """
     if str(path).startswith("wandb:"):
@@ -162,15 +163,35 @@ def load_runs(path) -> tuple[pd.DataFrame, pd.DataFrame]:
             error = str(failed.get("error") or failed.get("message") or failed.get("exception") or failed)[:300]
         else:
             status, error = "unfinished", unreadable
-        records.append({**_run_record(run_id, cfg, summary or {}, status, error), "path": str(job)})
-        if (job / files.METRICS).exists():
-            try:
-                h = pd.read_csv(job / files.METRICS)
-            except (pd.errors.EmptyDataError, pd.errors.ParserError):
-                h = pd.DataFrame()
-            if "epoch" in h:
-                histories.append(h.assign(run_id=run_id))
+        h, unreadable_rows = read_history(job / files.METRICS)
+        record = _run_record(run_id, cfg, summary or {}, status, error)
+        records.append({**record, "path": str(job), "unreadable_rows": unreadable_rows})
+        if "epoch" in h:
+            histories.append(h.assign(run_id=run_id))
     return _finish(records, histories, str(root))
+
+
+def read_history(path: Path) -> tuple[pd.DataFrame, str]:
+    """(rows, what could not be read) of a job's metrics.csv: every value a number. A row holding a value
+    that is no number (a corrupted line) is left out whole and named (its line in the file), so that one
+    job's bad row neither turns the sweep's columns into text nor loses the figures of the other jobs."""
+    if not path.exists():
+        return pd.DataFrame(), ""
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(), ""
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
+        return pd.DataFrame(), f"cannot be read ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})"
+    text = raw.apply(lambda c: c.str.strip())
+    values = text.apply(pd.to_numeric, errors="coerce")
+    bad = (values.isna() & text.ne("") & ~text.apply(lambda c: c.str.lower()).isin(["nan"])).any(axis=1)
+    if "epoch" in values:
+        bad |= values["epoch"].isna()
+    lines = [str(i + 2) for i in raw.index[bad]]  # line 1 is the header
+    why = f"line{'s' * (len(lines) > 1)} {', '.join(lines)} hold{'s' * (len(lines) == 1)} values that are no numbers"
+    kept = text[~bad].reset_index(drop=True).apply(pd.to_numeric, errors="coerce")  # integers stay integers
+    return kept, why if lines else ""
 
 
 def load_wandb(project: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -34,13 +34,24 @@ def _selection_values(done: pd.DataFrame, by: str) -> pd.DataFrame:
     """`done` with `selected_on` (the split that chooses each run) and `_acc` (its final accuracy there)."""
     done["selected_on"] = np.where(_no_val_split(done), "test", by)
     done["_acc"] = [r.get(f"{on}_acc", np.nan) for on, (_, r) in zip(done["selected_on"], done.iterrows())]
-    done["_acc"] = pd.to_numeric(done["_acc"], errors="coerce")
+    done["_acc"] = done["_acc"].where(finite(done["_acc"]))  # "inf" or "0.9x" never wins the selection
     return done
+
+
+def finite(values: pd.Series) -> pd.Series:
+    """Which values are finite numbers (NaN, inf, text and other objects are not): the only ones averaged."""
+    return pd.Series(np.isfinite(pd.to_numeric(values, errors="coerce").astype(float)), index=values.index)
+
+
+def shown_value(v) -> str:
+    """A summary value as results.md names it: NaN (summary.json's null), quoted text, or the number."""
+    return "NaN" if v is None or (isinstance(v, float) and np.isnan(v)) else repr(v) if isinstance(v, str) else str(v)
 
 
 def left_out(runs: pd.DataFrame, by: str = "val") -> list[tuple[str, str]]:
     """(run_id, why) of every job the selection cannot use: failed, unfinished (no summary.json, or one that
-    cannot be read), diverged, or a summary without a value of its selection metric (missing or NaN)."""
+    cannot be read), diverged, or a summary without a finite value of its selection metric (missing,
+    NaN, inf or text)."""
     out = []
     done = _selection_values(runs[runs["status"] == "finished"].copy(), by) if len(runs) else runs
     diverged = _diverged(done)
@@ -54,7 +65,8 @@ def left_out(runs: pd.DataFrame, by: str = "val") -> list[tuple[str, str]]:
             out.append((r["run_id"], "diverged (final training accuracy at chance level)"))
         elif pd.isna(done.at[i, "_acc"]):
             key = f"{done.at[i, 'selected_on']}_acc"
-            why = "holds NaN for" if _in_summary(r, key) else "has no"
+            raw = r.get(key)
+            why = f"holds {shown_value(raw)} for" if _in_summary(r, key) else "has no"
             out.append((r["run_id"], f"summary.json {why} {key}, the selection metric"))
     return out
 
@@ -84,7 +96,7 @@ def _order(df: pd.DataFrame) -> pd.DataFrame:
 def aggregate(selected: pd.DataFrame, metrics: list[str] | None = None, ddof: int = 1) -> pd.DataFrame:
     """One row per (data, backbone, head, width): n seeds, `<metric>_mean`, `<metric>_std` (sample std,
     ddof=1; NaN for n=1) in the table's units (accuracies and AUROCs in %), `<metric>_n` (the seeds with
-    a value), `lr_per_seed` and `lr_selected_on` (val, test)."""
+    a finite value: `dropped_values` names the others), `lr_per_seed` and `lr_selected_on` (val, test)."""
     columns = catalog.table_columns()
     metrics = metrics or [m for m, *_ in columns]
     scale = {m: s for m, _, s, _ in columns}
@@ -95,7 +107,7 @@ def aggregate(selected: pd.DataFrame, metrics: list[str] | None = None, ddof: in
         row = dict(zip(GROUP, key))
         row["n"] = len(g)
         for m in metrics:
-            v = pd.to_numeric(g[m], errors="coerce").dropna() * scale.get(m, 1) if m in g else pd.Series(dtype=float)
+            v = pd.to_numeric(g[m][finite(g[m])]) * scale.get(m, 1) if m in g else pd.Series(dtype=float)
             unit = "_pct" if scale.get(m, 1) == 100 else ""
             row[f"{m}{unit}_mean"] = v.mean() if len(v) else np.nan
             row[f"{m}{unit}_std"] = v.std(ddof=ddof) if len(v) > ddof and np.isfinite(v).all() else np.nan
@@ -105,6 +117,25 @@ def aggregate(selected: pd.DataFrame, metrics: list[str] | None = None, ddof: in
         row["lr_selected_on"] = "+".join(on)
         rows.append(row)
     return _order(pd.DataFrame(rows)).reset_index(drop=True)
+
+
+def dropped_values(selected: pd.DataFrame, metrics: list[str]) -> list[tuple[str, str]]:
+    """(run_id, why) of every value a table cell leaves out of its mean: each value of a selected run that
+    is there but no finite number (inf, text), and each missing or null one in a cell that other seeds
+    fill (the cell's n is then below its row's n)."""
+    out = []
+    if "settings" not in selected:
+        selected = selected.assign(settings="")
+    for _, g in selected.groupby(GROUP, sort=False, dropna=False):
+        for m in metrics:
+            if m not in g:
+                continue
+            ok, missing = finite(g[m]), g[m].isna()
+            for i in g.index[~ok & (~missing | ok.any())]:  # a cell without any value shows "–": said enough
+                raw = g.at[i, m]
+                why = f"holds {shown_value(raw)} for {m}" if _in_summary(g.loc[i], m) else f"has no {m}"
+                out.append((g.at[i, "run_id"], f"summary.json {why}, not a finite number: left out of its cell's mean"))
+    return out
 
 
 def _diverged(runs: pd.DataFrame) -> pd.Series:

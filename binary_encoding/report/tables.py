@@ -85,8 +85,23 @@ def shown_columns(extra: list[str] | None = None) -> list[str]:
     return keys + [m for m in dict.fromkeys(extra or []) if m not in keys]
 
 
-def results_markdown(path, counts: str, table: pd.DataFrame, shown: list[str], how: str, ddof: int, left_out) -> str:
-    """results.md: the counts, how the learning rate was chosen, the tables, the jobs left out and why."""
+def value_notes(runs: pd.DataFrame, selected: pd.DataFrame, shown: list[str]) -> list[str]:
+    """What the report could not use, by job and file: each summary value left out of a cell's mean
+    (`select.dropped_values`), each metrics.csv row or file left out of the figures (`load.read_history`)."""
+    from .select import dropped_values
+
+    notes = [f"`{run_id}`: {why}" for run_id, why in dropped_values(selected, shown)]
+    if "unreadable_rows" in runs:
+        bad = runs[runs["unreadable_rows"].fillna("").astype(str) != ""]
+        notes += [f"`{r.run_id}`: metrics.csv {r.unreadable_rows}: left out of the figures" for r in bad.itertuples()]
+    return notes
+
+
+def results_markdown(
+    path, counts: str, table: pd.DataFrame, shown: list[str], how: str, ddof: int, left_out, notes=()
+) -> str:
+    """results.md: the counts, how the learning rate was chosen, the tables, the values the report could
+    not use (`value_notes`), the jobs left out and why."""
     std = "sample std (ddof=1)" if ddof == 1 else "population std (ddof=0, as the paper)"
     md = "\n".join(
         [
@@ -97,6 +112,8 @@ def results_markdown(path, counts: str, table: pd.DataFrame, shown: list[str], h
             to_markdown(table, shown),
         ]
     )
+    if notes:
+        md += "\n### values left out\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     if left_out:
         md += "\n### jobs left out\n\n" + "\n".join(f"- `{run_id}`: {why}" for run_id, why in left_out) + "\n"
     if paper := _paper_markdown(table["data"].unique()):

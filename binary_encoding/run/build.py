@@ -8,10 +8,17 @@ from omegaconf import DictConfig, OmegaConf
 
 
 def build_datamodule(cfg: DictConfig):
-    """The data module of `cfg.data` (`_target_`), ready: downloaded if allowed, split, normalized."""
+    """The data module of `cfg.data` (`_target_`), ready: downloaded if allowed, split, normalized.
+    Data that cannot be trained on as it is (`DataError`) is a config error: one line, exit 2."""
+    from ..data.split import DataError
+    from .policy import ConfigError
+
     dm = hydra.utils.instantiate(cfg.data, batch_size=cfg.batch_size, seed=cfg.seed)
-    dm.prepare_data()
-    dm.setup("fit")
+    try:
+        dm.prepare_data()
+        dm.setup("fit")
+    except DataError as e:
+        raise ConfigError(str(e)) from e
     return dm
 
 

@@ -52,7 +52,7 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     """Build everything from `cfg`, fit, and write the summary (on rank 0)."""
     import lightning as L
 
-    from ..record import csv_log, files, summarize, wandb_run
+    from ..record import csv_log, files, summarize
     from ..record.checkpoint_io import AtomicCheckpointIO
     from . import console, job, policy, threads
 
@@ -103,14 +103,12 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
         if trainer.is_global_zero:
             summary |= summarize.belongs_to(OmegaConf.to_container(cfg, resolve=True), out)
             files.write_json(out / files.SUMMARY, summary)
-            for lg in loggers:
-                lg.experiment.summary.update(
-                    {f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float))}
-                )
+            for lg in loggers:  # W&B errors turn W&B off (wandb_run.RunLogger), never the job
+                lg.update_summary({f"final/{k}": v for k, v in summary.items() if isinstance(v, (int, float))})
             print(summarize.format_summary(summary, out))
             for lg in loggers:
-                if lg.experiment.offline:
-                    print(f"W&B offline; upload with: {wandb_run.offline_sync_command(out, lg.version)}")
+                if (command := lg.sync_command()) is not None:
+                    print(f"W&B offline; upload with: {command}")
         ok = True
         return summary
     finally:

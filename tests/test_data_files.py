@@ -1,0 +1,156 @@
+"""Image files and class folders that cannot be trained on: one line that names the file or the class,
+the problem and the way out, exit 2 from the command line (never a loader or sklearn traceback)."""
+
+import io
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+
+from binary_encoding.data.imagefolder import ImageFolderDataModule
+from binary_encoding.data.split import DataError, stratified_split
+
+
+def write_images(root, split: str, counts: dict[str, int], fmt: str = "png", seed: int = 0) -> None:
+    """`root/<split>/<class>/<i>.<fmt>`: `counts[class]` random 8x8 images written by PIL."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c, n in counts.items():
+        (root / split / c).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / split / c / f"{i}.{fmt}")
+
+
+def image_bytes(fmt: str) -> bytes:
+    """A whole 64x64 image file as PIL writes it (large enough that a cut leaves the header whole)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buf, fmt)
+    return buf.getvalue()
+
+
+BROKEN = {  # name -> what the file holds, what the line says of it
+    "truncated.png": (image_bytes("PNG")[:200], "OSError: image file is truncated"),
+    "truncated.jpg": (image_bytes("JPEG")[:300], "OSError: "),
+    "empty.png": (b"", "an empty file"),
+    "text.png": (b"these are notes, not an image\n", "not an image file PIL can read"),
+}
+
+
+def load(root, **kw) -> ImageFolderDataModule:
+    dm = ImageFolderDataModule(root=str(root), image_size=8, download=False, device_resident=False, **kw)
+    dm.setup()
+    return dm
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_an_unreadable_image_is_refused_in_one_line_naming_the_file_and_the_way_out(tmp_path, name):
+    write_images(tmp_path, "train", {"a": 6, "b": 6})
+    bad = tmp_path / "train" / "b" / name
+    content, problem = BROKEN[name]
+    bad.write_bytes(content)
+    with pytest.raises(DataError) as e:
+        load(tmp_path)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"cannot read image {bad} ({problem}")
+    assert msg.endswith(
+        "remove or replace it, or set data.skip_unreadable=true to leave out the images that cannot be read"
+    )
+
+
+def test_skip_unreadable_leaves_out_exactly_the_broken_files_with_one_warning(tmp_path):
+    write_images(tmp_path, "train", {"a": 10, "b": 10})
+    for name, (content, _) in BROKEN.items():
+        (tmp_path / "train" / "a" / name).write_bytes(content)
+    with pytest.raises(DataError, match="; 4 unreadable images under "):
+        load(tmp_path)
+    with pytest.warns(UserWarning, match="4 unreadable image\\(s\\) under .* left out") as caught:
+        dm = load(tmp_path, skip_unreadable=True, val_fraction=0.0)
+    assert len([w for w in caught if "unreadable" in str(w.message)]) == 1
+    # the 20 good images, and the split of a folder that never held the broken ones
+    clean = tmp_path / "clean"
+    write_images(clean, "train", {"a": 10, "b": 10})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        want = load(clean, val_fraction=0.0)
+    assert len(dm.y["train"]) + len(dm.y["test"]) == 20
+    for split in ("train", "test"):
+        assert np.array_equal(dm.x[split].numpy(), want.x[split].numpy()), split
+        assert np.array_equal(dm.y[split].numpy(), want.y[split].numpy()), split
+
+
+def test_classes_too_small_to_hold_out_a_split_are_named_with_the_way_out(tmp_path):
+    # 1000 classes of one image: no test split can hold one of each (sklearn: "least populated class")
+    write_images(tmp_path / "one", "train", {f"c{i:03d}": 1 for i in range(1000)})
+    with pytest.raises(DataError) as e:
+        load(tmp_path / "one")
+    assert str(e.value) == (
+        "class c000 has 1 image (and 999 other classes have fewer than 2): holding out data.test_fraction=0.2 "
+        "of each class as the test split needs at least 2 per class; add images, or change data.test_fraction"
+    )
+    # 2 images in each of 10 classes: 4 test images for 10 classes
+    write_images(tmp_path / "two", "train", {f"c{i}": 2 for i in range(10)})
+    with pytest.raises(DataError) as e:
+        load(tmp_path / "two")
+    assert str(e.value) == (
+        "data.test_fraction=0.2 of 20 images leaves 4 held out for 10 classes: the test split needs one image of "
+        "each class on both sides; add images, or change data.test_fraction"
+    )
+    # the same with a test/ folder: now the validation split (10% of 20: 2 images for 10 classes)
+    write_images(tmp_path / "two", "test", {f"c{i}": 1 for i in range(10)}, seed=1)
+    with pytest.raises(DataError, match="^data.val_fraction=0.1 of 20 images leaves 2 held out for 10 classes: the "):
+        load(tmp_path / "two")
+    assert len(load(tmp_path / "two", val_fraction=0.0).y["test"]) == 10  # the way out works
+
+
+def test_a_test_folder_without_a_class_of_train_is_named(tmp_path):
+    write_images(tmp_path, "train", {"cat": 6, "dog": 6, "eel": 6})
+    write_images(tmp_path, "test", {"cat": 2, "eel": 2, "fox": 2})
+    with pytest.raises(DataError) as e:
+        load(tmp_path)
+    assert str(e.value) == (
+        f"{tmp_path / 'test'} has other class folders than {tmp_path / 'train'} (missing: dog) (not in train: fox): "
+        f"give test/ the class folders of train/, or remove {tmp_path / 'test'} to hold out data.test_fraction"
+    )
+
+
+def test_the_split_refuses_exactly_what_sklearn_refuses_and_otherwise_is_sklearns():
+    """Over small label sets (1-8 samples per class, 2-6 classes, held-out fractions 0.1-0.9): a DataError
+    exactly where sklearn's stratified `train_test_split` raises, and sklearn's indices everywhere else."""
+    rng = np.random.default_rng(0)
+    refused = 0
+    for _ in range(300):
+        counts = rng.integers(1, 9, rng.integers(2, 7))
+        y = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+        fraction = float(rng.choice([0.1, 0.2, 0.3, 0.5, 0.7, 0.9]))
+        try:
+            want = train_test_split(np.arange(len(y)), test_size=fraction, stratify=y, random_state=3)
+        except ValueError:
+            refused += 1
+            with pytest.raises(DataError):
+                stratified_split(y, fraction, 3, "test", "test_fraction")
+            continue
+        got = stratified_split(y, fraction, 3, "test", "test_fraction")
+        assert all(np.array_equal(g, w) for g, w in zip(got, want))
+    assert min(refused, 300 - refused) > 50, refused  # both sides were probed
+
+
+def test_the_command_line_says_a_broken_image_in_one_line_with_exit_2(tmp_path):
+    write_images(tmp_path / "images", "train", {"a": 6, "b": 6})
+    bad = tmp_path / "images" / "train" / "a" / "empty.png"
+    bad.write_bytes(b"")
+    cmd = [sys.executable, "-m", "binary_encoding.train", "data=imagefolder", f"data.root={tmp_path / 'images'}"]
+    cmd += ["logger=csv", f"output_dir={tmp_path / 'run'}", "trainer.enable_progress_bar=false"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert r.returncode == 2, r.stderr[-3000:]
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert lines == [
+        f"error: cannot read image {bad} (an empty file): remove "
+        "or replace it, or set data.skip_unreadable=true to leave out the images that cannot be read"
+    ], r.stderr[-3000:]
