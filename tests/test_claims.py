@@ -216,3 +216,17 @@ def test_the_w_and_b_report_run_holds_the_claims_table(sweep, tmp_path):
     at = {name: i for i, name in enumerate(logged["columns"])}
     got = {r[at["metric"]]: r[at["verdict"]] for r in logged["data"] if r[at["other"]] == "LinPen"}
     assert got == VERDICTS and len(logged["data"]) == len(summary)
+
+
+def test_binenc_is_compared_with_each_head_of_its_width_and_with_nopen_which_has_none():
+    rows = [
+        {"data": "digits", "backbone": "mlp", "head": h, "width": w, "settings": "", "seed": s, "lr": 1e-3, "nc1": 0.1}
+        for h, w in (("binenc", 4), ("binenc", 8), ("linpen", 4), ("nopen", -1))
+        for s in (0, 1)
+    ]
+    got = [(b, o, len(br), len(orr)) for _, _, b, o, br, orr in report_claims.pairs(pd.DataFrame(rows))]
+    assert got == [
+        ("BinEnc (d=4)", "NoPen", 2, 2),
+        ("BinEnc (d=4)", "LinPen (d=4)", 2, 2),
+        ("BinEnc (d=8)", "NoPen", 2, 2),
+    ]
