@@ -206,16 +206,18 @@ def test_the_w_and_b_report_run_holds_the_claims_table(sweep, tmp_path):
 
     runs, _ = report.load_runs(sweep)
     selected = report.select_runs(runs)
-    summary, _ = report_claims.claims_tables(selected)
+    summary, per_seed = report_claims.claims_tables(selected)
     target = {"project": "claims", "entity": None, "group": "claims", "ids": {}}
-    table = report.aggregate(selected)
-    report.publish_wandb(target, tmp_path, table, selected, [], "offline", {}, {"claims": summary})
+    tables = {"claims": summary, "claims_per_seed": per_seed}
+    report.publish_wandb(target, tmp_path, report.aggregate(selected), selected, [], "offline", {}, tables)
     (path,) = run_files(tmp_path)
     (row,) = read_run(path).history
     logged = json.loads((path.parent / "files" / row["claims/path"]).read_text())
     at = {name: i for i, name in enumerate(logged["columns"])}
     got = {r[at["metric"]]: r[at["verdict"]] for r in logged["data"] if r[at["other"]] == "LinPen"}
     assert got == VERDICTS and len(logged["data"]) == len(summary)
+    seeds = json.loads((path.parent / "files" / row["claims_per_seed/path"]).read_text())
+    assert len(seeds["data"]) == len(per_seed) and "binenc_value" in seeds["columns"]
 
 
 def test_binenc_is_compared_with_each_head_of_its_width_and_with_nopen_which_has_none():

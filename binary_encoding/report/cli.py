@@ -93,7 +93,8 @@ def write_report(
     if (target := wandb_target(path, runs)) and wandb_mode != "off":
         figures = [f for f in written if f.suffix == ".png"]
         config = {"select": select, "ddof": ddof}
-        published = publish_wandb(target, out, table, selected, figures, wandb_mode, config, {"claims": claims})
+        tables = {"claims": claims, "claims_per_seed": per_seed}
+        published = publish_wandb(target, out, table, selected, figures, wandb_mode, config, tables)
     return {"markdown": md, "files": written, "notes": notes, "counts": counts, "left_out": dropped, "wandb": published}
 
 
