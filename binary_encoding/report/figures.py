@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..metrics import catalog
 from ..record import files
+from .claims import CLAIMS
 from .style import COLUMN_WIDTH, HEAD_LABEL, HEAD_ORDER, STYLE, _figure, _plt, head_style
 
 # Each figure's heading and the heads it shows (None: all); a figure the catalog's panels name that is not
@@ -235,9 +236,8 @@ def _suptitle(fig, text: str, fontsize: float = 8.5):
 def claims_figure(per_seed: pd.DataFrame, title: str = ""):
     """The claims at a glance (`claims.claims_tables`' per-seed rows of one data set and backbone): one panel
     per claim metric, each seed a line from the other head's value (left) to BinEnc's (right), in the other
-    head's colour; a metric of a factor on a log scale. None when there is nothing to draw."""
-    from .claims import CLAIMS
-
+    head's colour; log scale where the values span more than a decade (a factor's metric) or two (NoPen's
+    thousands of codes beside BinEnc's ten). None when there is nothing to draw."""
     metrics = [c for c in CLAIMS if c.metric in set(per_seed["metric"])]
     if not metrics:
         return None
