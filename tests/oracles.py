@@ -29,6 +29,7 @@ __all__ = [
     "reference_auroc_oracle",
     "standardize_reference",
     "robustness_oracle",
+    "two_valuedness_reference",
 ]
 
 
@@ -132,6 +133,25 @@ def gmm_binarity_reference(z, dims=None) -> np.ndarray:
         std = np.sqrt(g.covariances_.ravel()).mean()
         rows.append((g.score(x), std, abs(g.means_[0, 0] - g.means_[1, 0]) / std))
     return np.array(rows)
+
+
+def two_valuedness_reference(z) -> np.ndarray:
+    """docs/method.md §6.4 with sklearn, one dimension at a time: `r2_score` of the column against the
+    mean of its sign group (z > 0, z <= 0) at every sample; a column of a single value scores 0."""
+    from sklearn.metrics import r2_score
+
+    z = np.asarray(z, dtype=np.float64)
+    out = []
+    for col in z.T:
+        if np.ptp(col) == 0:
+            out.append(0.0)
+            continue
+        fitted = np.empty_like(col)
+        for side in (col > 0, col <= 0):
+            if side.any():
+                fitted[side] = col[side].mean()
+        out.append(r2_score(col, fitted))
+    return np.array(out)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -177,3 +177,17 @@ def test_the_recap_gives_each_jobs_status_from_its_folder(tmp_path):
         "6 jobs: 1 skipped, 1 finished, 1 diverged, 1 failed, 1 unfinished, 1 not run",
         f"report: python -m binary_encoding.report {sweep}",
     ]
+
+
+def test_the_finished_run_lines_call_the_reference_auroc_an_estimate_that_can_exceed_1():
+    """The reference setup's AUROC estimate (docs/method.md §7.5) printed above 1 says what it is."""
+    from binary_encoding.record.summarize import format_summary
+
+    s = {
+        "data": "digits", "backbone": "mlp", "head": "binenc", "seed": 0, "lr": 1e-3, "epochs": 2, "fit_seconds": 3.0,
+        "n_codes": 11, "top_codes_fraction": 0.99, "agreement_dim": 0.99, "agreement_code": 0.98, "nc1": 6e-3,
+        "gamma": 0.01, "mahalanobis_auroc": 0.91, "mahalanobis_auroc_ref": 1.0045, "msp_auroc": 0.88,
+    }  # fmt: skip
+    line = next(x for x in format_summary(s, "out").splitlines() if x.startswith("reliability"))
+    assert "Mahalanobis AUROC 0.9100 (reference estimator 1.0045, an estimate that can exceed 1)" in line
+    assert "reference" not in format_summary({**s, "mahalanobis_auroc_ref": None}, "out")

@@ -118,6 +118,8 @@ def test_run_records_metrics_every_epoch_and_final_scores(cfg_factory, tmp_path,
         "w_equinorm",
         "nc3",
         "nc4",
+        "two_valued",
+        "two_valued_min",
     ]
     for split in ("train", "val"):
         for k in per_epoch:
@@ -151,6 +153,7 @@ def test_every_end_of_run_number_is_recomputed_from_the_saved_latents(cfg_factor
         mahalanobis_auroc_reference,
         neural_collapse_reference,
         reference_auroc_oracle,
+        two_valuedness_reference,
     )
     from scipy.special import softmax
     from sklearn.metrics import roc_auc_score
@@ -179,6 +182,9 @@ def test_every_end_of_run_number_is_recomputed_from_the_saved_latents(cfg_factor
     assert s["n_codes"] == codes["n_codes"] and s["top_codes_fraction"] == pytest.approx(
         codes["top_codes_fraction"], rel=1e-9
     )
+    two = two_valuedness_reference(z)
+    assert s["two_valued_dims"] == pytest.approx(two.tolist(), abs=1e-6)  # rounded to 6 decimals in summary.json
+    assert s["two_valued"] == pytest.approx(two.mean(), abs=1e-9) and s["two_valued_min"] == pytest.approx(two.min())
     te = {k: lat[f"test_{k}"] for k in ("z", "y", "pred", "logits")}
     auroc = mahalanobis_auroc_reference(
         z, pred, y, te["z"].astype(np.float64), te["pred"].astype(int), te["y"].astype(int)

@@ -369,3 +369,71 @@ def test_class_codes_shares_add_up_to_the_joint_code_agreement_and_ties_pick_its
     for r in rows:
         mine = ["".join("1" if v > 0 else "0" for v in row) for row in z[labels == r["class"]].tolist()]
         assert mine.count(r["code"]) == max(mine.count(c) for c in set(mine)) == round(r["share"] * r["samples"])
+
+
+# ------------------------------------------------------------------------------------------------
+# Two-valuedness: the share of a dimension's variance its sign explains (docs/method.md §6.4)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_two_values_per_dimension_are_fully_explained_by_their_sign():
+    """The hypercube's vertices (and unequal values and shares per side): R^2 = 1 in every dimension."""
+    from oracles import two_valuedness_reference
+
+    from binary_encoding.metrics.two_valued import two_valuedness
+
+    z, _ = _hypercube(noise=0.0)
+    z = z * torch.tensor([1.0, 3.0, 0.2]) + torch.tensor([0.0, 0.5, 0.0]) * (z > 0)  # +3.5 / -3 on dim 2
+    z[:7, 0] = 1.0  # unbalanced sides on dimension 1
+    out = two_valuedness(z)
+    assert out["per_dim"].tolist() == [1.0, 1.0, 1.0] and out["mean"] == out["min"] == 1.0
+    np.testing.assert_allclose(two_valuedness_reference(z.numpy()), 1.0, rtol=0, atol=1e-12)
+
+
+def test_a_sign_code_with_class_specific_magnitudes_is_far_from_two_valued():
+    """Five classes at +1, +2, +3, -1.5, -2.5 on one axis, 40 samples each: the sign is a clean code, but by
+    hand the within-side sum of squares is 40 * (1 + 0 + 1 + 0.25 + 0.25) = 100, the total about the mean
+    0.4 is 40 * (0.36 + 2.56 + 6.76 + 3.61 + 8.41) = 868, so R^2 = 1 - 100 / 868 = 0.8848; a second axis
+    holds two exact values (1.0), a third one value only (0)."""
+    from oracles import two_valuedness_reference
+
+    from binary_encoding.metrics.two_valued import two_valuedness
+
+    levels = torch.tensor([1.0, 2.0, 3.0, -1.5, -2.5]).repeat_interleave(40)
+    z = torch.stack([levels, torch.sign(levels) * 0.7, torch.full_like(levels, 0.3)], 1)
+    out = two_valuedness(z.float())
+    expected = [1 - 100 / 868, 1.0, 0.0]
+    assert out["per_dim"].tolist() == pytest.approx(expected, abs=1e-12)
+    assert out["mean"] == pytest.approx(sum(expected) / 3, abs=1e-12) and out["min"] == 0.0
+    np.testing.assert_allclose(two_valuedness_reference(z.numpy()), expected, atol=1e-12)
+    # the 2-component GMM sees two well separated modes in the first axis all the same
+    assert gmm_binarity(z[:, :1])["peak_dist_mean"] > 3
+
+
+def test_two_valuedness_matches_sklearn_on_random_latents():
+    """Gaussian, one-sided, mixed and noisy-binary columns, float32 and float64."""
+    from oracles import two_valuedness_reference
+
+    from binary_encoding.metrics.two_valued import two_valuedness
+
+    rng = np.random.default_rng(3)
+    n = 500
+    z = np.column_stack(
+        [
+            rng.standard_normal(n),
+            np.abs(rng.standard_normal(n)) + 0.1,  # all on one side: 0
+            np.sign(rng.standard_normal(n)) + 0.05 * rng.standard_normal(n),
+            rng.choice([-2.0, -1.0, 0.5, 4.0], n) + 0.01 * rng.standard_normal(n),
+            np.zeros(n),  # z = 0 sits on the non-positive side
+        ]
+    )
+    ref = two_valuedness_reference(z)
+    assert ref[1] == pytest.approx(0.0, abs=1e-12) and ref[2] > 0.99 and 0.5 < ref[3] < 0.95 and ref[4] == 0.0
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        out = two_valuedness(torch.tensor(z, dtype=dtype))
+        np.testing.assert_allclose(
+            out["per_dim"].numpy(),
+            two_valuedness_reference(z.astype(np.float32 if dtype == torch.float32 else np.float64)),
+            atol=tol,
+        )
+        assert out["mean"] == pytest.approx(float(out["per_dim"].mean())) and out["min"] == float(out["per_dim"].min())

@@ -69,6 +69,11 @@ def test_a_run_logs_one_row_per_epoch_with_epoch_axis_best_summaries_pictures_an
     assert table["columns"] == ["class", "code", "share", "samples"]
     assert [(c, code, n) for c, code, _, n in table["data"]] == [(w["class"], w["code"], w["samples"]) for w in want]
     assert [row[2] for row in table["data"]] == pytest.approx([w["share"] for w in want], abs=1e-4)
+    # and the per-dimension two-valuedness of the same latents, whose mean is the curve's last value
+    two = json.loads((path.parent / "files" / r.history[2]["latents/train/two_valued/path"]).read_text())
+    assert two["columns"] == ["dimension", "sign R²"] and [row[0] for row in two["data"]] == [0, 1, 2, 3]
+    assert [row[1] for row in two["data"]] == pytest.approx(s["two_valued_dims"], abs=1e-6)
+    assert r.history[2]["train/two_valued"] == pytest.approx(np.mean(s["two_valued_dims"]), abs=1e-6)
     # a group per setting without the seed, the run's role, searchable tags, what made the run
     assert r.run.run_group == "digits_mlp/head=binenc" and r.run.job_type == "train"
     assert {"digits", "mlp", "binenc", "digits_mlp"} <= set(r.run.tags)

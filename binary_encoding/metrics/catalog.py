@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from .geometry import code_agreement, encoding_agreement, gmm_binarity, neural_collapse
+from .two_valued import two_valuedness
 
 NO_SPLIT = ""  # a per-epoch value logged under its bare name (`gamma`), not `<split>/<name>`
 
@@ -239,6 +240,15 @@ def _collapse(d: SplitData) -> dict:
     return {k: float(nc[k]) for k in _NC if nc.get(k) is not None}
 
 
+def _two_valued(d: SplitData) -> dict:
+    t = two_valuedness(d.z)
+    return {
+        "two_valued": t["mean"],
+        "two_valued_min": t["min"],
+        "two_valued_dims": [round(v, 6) for v in t["per_dim"].tolist()],
+    }
+
+
 def _acc(d: SplitData) -> float:
     return (d.pred == d.y).float().mean().item()
 
@@ -248,8 +258,10 @@ def _agreement_dim(d: SplitData) -> float:
 
 
 GMM, CODES, COLLAPSE = Group("gmm_binarity", _gmm), Group("code_agreement", _codes), Group("neural_collapse", _collapse)
+TWO = Group("two_valued", _two_valued)
 TV, TRAIN = ("train", "val"), ("train",)
 FIG1, FIG3, FIG4, FIG5 = "fig1_binarity", "fig3_agreement", "fig4_collapse", "fig5_accuracy"
+FIG6 = "fig6_two_valued"
 _FINAL = "final_metrics (callbacks/metrics.py), at the end"
 
 for _m in (
@@ -271,6 +283,13 @@ for _m in (
     Metric("peak_dist_mean", TV, final=True, group=GMM,
            panels=(Panel(FIG1, "peak distance |μ₁ − μ₂| / std", "Separation of the two modes", log="auto", order=2),)),
     Metric("peak_dist_std", TV, final=True, group=GMM),
+    # the share of each dimension's variance its sign explains (two_valued.py): mean, minimum, per dimension
+    Metric("two_valued", TV, "max", True, group=TWO, table=Column("two-valued (sign R²)", fmt=".3f", order=10),
+           panels=(Panel(FIG6, "sign R² (mean over dimensions)", "Two-valuedness: variance explained by the sign",
+                         order=0),)),
+    Metric("two_valued_min", TV, "max", True, group=TWO,
+           panels=(Panel(FIG6, "sign R² (least dimension)", "The least two-valued dimension", order=1),)),
+    Metric("two_valued_dims", final=True, group=TWO, doc="sign R² per dimension, a list (summary.json only)"),
     Metric("agreement_dim", TV, "max", True, compute=_agreement_dim, panels=(Panel(FIG3, "encoding agreement"),)),
     Metric("agreement_code", TV, "max", True, group=CODES, table=Column("code agreement", order=7)),
     Metric("n_codes", TV, final=True, group=CODES, table=Column("n codes", fmt=".1f", order=8),
@@ -293,7 +312,7 @@ for _m in (
     # at the end only: misclassification detection on test (reliability.py), DeepFool (deepfool.py)
     Metric("mahalanobis_auroc", final=True, table=Column("Mahalanobis AUROC (%)", 100, ".2f", order=2), doc=_FINAL),
     Metric("mahalanobis_auroc_ref", final=True, doc=_FINAL,
-           table=Column("Mahalanobis AUROC, reference estimator (%)", 100, ".2f", order=3)),
+           table=Column("Mahalanobis AUROC, reference estimate (%, can exceed 100)", 100, ".2f", order=3)),
     *(Metric(k, final=True, doc=_FINAL) for k in ("mahalanobis_aurc", "mahalanobis_fpr95")),
     Metric("msp_auroc", final=True, table=Column("MSP AUROC (%)", 100, ".2f", order=5), doc=_FINAL),
     *(Metric(k, final=True, doc=_FINAL) for k in ("msp_aurc", "msp_fpr95", "mahalanobis_skipped_classes")),

@@ -57,9 +57,8 @@ def format_summary(s: dict, out) -> str:
     )
     lines.append(f"agreement     per-dimension {s['agreement_dim']:.4f}  joint code {s['agreement_code']:.4f}")
     lines.append(f"NC1           {s['nc1']:.3e}   (gamma at the end: {s['gamma']:.4g})")
-    ref = (
-        f" (reference estimator {s['mahalanobis_auroc_ref']:.4f})" if s.get("mahalanobis_auroc_ref") is not None else ""
-    )
+    ref = s.get("mahalanobis_auroc_ref")  # the reference setup's estimate (docs/method.md §7.5): may exceed 1
+    ref = f" (reference estimator {ref:.4f}, an estimate that can exceed 1)" if ref is not None else ""
     lines.append(
         f"reliability   Mahalanobis AUROC {s['mahalanobis_auroc']:.4f}{ref}  max-softmax AUROC {s['msp_auroc']:.4f}"
     )

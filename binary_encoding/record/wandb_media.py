@@ -6,7 +6,9 @@ about, visible in the dashboard without downloading anything.
 * `latents/<split>/scatter`: the latents in 2-D, coloured by true class (the first two dimensions of a
   code of up to `SCATTER_DIMS` dimensions, whose corners are codes; the first two principal components
   of a wider latent);
-* `latents/<split>/codes`: a table mapping each true class to its most common sign code and its share.
+* `latents/<split>/codes`: a table mapping each true class to its most common sign code and its share;
+* `latents/<split>/two_valued`: a table of every dimension's two-valuedness (the share of its variance its
+  sign explains, `metrics/two_valued.py`), the per-dimension values behind `<split>/two_valued`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from ..metrics.geometry import class_codes
+from ..metrics.two_valued import two_valuedness
 
 SCATTER_DIMS = 8  # up to this width the axes are code bits (readable); wider latents are projected (PCA)
 SCATTER_POINTS = 2000  # a seeded sample: enough to see the clusters, rendered in ~0.1 s
@@ -75,4 +78,8 @@ def latent_media(split: str, z: torch.Tensor, y: torch.Tensor, hist_dims: int, e
     out[f"latents/{split}/scatter"] = latent_scatter(zn, yn, f"{split} latents, epoch {epoch}")
     if zn.shape[1] <= CODE_TABLE_DIMS:
         out[f"latents/{split}/codes"] = code_table(z, y)
+        per_dim = two_valuedness(z)["per_dim"].tolist()
+        out[f"latents/{split}/two_valued"] = wandb.Table(
+            columns=["dimension", "sign R²"], data=[[j, round(v, 6)] for j, v in enumerate(per_dim)]
+        )
     return out

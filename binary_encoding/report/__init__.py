@@ -13,9 +13,11 @@ cross-entropy, then to the smaller learning rate. Then mean +- sample std (ddof=
 cell states its n, the number of seeds with a value (std is empty for n=1).
 
 Writes into `--out` (default `PATH/report/`): results.md, results.csv (one row per data set and head),
-selected_runs.csv, all_runs.csv (every finished run), and the figures fig1_binarity,
-fig2_histograms, fig3_agreement, fig4_collapse (sigma_w and NC1), fig5_accuracy as PNG and PDF (mean
-over the selected seeds, band = +- std; x = epoch counted from 1), sized for one column of a paper:
+selected_runs.csv, all_runs.csv (every finished run), claims.csv and claims_per_seed.csv (the paper's
+claims, BinEnc against every other head paired by seed, with a verdict each: `claims`, docs/method.md
+§4.7), and the figures fig1_binarity, fig2_histograms, fig3_agreement, fig4_collapse (sigma_w and NC1),
+fig5_accuracy, fig6_two_valued and fig7_claims (each seed from the other head's value to BinEnc's) as PNG
+and PDF (mean over the selected seeds, band = +- std; x = epoch counted from 1), sized for one column of a paper:
 panels stacked, each head in one colour of the colour-blind-safe Okabe-Ito palette with its own line
 style and marker, the same in every figure (`head_style`). A sweep over several (data, backbone)
 pairs gets one set of figures per pair, suffixed `_<data>_<backbone>`. A figure whose columns are
@@ -26,13 +28,15 @@ metric), and every value left out: a summary value that is no finite number (out
 whose n counts the rest) and a metrics.csv row that is no numbers (out of the figures).
 
 Parts: `load` (job folders, W&B project), `select` (lr selection, jobs left out, mean ± std), `tables`
-(markdown, csv), `style` (head styles, palette, matplotlib setup), `figures`, `publish` (the W&B report
-run), `cli` (`write_report`, the command line).
+(markdown, csv), `claims` (the paired comparison per claim), `style` (head styles, palette, matplotlib
+setup), `figures`, `publish` (the W&B report run), `cli` (`write_report`, the command line).
 """
 
+from .claims import CLAIMS, claims_tables
 from .cli import main, write_report
 from .figures import (
     AXIS_LABEL,
+    claims_figure,
     plot_accuracy,
     plot_agreement,
     plot_binarity,
@@ -47,7 +51,8 @@ from .style import COLUMN_WIDTH, HEAD_LABEL, HEAD_ORDER, HEAD_STYLE, OKABE_ITO, 
 from .tables import PAPER, to_markdown
 
 __all__ = [
-    "AXIS_LABEL", "COLUMN_WIDTH", "HEAD_LABEL", "HEAD_ORDER", "HEAD_STYLE", "OKABE_ITO", "PAPER", "aggregate",
+    "AXIS_LABEL", "CLAIMS", "COLUMN_WIDTH", "claims_figure", "claims_tables",
+    "HEAD_LABEL", "HEAD_ORDER", "HEAD_STYLE", "OKABE_ITO", "PAPER", "aggregate",
     "counts_line", "find_jobs", "head_style", "left_out", "load_runs", "load_wandb", "main", "plot_accuracy",
     "plot_agreement", "plot_binarity", "plot_collapse", "plot_figure", "plot_histograms", "publish_wandb",
     "select_runs", "to_markdown", "wandb_target", "write_report",

@@ -8,13 +8,15 @@ from pathlib import Path
 import pandas as pd
 
 from . import __doc__ as _package_doc
-from .figures import write_figures
+from .claims import write_claims
+from .figures import plot_claims, write_figures
 from .load import GROUP, load_runs
 from .publish import publish_wandb, wandb_target
 from .select import _order, aggregate, counts_line, left_out, select_runs
 from .tables import results_markdown, shown_columns, value_notes
 
 DESCRIPTION = (_package_doc or "").split("\n")[0]
+CLAIMS_FIGURE = "fig7_claims"
 
 
 def write_report(
@@ -55,9 +57,11 @@ def write_report(
     dropped = left_out(runs, select)
     unusable = value_notes(runs, selected, shown)
     notes += [f"note: {n}" for n in unusable]
-    md = results_markdown(path, counts, table, shown, how, ddof, dropped, unusable)
+    md = results_markdown(sweep_name(path), counts, table, shown, how, ddof, dropped, unusable)
+    claims_md, claims, per_seed, claim_files = write_claims(selected, out)
+    md += "\n" + claims_md
     (out / "results.md").write_text(md)
-    written.insert(0, out / "results.md")
+    written[:0] = [out / "results.md", *claim_files]
 
     sel_hist = hist[hist["run_id"].isin(selected["run_id"])] if len(hist) else hist
     pairs = list(selected[["data", "backbone"]].drop_duplicates().itertuples(index=False, name=None))
@@ -75,13 +79,38 @@ def write_report(
             else "train split, augmented in part"
         )
         figs, skipped = write_figures(out, h, s, suffix, f" — {data} / {backbone}, lr selected on {on}", train)
+        at = (per_seed["data"] == data) & (per_seed["backbone"] == backbone)
+        p = out / f"{CLAIMS_FIGURE}{suffix}.png"
+        try:
+            note = plot_claims(per_seed[at], p, f" — {data} / {backbone}, lr selected on {on}")
+        except Exception as e:  # a figure never stops the report
+            note = f"{p.name}: skipped, {type(e).__name__}: {e}"
+        if note.startswith(f"{p.name}: written"):
+            figs += [p, p.with_suffix(".pdf")]
+        else:
+            skipped.append(f"note: {note}")
         written += figs
         notes += skipped
     published = None
     if (target := wandb_target(path, runs)) and wandb_mode != "off":
         figures = [f for f in written if f.suffix == ".png"]
-        published = publish_wandb(target, out, table, selected, figures, wandb_mode, {"select": select, "ddof": ddof})
+        config = {"select": select, "ddof": ddof}
+        tables = {"claims": claims, "claims_per_seed": per_seed}
+        published = publish_wandb(target, out, table, selected, figures, wandb_mode, config, tables)
     return {"markdown": md, "files": written, "notes": notes, "counts": counts, "left_out": dropped, "wandb": published}
+
+
+def sweep_name(path) -> str:
+    """How results.md names the sweep: a W&B project as given, a folder relative to the working directory
+    when it lies below it, else by its own name (never an absolute path of the machine that made it)."""
+    if str(path).startswith("wandb:"):
+        return str(path)
+    folder = Path(path).resolve()
+    try:
+        relative = folder.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return folder.name
+    return folder.name if relative == Path(".") else str(relative)
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,8 @@ import pandas as pd
 
 from ..metrics import catalog
 from ..record import files
-from .style import HEAD_LABEL, HEAD_ORDER, STYLE, _figure, _plt, head_style
+from .claims import CLAIMS
+from .style import COLUMN_WIDTH, HEAD_LABEL, HEAD_ORDER, STYLE, _figure, _plt, head_style
 
 # Each figure's heading and the heads it shows (None: all); a figure the catalog's panels name that is not
 # listed here is headed by its first panel's title and shows every head.
@@ -106,7 +107,7 @@ def _finish_figure(fig, axes, heading: str, title: str, path: Path) -> str:
         handles, labels = axes[0].get_legend_handles_labels()
         ncol = 2 if max(map(len, labels), default=0) <= 24 else 1  # two columns fit short labels only
         fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False)
-        fig.suptitle(heading + (f"\n{title.lstrip(' —')}" if title else ""), fontsize=8.5)
+        _suptitle(fig, heading + (f"\n{title.lstrip(' —')}" if title else ""))
     return _save(fig, path)
 
 
@@ -155,7 +156,7 @@ def plot_histograms(latents_path: Path | None, path: Path, title: str = "", run:
             ax.set_ylabel("training samples")
             ax.set_title(f"Latent dimension {j + 1}", loc="left")
             ax.grid(alpha=0.3)
-        fig.suptitle(f"Latent histograms of BinEnc{title}" + (f"\n{run}" if run else ""), fontsize=8.5)
+        _suptitle(fig, f"Latent histograms of BinEnc{title}" + (f"\n{run}" if run else ""))
     return _save(fig, path)
 
 
@@ -215,3 +216,61 @@ def write_figures(out: Path, hist: pd.DataFrame, selected: pd.DataFrame, suffix:
         else:
             notes.append("note: " + note)
     return written, notes
+
+
+def _suptitle(fig, text: str, fontsize: float = 8.5):
+    """The figure's heading, each line wrapped until the heading fits the figure's width (a one-column
+    figure holds about 50 characters of 8.5-point text per line)."""
+    import textwrap
+
+    renderer = fig.canvas.get_renderer()
+    width = max(20, int(fig.get_figwidth() * 72 / (0.5 * fontsize)))
+    while True:
+        wrapped = "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
+        heading = fig.suptitle(wrapped, fontsize=fontsize)
+        if width <= 20 or heading.get_window_extent(renderer).width <= 0.96 * fig.bbox.width:
+            return heading
+        width -= 4
+
+
+def claims_figure(per_seed: pd.DataFrame, title: str = ""):
+    """The claims at a glance (`claims.claims_tables`' per-seed rows of one data set and backbone): one panel
+    per claim metric, each seed a line from the other head's value (left) to BinEnc's (right), in the other
+    head's colour; log scale where the values span more than a decade (a factor's metric) or two (NoPen's
+    thousands of codes beside BinEnc's ten). None when there is nothing to draw."""
+    metrics = [c for c in CLAIMS if c.metric in set(per_seed["metric"])]
+    if not metrics:
+        return None
+    plt = _plt()
+    rows = (len(metrics) + 1) // 2
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(rows, 2, figsize=(2 * COLUMN_WIDTH, 0.9 + 1.6 * rows), squeeze=False,
+                                 layout="constrained")  # fmt: skip
+        for ax, c in zip(axes.flat, metrics):
+            p = per_seed[per_seed["metric"] == c.metric]
+            for (head, other, _), g in p.groupby(["other_head", "other", "binenc"], sort=False):
+                style = head_style(head)
+                for i, r in enumerate(g.itertuples()):
+                    ax.plot([0, 1], [r.other_value, r.binenc_value], color=style["color"], marker=style["marker"],
+                            linestyle=style["linestyle"], label=other if i == 0 else "_", alpha=0.85)  # fmt: skip
+            values = p[["other_value", "binenc_value"]].to_numpy()
+            if (values > 0).all() and values.max() / values.min() > (10 if c.ratio else 100):  # NoPen's codes
+                ax.set_yscale("log")
+            ax.set_xticks([0, 1], ["other head", "BinEnc"])
+            ax.set_xlim(-0.15, 1.15)
+            ax.set_title(f"{c.label}, {'higher' if c.higher else 'lower'} claimed", loc="left")
+            ax.grid(alpha=0.3)
+        for ax in list(axes.flat)[len(metrics) :]:
+            ax.remove()
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), frameon=False)
+        _suptitle(fig, "The paper's claims, seed by seed: each line one seed, other head → BinEnc" + title)
+    return fig
+
+
+def plot_claims(per_seed: pd.DataFrame, path: Path, title: str = "") -> str:
+    """The claims figure (`claims_figure`) as PNG and PDF."""
+    fig = claims_figure(per_seed, title)
+    if fig is None:
+        return f"{path.name}: skipped, no claim to compare (BinEnc and another head, paired by seed)"
+    return _save(fig, path)

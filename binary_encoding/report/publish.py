@@ -37,12 +37,25 @@ def wandb_target(path, runs: pd.DataFrame) -> dict | None:
     return {"project": logger.get("project"), "entity": logger.get("entity"), "group": group, "ids": ids}
 
 
+def _cells(df: pd.DataFrame) -> pd.DataFrame:
+    """A frame for `wandb.Table`: missing values as None."""
+    return df.astype(object).where(df.notna(), None)
+
+
 def publish_wandb(
-    target: dict, out: Path, table: pd.DataFrame, selected: pd.DataFrame, figures: list[Path], mode: str, config: dict
+    target: dict,
+    out: Path,
+    table: pd.DataFrame,
+    selected: pd.DataFrame,
+    figures: list[Path],
+    mode: str,
+    config: dict,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> str:
     """One W&B run of job_type "report" in the sweep's project (group: the sweep name) holding the results
-    table (`wandb.Table`) and the figures (`wandb.Image`); online, the runs the selection picked are tagged
-    `selected`. Offline, the run is written under `out/wandb` for a later `wandb sync`. Returns a line to print."""
+    table and `tables` (e.g. the claims; `wandb.Table`) and the figures (`wandb.Image`); online, the runs the
+    selection picked are tagged `selected`. Offline, the run is written under `out/wandb` for a later
+    `wandb sync`. Returns a line to print."""
     import wandb
 
     if mode == "auto":
@@ -60,10 +73,10 @@ def publish_wandb(
         config={**config, "runs_selected": len(selected)},
     )
     try:
-        cells = table.astype(object).where(table.notna(), None)
         run.log(
             {
-                "results": wandb.Table(dataframe=cells),
+                "results": wandb.Table(dataframe=_cells(table)),
+                **{name: wandb.Table(dataframe=_cells(df)) for name, df in (tables or {}).items() if len(df)},
                 "selected_runs": wandb.Table(dataframe=selected.astype(str)),
                 **{f"figures/{f.stem}": wandb.Image(str(f)) for f in figures},
             }
