@@ -51,6 +51,29 @@ def fits_on_device(nbytes: int, free_bytes: int, fraction: float = 0.5) -> bool:
     return nbytes <= fraction * free_bytes
 
 
+class SplitError(ValueError):
+    """A stratified split that the data cannot give (a setting's fault: the job refuses it in one line)."""
+
+
+def stratified_split(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int, setting: str):
+    """`(rest, held_out)` of `idx`: `fraction` of it held out, stratified by `y`, seeded. Refused with a
+    `SplitError` naming `setting` when a class has fewer than 2 samples or a part would have fewer samples
+    than there are classes (scikit-learn's conditions, which it reports as a traceback)."""
+    classes, counts = np.unique(y, return_counts=True)
+    n_out = int(np.ceil(fraction * len(idx)))
+    why = None
+    if counts.min() < 2:
+        why = f"class {classes[counts.argmin()]} has {counts.min()} sample, a stratified split needs 2 per class"
+    elif min(n_out, len(idx) - n_out) < len(classes):
+        why = f"one part would get {min(n_out, len(idx) - n_out)} samples, fewer than the {len(classes)} classes"
+    if why is None:
+        try:
+            return train_test_split(idx, test_size=fraction, stratify=y, random_state=seed)
+        except ValueError as e:
+            why = str(e)
+    raise SplitError(f"{setting}={fraction} cannot split {len(idx)} samples of {len(classes)} classes: {why}")
+
+
 class InMemoryDataModule(L.LightningDataModule):
     """Base class: subclasses implement `load()`; everything else is shared."""
 
@@ -107,9 +130,7 @@ class InMemoryDataModule(L.LightningDataModule):
             )
         parts = {"train": np.arange(len(y_tr))}  # val_fraction=0: no validation split, train on everything
         if self.val_fraction > 0:
-            tr, va = train_test_split(
-                parts["train"], test_size=self.val_fraction, stratify=y_tr, random_state=self.split_seed
-            )
+            tr, va = stratified_split(parts["train"], y_tr, self.val_fraction, self.split_seed, "data.val_fraction")
             parts = {"train": np.sort(tr), "val": np.sort(va)}
         self.x = {**{k: torch.from_numpy(x_tr[i]) for k, i in parts.items()}, "test": torch.from_numpy(x_te)}
         self.y = {
