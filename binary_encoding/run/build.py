@@ -8,10 +8,17 @@ from omegaconf import DictConfig, OmegaConf
 
 
 def build_datamodule(cfg: DictConfig):
-    """The data module of `cfg.data` (`_target_`), ready: downloaded if allowed, split, normalized."""
+    """The data module of `cfg.data` (`_target_`), ready: downloaded if allowed, split, normalized. A
+    stratified split that the data cannot give is the settings' fault: a `ConfigError`."""
+    from ..data.base import SplitError
+    from .policy import ConfigError
+
     dm = hydra.utils.instantiate(cfg.data, batch_size=cfg.batch_size, seed=cfg.seed)
     dm.prepare_data()
-    dm.setup("fit")
+    try:
+        dm.setup("fit")
+    except SplitError as e:
+        raise ConfigError(str(e)) from None
     return dm
 
 

@@ -12,7 +12,7 @@ import warnings
 from omegaconf import DictConfig, OmegaConf
 
 from .. import ranks
-from .build import build_callbacks, build_loggers, build_model
+from .build import build_callbacks, build_datamodule, build_loggers, build_model
 
 
 def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
@@ -59,7 +59,8 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     n_threads = threads.apply(cfg.runtime.get("threads"))  # first: N jobs at once split the cores
     console.log.info(f"torch threads: {n_threads}")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    dm = settings.checked_data(cfg)
+    dm = build_datamodule(cfg)
+    settings.check_data(cfg, dm)  # what only the data shows, before anything trains
     latent_width = cfg.head.get("width")
     if latent_width and 2**latent_width < dm.num_classes:
         warnings.warn(

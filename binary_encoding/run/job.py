@@ -90,7 +90,7 @@ def finished(cfg: DictConfig, out: Path) -> dict | None:
 def check_settings(cfg: DictConfig, out: Path) -> None:
     """`policy.validate` before the job writes anything. A job of a sweep records the refusal in its
     failed.json (Hydra made its folder) and the sweep goes on; a single run leaves no folder (Hydra's
-    own is never made: `settings.CheckFirst`)."""
+    own is never made: `policy.CheckFirst`)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 

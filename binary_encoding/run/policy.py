@@ -12,12 +12,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; raised before any training."""
-
+from .settings import ConfigError, check
 
 # keys that left `trainer` (Lightning's arguments only) for the project's own group
 MOVED = {
@@ -133,8 +131,6 @@ WITHOUT_GAMMA = ("linpen", "nonlinpen", "nopen")
 def validate(cfg: DictConfig) -> None:
     """Check the config before anything is built or trained: every declared setting (`settings.check`),
     then what no single value shows."""
-    from .settings import check
-
     for old, new in MOVED.items():
         if OmegaConf.select(cfg, old) is not None:
             raise ConfigError(f"{old} moved to {new}")
@@ -162,6 +158,19 @@ def validate(cfg: DictConfig) -> None:
     if "_target_" in cfg.data and cfg.data._target_.endswith("ImageFolderDataModule"):
         if not Path(str(cfg.data.root)).expanduser().is_dir():
             raise ConfigError(f"data=imagefolder needs data.root=DIR, an existing folder; got {cfg.data.root!r}")
+
+
+class CheckFirst(Callback):
+    """A Hydra callback (`hydra.callbacks` in conf/config.yaml): a single run's settings are checked
+    before Hydra makes its folder, so a refused run leaves nothing behind (one line, exit 2). A sweep's
+    jobs are checked by `train` (each refusal in its job's failed.json, the other jobs run)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        try:
+            validate(config)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
 
 
 def on_gpu(cfg: DictConfig) -> bool:

@@ -16,14 +16,15 @@ What only the loaded data shows (a split that leaves a class empty, no training 
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .policy import ConfigError
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; raised before any training (one line, exit 2 on the command line)."""
+
 
 AUTO = ("auto", True, False)
 SEED_MAX = 2**32 - 1  # numpy's and scikit-learn's seeds
@@ -308,19 +309,12 @@ def check(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={show(value)}: must be {setting.allowed()}")
 
 
-def checked_data(cfg: DictConfig):
-    """The data module of `cfg`, set up, once what only the loaded data shows is right: a stratified split
-    that can be made, at least 2 classes, every class in every split, and a training epoch of at least one
-    batch (the sampler skips 1-sample batches: `data/sampler.py`)."""
+def check_data(cfg: DictConfig, dm) -> None:
+    """What only the loaded data module `dm` shows (`run.build` refuses a stratified split that cannot be
+    made): at least 2 classes, every class in every split, and a training epoch of at least one batch
+    (the sampler skips 1-sample batches: `data/sampler.py`)."""
     import torch
 
-    from ..data.base import SplitError
-    from .build import build_datamodule
-
-    try:
-        dm = build_datamodule(cfg)
-    except SplitError as e:
-        raise ConfigError(str(e)) from None
     if dm.num_classes < 2:
         raise ConfigError(f"the data set {cfg.data.name} has {dm.num_classes} class: a classifier needs at least 2")
     for split in dm.splits:
@@ -340,7 +334,6 @@ def checked_data(cfg: DictConfig):
             f"no training batch: {len(dm.y['train'])} training samples, batch_size={cfg.batch_size}, "
             f"trainer.limit_train_batches={show(limit)} (a 1-sample batch is skipped): no optimizer step would run"
         )
-    return dm
 
 
 class NotTrained(ConfigError):
@@ -355,18 +348,3 @@ def check_trained(trainer) -> None:
             "batches per epoch): nothing was trained, no summary is written; check batch_size, "
             "trainer.limit_train_batches and the training split"
         )
-
-
-class CheckFirst(Callback):
-    """A Hydra callback (`hydra.callbacks` in conf/config.yaml): a single run's settings are checked
-    before Hydra makes its folder, so a refused run leaves nothing behind (one line, exit 2). A sweep's
-    jobs are checked by `train` (each refusal in its job's failed.json, the other jobs run)."""
-
-    def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        from .policy import validate
-
-        try:
-            validate(config)
-        except ConfigError as e:
-            print(f"error: {e}", file=sys.stderr)
-            raise SystemExit(2) from None
