@@ -1,6 +1,7 @@
 """Config checks and device policies: what a config may say, and what `auto` means on this machine.
 
-`validate(cfg)` runs before anything is built; every `auto` of `conf/trainer` and `conf/runtime` is
+`validate(cfg)` runs before anything is built or written: every declared setting (`settings.py`), then
+the checks that no single value shows; every `auto` of `conf/trainer` and `conf/runtime` is
 resolved here (precision, sync_batchnorm, the progress bar, compile, CUDA graphs, channels_last,
 cuDNN autotuning, how often the NaN flag is read), and `trainer_kwargs(cfg)` turns `cfg.trainer`
 into the arguments of `lightning.Trainer`, every key passed through. torch is imported only inside
