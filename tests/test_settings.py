@@ -102,6 +102,7 @@ def bad_values(s: settings.Setting) -> list:
             "texts": [["bogus"] if s.options() else [1], "train"],
             "mapping": ["x", [1]],
             "limit": [-1, 1.5, "all", math.nan],
+            "devices": [0, -2, "all", [], [-1], 1.5, True],
         }[s.kind]
     )
 
@@ -129,6 +130,7 @@ def test_a_value_on_each_bound_and_each_choice_is_accepted():
         inside = [*options, *s.also, *bounds]
         assert not [v for v in inside if s.problem(v)], key
     assert not settings.SETTINGS["trainer.limit_train_batches"].problem(0.5)
+    assert not [d for d in (1, 2, -1, "auto", [0], [0, 1]) if settings.SETTINGS["trainer.devices"].problem(d)]
     assert not settings.SETTINGS["head.width"].problem(None)  # nopen's
     assert settings.SETTINGS["data.val_fraction"].problem(1) and not settings.SETTINGS["data.val_fraction"].problem(0)
 
@@ -260,6 +262,23 @@ def test_an_epoch_without_a_training_batch_is_refused_before_training(cfg_factor
         "(a 1-sample batch is skipped): no optimizer step would run"
     )
     assert not (tmp_path / "summary.json").exists() and not (tmp_path / "checkpoints").exists()
+
+
+def test_a_split_without_a_class_is_refused_before_training(cfg_factory):
+    """Every class needs samples in every split (the metric passes and the class Gaussians are per class)."""
+    from binary_encoding.run.build import build_datamodule
+
+    cfg = cfg_factory()
+    dm = build_datamodule(cfg)
+    settings.check_data(cfg, dm)  # the default splits hold every class
+    keep = dm.y["val"] != 3
+    dm.x["val"], dm.y["val"] = dm.x["val"][keep], dm.y["val"][keep]
+    with pytest.raises(ConfigError) as err:
+        settings.check_data(cfg, dm)
+    assert str(err.value) == (
+        f"the val split of digits ({int(keep.sum())} samples) has no sample of class 3: every class needs "
+        "samples in every split (data.val_fraction=0.1)"
+    )
 
 
 def test_a_run_without_an_optimizer_step_is_never_finished(tmp_path):

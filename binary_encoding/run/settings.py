@@ -66,6 +66,7 @@ class Setting:
             "int": "an odd integer" if self.odd else "an integer",
             "number": "a finite number",
             "limit": "an integer count of batches >= 0 or a fraction in 0..1",
+            "devices": "an integer >= 1, -1, auto, or a non-empty list of device indices >= 0",
             "bool": "true or false",
             "text": "a text",
             "ints": "a non-empty list of integers",
@@ -88,6 +89,10 @@ class Setting:
             return not isinstance(value, list) or any(
                 not isinstance(v, str) or (choices and v not in choices) for v in value
             )
+        if self.kind == "devices":  # Lightning's: a count, all of them, or which ones
+            if isinstance(value, list):
+                return not value or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value)
+            return not (value in (-1, "auto") or (isinstance(value, int) and value >= 1)) or isinstance(value, bool)
         if self.kind == "limit":  # Lightning's limit_*_batches: a count, or a fraction of the batches
             whole = isinstance(value, int) and not isinstance(value, bool)
             return (not isinstance(value, float) or not 0 <= value <= 1) if not whole else value < 0
@@ -234,7 +239,7 @@ SETTINGS: dict[str, Setting] = {
     "head.gamma_max": Num("gamma's cap (null: none)", ge=0, null=True),
     # conf/trainer/* (Lightning's arguments; any other ++trainer.NAME goes to Lightning unchecked)
     "trainer.accelerator": Text("Lightning's accelerator: auto, cpu, gpu, ..."),
-    "trainer.devices": Int("devices of the job (-1 or auto: all)", ge=1, also=(-1, "auto")),
+    "trainer.devices": Setting("devices", "devices of the job: a count, -1 or auto (all), or a list of indices"),
     "trainer.strategy": Text("Lightning's strategy: auto, ddp, ..."),
     "trainer.precision": Choice(
         "Lightning's precision (auto: bf16-mixed on GPUs that have it, else 32-true)", *PRECISIONS
