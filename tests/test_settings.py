@@ -202,6 +202,7 @@ def test_bad_settings_on_the_command_line_fail_in_one_line_and_write_no_folder(t
     assert list(tmp_path.iterdir()) == []  # no outputs/ folder: nothing started
 
 
+@pytest.mark.slow  # a training job; the fast suite has test_sweep.py's failed job (lr=-1, the same check)
 def test_a_bad_setting_in_a_sweep_is_that_jobs_failed_json_and_the_other_job_runs(tmp_path):
     args = ["-m", "head.width=0,4", "trainer.max_epochs=1", "deepfool_samples=0", "metrics_every=0", "name=s"]
     r = subprocess.run(
