@@ -106,7 +106,7 @@ def test_the_progress_bar_is_on_by_default_only_in_a_terminal(monkeypatch, tty):
 
 
 def test_a_bad_progress_bar_setting_is_refused():
-    with pytest.raises(policy.ConfigError, match="trainer.enable_progress_bar must be true, false or auto"):
+    with pytest.raises(policy.ConfigError, match="trainer.enable_progress_bar=sometimes: must be auto, true or false"):
         policy.validate(_trainer_cfg("trainer.enable_progress_bar=sometimes"))
 
 

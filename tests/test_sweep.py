@@ -36,7 +36,7 @@ def test_failed_job_is_recorded_others_run_and_rerun_skips_finished(tmp_path):
     s = json.loads((good / "summary.json").read_text())
     assert s["epochs"] == 2  # ...after running the other jobs
     failed = json.loads((bad / "failed.json").read_text())
-    assert "lr must be positive" in failed["error"] and not (bad / "summary.json").exists()
+    assert "lr=-1: must be a finite number > 0" in failed["error"] and not (bad / "summary.json").exists()
     for i in range(1, 5):
         assert f"job {i}/4: " in r.stdout
     log = (good / "train.log").read_text()

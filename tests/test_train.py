@@ -161,18 +161,18 @@ def test_resume_continues_gamma_epoch_and_optimizer(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("lr=0", "lr must be positive"),
-        ("lr=-1e-3", "lr must be positive"),
-        ("trainer.max_epochs=0", "max_epochs must be positive"),
-        ("head.width=0", "positive latent width"),
-        ("backbone.act=bogus", "unknown activation 'bogus'"),
-        ("data=imagefolder", "data.root=DIR"),
-        ("runtime.cuda_graphs=maybe", "cuda_graphs must be true, false or auto"),
+        ("lr=0", "lr=0: must be a finite number > 0"),
+        ("lr=-1e-3", "lr=-0.001: must be a finite number > 0"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0: must be an integer >= 1"),
+        ("head.width=0", "head.width=0: must be an integer >= 1, or null"),
+        ("backbone.act=bogus", "backbone.act=bogus: must be silu, relu, gelu or tanh"),
+        ("data=imagefolder", "data.root is needed here: add data.root=..."),
+        ("runtime.cuda_graphs=maybe", "runtime.cuda_graphs=maybe: must be auto, true or false"),
         ("trainer.precision=16-mixed", "fp16 overflows"),
-        ("deepfool_samples=-1", "deepfool_samples must be >= 0"),
-        ("lr=abc", "lr must be a number, got 'abc'"),
-        ("head.width=2.5", "head.width must be a whole number"),
-        ("batch_size=1.5", "batch_size must be a whole number"),
+        ("deepfool_samples=-1", "deepfool_samples=-1: must be an integer >= 0"),
+        ("lr=abc", "lr=abc: must be a finite number > 0"),
+        ("head.width=2.5", "head.width=2.5: must be an integer >= 1, or null"),
+        ("batch_size=1.5", "batch_size=1.5: must be an integer >= 2"),
         ("++trainer.cuda_graphs=true", r"trainer.cuda_graphs moved to runtime.cuda_graphs"),
         ("++trainer.compile=false", r"trainer.compile moved to runtime.compile"),
     ],
@@ -562,7 +562,7 @@ def test_resuming_with_other_settings_is_refused_unless_forced(cfg_factory, tmp_
 
 def test_a_config_error_is_one_line_and_exit_code_2(tmp_path):
     r = run_cli(tmp_path, "lr=abc")
-    assert r.returncode == 2 and r.stderr.strip() == "error: lr must be a number, got 'abc'"
+    assert r.returncode == 2 and r.stderr.strip() == "error: lr=abc: must be a finite number > 0"
 
 
 def test_a_missing_launcher_plugin_says_what_to_install(monkeypatch):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from .base import InMemoryDataModule
+from .split import stratified_split
 
 
 class DigitsDataModule(InMemoryDataModule):
@@ -24,7 +24,5 @@ class DigitsDataModule(InMemoryDataModule):
         d = load_digits()
         x = d.images.astype(np.uint8)[:, None]  # [N, 1, 8, 8], values 0..16
         y = d.target.astype(np.int64)
-        tr, te = train_test_split(
-            np.arange(len(y)), test_size=self.test_fraction, stratify=y, random_state=self.split_seed
-        )
+        tr, te = stratified_split(y, self.test_fraction, self.split_seed, "test", "test_fraction")
         return x[tr], y[tr], x[te], y[te]

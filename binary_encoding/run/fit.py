@@ -21,6 +21,7 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
 
     job.quiet_lightning()
     out = job.output_dir(cfg)
+    job.check_settings(cfg, out)  # before the job writes anything
     with writes.output_errors(out):  # a full or unwritable folder: one line (writes.py)
         out.mkdir(parents=True, exist_ok=True)
         if (done := job.finished(cfg, out)) is not None:
@@ -38,7 +39,6 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
 def _train(cfg: DictConfig, out, callbacks: list | None) -> dict:
     from . import job, policy
 
-    policy.validate(cfg)
     job.check_same_run(cfg, out)
     job.check_checkpoint(cfg, out)
     job.start(cfg, out)
@@ -54,16 +54,13 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
 
     from ..record import csv_log, files, summarize
     from ..record.checkpoint_io import AtomicCheckpointIO
-    from . import console, job, policy, threads
+    from . import console, job, policy, settings, threads
 
     n_threads = threads.apply(cfg.runtime.get("threads"))  # first: N jobs at once split the cores
     console.log.info(f"torch threads: {n_threads}")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg)
-    if dm.num_classes < 2:
-        raise policy.ConfigError(
-            f"the data set {cfg.data.name} has {dm.num_classes} class: a classifier needs at least 2"
-        )
+    settings.check_data(cfg, dm)  # what only the data shows, before anything trains
     latent_width = cfg.head.get("width")
     if latent_width and 2**latent_width < dm.num_classes:
         warnings.warn(
@@ -96,6 +93,7 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
         start = time.time()
         with job.terminations(trainer, cfg, out):
             trainer.fit(module, dm, ckpt_path=job.resume_checkpoint(cfg, out))
+        settings.check_trained(trainer)  # no optimizer step: no summary, the job failed
         seconds = time.time() - start
         summary = summarize.run_summary(
             cfg, trainer.current_epoch, float(module.gamma), metrics.results, seconds, dm.num_classes

@@ -87,6 +87,24 @@ def finished(cfg: DictConfig, out: Path) -> dict | None:
     return summary
 
 
+def check_settings(cfg: DictConfig, out: Path) -> None:
+    """`policy.validate` before the job writes anything. A job of a sweep records the refusal in its
+    failed.json (Hydra made its folder) and the sweep goes on; a single run leaves no folder (Hydra's
+    own is never made: `policy.CheckFirst`)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from .policy import ConfigError, validate
+
+    try:
+        validate(cfg)
+    except ConfigError:
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN and out.is_dir():
+            with recording_failure(out):
+                raise
+        raise
+
+
 @contextmanager
 def recording_failure(out: Path):
     """Remove an earlier attempt's failed.json; write one (error and traceback) if this attempt fails."""

@@ -1,6 +1,7 @@
 """Config checks and device policies: what a config may say, and what `auto` means on this machine.
 
-`validate(cfg)` runs before anything is built; every `auto` of `conf/trainer` and `conf/runtime` is
+`validate(cfg)` runs before anything is built or written: every declared setting (`settings.py`), then
+the checks that no single value shows; every `auto` of `conf/trainer` and `conf/runtime` is
 resolved here (precision, sync_batchnorm, the progress bar, compile, CUDA graphs, channels_last,
 cuDNN autotuning, how often the NaN flag is read), and `trainer_kwargs(cfg)` turns `cfg.trainer`
 into the arguments of `lightning.Trainer`, every key passed through. torch is imported only inside
@@ -9,16 +10,13 @@ the functions that need it: the command line checks `moved_key_message` before a
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; raised before any training."""
-
+from .settings import ConfigError, check
 
 # keys that left `trainer` (Lightning's arguments only) for the project's own group
 MOVED = {
@@ -132,31 +130,12 @@ WITHOUT_GAMMA = ("linpen", "nonlinpen", "nopen")
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check the config before anything is built or trained."""
+    """Check the config before anything is built or trained: every declared setting (`settings.check`),
+    then what no single value shows."""
     for old, new in MOVED.items():
         if OmegaConf.select(cfg, old) is not None:
             raise ConfigError(f"{old} moved to {new}")
-    if str(cfg.get("resume", True)) not in ("True", "False", "force"):
-        raise ConfigError(f"resume must be true, false or force, got {cfg.resume!r}")
-    for key, kind in (("lr", (int, float)), ("batch_size", int), ("weight_decay", (int, float)), ("seed", int)):
-        v = cfg[key]
-        if isinstance(v, bool) or not isinstance(v, kind):
-            raise ConfigError(f"{key} must be a {'whole ' if kind is int else ''}number, got {v!r}")
-    width = cfg.head.get("width")
-    if width is not None and (isinstance(width, bool) or not isinstance(width, int)):
-        raise ConfigError(f"head.width must be a whole number (or null for nopen), got {width!r}")
-    for key in ("lr", "weight_decay"):
-        if not math.isfinite(cfg[key]):
-            raise ConfigError(f"{key} must be a finite number, got {cfg[key]}")
-    for key in ("lr", "batch_size"):
-        if not cfg[key] > 0:
-            raise ConfigError(f"{key} must be positive, got {cfg[key]}")
-    if cfg.weight_decay < 0:
-        raise ConfigError(f"weight_decay must be >= 0, got {cfg.weight_decay}")
-    if not 0 <= cfg.seed <= 2**32 - 1:  # numpy's seeds (seed_everything seeds numpy too)
-        raise ConfigError(f"seed must be in 0..{2**32 - 1} (numpy's range), got {cfg.seed}")
-    if not cfg.trainer.max_epochs > 0:
-        raise ConfigError(f"trainer.max_epochs must be positive, got {cfg.trainer.max_epochs}")
+    check(cfg)
     if cfg.head.gamma0 > 0 and str(cfg.trainer.precision) in ("16", "16-mixed", "16-true"):
         raise ConfigError(
             f"trainer.precision={cfg.trainer.precision}: fp16 overflows at 65,504 and gamma grows to "
@@ -167,22 +146,32 @@ def validate(cfg: DictConfig) -> None:
             f"head={cfg.head.name} trains without the gamma term (its definition), but head.gamma0="
             f"{cfg.head.gamma0}: the linear head with the term is head=binenc; set head.gamma* per head"
         )
-    bar = cfg.trainer.get("enable_progress_bar", "auto")
-    if str(bar) not in ("True", "False", "auto"):
-        raise ConfigError(f"trainer.enable_progress_bar must be true, false or auto, got {bar!r}")
-    graphs = cfg.runtime.cuda_graphs
-    if str(graphs) not in ("True", "False", "auto"):
-        raise ConfigError(f"runtime.cuda_graphs must be true, false or auto, got {graphs!r}")
-    if graphs is True:
+    net = str(OmegaConf.select(cfg, "head.net._target_", default=""))
+    if net.endswith(".NoPenultimate") and cfg.head.get("width") is not None:
+        raise ConfigError(f"head.width={cfg.head.width}: head={cfg.head.name} has no latent layer, its width is null")
+    if net.endswith((".LinearHead", ".NonLinearHead")) and cfg.head.get("width") is None:
+        raise ConfigError(f"head.width=null: head={cfg.head.name} needs a latent width, an integer >= 1")
+    if cfg.runtime.cuda_graphs is True:
         if not on_gpu(cfg):
             raise ConfigError("runtime.cuda_graphs=true needs a CUDA GPU (and trainer.accelerator auto or gpu)")
         if num_devices(cfg) > 1:
             raise ConfigError("runtime.cuda_graphs=true is for one GPU; DDP jobs (trainer.devices > 1) run without")
-    if "root" in cfg.data.keys() and OmegaConf.is_missing(cfg.data, "root"):  # `in` alone skips missing values
-        raise ConfigError("data.root=DIR is needed for this data set (an existing folder)")
     if "_target_" in cfg.data and cfg.data._target_.endswith("ImageFolderDataModule"):
         if not Path(str(cfg.data.root)).expanduser().is_dir():
             raise ConfigError(f"data=imagefolder needs data.root=DIR, an existing folder; got {cfg.data.root!r}")
+
+
+class CheckFirst(Callback):
+    """A Hydra callback (`hydra.callbacks` in conf/config.yaml): a single run's settings are checked
+    before Hydra makes its folder, so a refused run leaves nothing behind (one line, exit 2). A sweep's
+    jobs are checked by `train` (each refusal in its job's failed.json, the other jobs run)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        try:
+            validate(config)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
 
 
 def on_gpu(cfg: DictConfig) -> bool:
