@@ -500,3 +500,23 @@ def test_the_report_reads_the_last_row_of_real_job_folders(tmp_path, monkeypatch
     want = 1e-3 if last_ce["lr=0.001,seed=0"] < last_ce["lr=0.003,seed=0"] else 3e-3
     runs, _ = report.load_runs(root)
     assert _picks(report.select_runs(runs)) == {("binenc", 0): want, ("binenc", 1): 1e-3}
+
+
+def test_cells_are_means_over_three_or_more_seeds_with_unequal_values(tmp_path):
+    """Four seeds of one head whose values make the mean differ from the median (and from the mean of any
+    two): each cell is numpy's mean ± sample std of the four, in the table and in results.md."""
+    root = tmp_path / "multirun" / "fake"
+    tests = [0.60, 0.70, 0.95, 0.99]
+    for seed, test in enumerate(tests):
+        _job(root, "binenc", seed, 1e-3, val=0.5, test=test)
+    runs, _ = report.load_runs(root)
+    table = report.aggregate(report.select_runs(runs, by="val"))
+    pct = 100 * np.array(tests)
+    assert np.mean(pct) != np.median(pct)
+    assert table.loc[0, "n"] == 4 and table.loc[0, "test_acc_pct_mean"] == pytest.approx(np.mean(pct))
+    assert table.loc[0, "test_acc_pct_std"] == pytest.approx(np.std(pct, ddof=1))
+    rho = 0.1 * (1 + np.arange(4))  # _job's deepfool_rho of seeds 0-3
+    assert table.loc[0, "deepfool_rho_mean"] == pytest.approx(np.mean(rho))
+    assert report.main([str(root), "--wandb", "off"]) == 0
+    cell = f"| BinEnc | {np.mean(pct):.2f} ± {np.std(pct, ddof=1):.2f} (n=4) |"
+    assert cell in (root / "report" / "results.md").read_text()
