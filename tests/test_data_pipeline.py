@@ -57,6 +57,9 @@ class Recorder(L.Callback):
         where = self._pass or ("loop:train" if module.training else "loop:test" if t.testing else "loop:val")
         self.seen.append((where, t.current_epoch, args[0].detach().clone()))
 
+    def on_train_start(self, trainer, pl_module):
+        self.initial = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+
     def on_train_epoch_start(self, trainer, pl_module):
         self.indices[trainer.current_epoch] = [i.clone() for i in trainer.train_dataloader.sampler]
 
@@ -207,8 +210,11 @@ def _draws(rec: Recorder, epoch: int) -> np.ndarray:
 def test_batch_order_and_augmentation_draws_follow_the_seed_and_change_every_epoch(seeded_fits):
     """The indices of every training batch (from the sampler that Lightning iterates) and the crop and
     flip each image got: the same seed repeats both exactly, epoch by epoch; epoch 1 differs from epoch
-    0 in both, and seed 1 from seed 0 in both (draws compared position by position in the epoch)."""
+    0 in both, and seed 1 from seed 0 in both (draws compared position by position in the epoch). The
+    initial weights follow the seed too."""
     a, again, b = seeded_fits["a"], seeded_fits["again"], seeded_fits["b"]
+    weights = [torch.cat([v.flatten().float() for v in r.initial.values()]) for r in (a, again, b)]
+    assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])
 
     def order(rec, epoch):
         return torch.cat(rec.indices[epoch])
@@ -285,3 +291,33 @@ def test_the_summarys_diverged_flag_follows_the_training_accuracy(tmp_path, accs
     cfg = make_cfg(tmp_path)
     s = summarize.run_summary(cfg, 2, 0.01, {**accs, "n_codes": 10}, 1.0, 10)
     assert s["diverged"] is diverged and s["train_acc"] == accs["train_acc"]
+
+
+def test_a_write_error_outside_the_jobs_folder_is_not_the_folders_and_one_inside_it_is(tmp_path):
+    """A permission or read-only error on a file of the data set (outside the job's folder) stays the
+    error it is; the same error on a file of the job's folder is the one-line OutputError."""
+    import os
+
+    from binary_encoding.run import writes
+
+    out = tmp_path / "job"
+    out.mkdir()
+    for code in (errno.EACCES, errno.EROFS, errno.EPERM):
+        outside = OSError(code, os.strerror(code), str(tmp_path / "data" / "0.png"))
+        assert writes.output_error(outside, out) is None
+        err = writes.output_error(OSError(code, os.strerror(code), str(out / files.METRICS)), out)
+        assert str(err).startswith(f"cannot write {out / files.METRICS}: {os.strerror(code)} (")
+        assert "make the folder writable (or use another output_dir)" in str(err) and "not enough" not in str(err)
+
+
+def test_a_finished_summary_is_returned_unless_a_checkpoint_is_named_or_resume_is_off(tmp_path, capsys):
+    """A whole summary in the folder: the job is skipped with it; with ckpt_path=... or resume=false the
+    job runs (None), and the summary stays where it is."""
+    from binary_encoding.run import job
+
+    files.write_json(tmp_path / files.SUMMARY, {"test_acc": 0.5})
+    assert job.finished(make_cfg(tmp_path), tmp_path) == {"test_acc": 0.5}
+    assert f"already finished: {tmp_path}" in capsys.readouterr().out
+    assert job.finished(make_cfg(tmp_path, "ckpt_path=/x/last.ckpt"), tmp_path) is None
+    assert job.finished(make_cfg(tmp_path, "resume=false"), tmp_path) is None
+    assert json.loads((tmp_path / files.SUMMARY).read_text()) == {"test_acc": 0.5}
