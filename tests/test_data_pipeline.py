@@ -321,3 +321,37 @@ def test_a_finished_summary_is_returned_unless_a_checkpoint_is_named_or_resume_i
     assert job.finished(make_cfg(tmp_path, "ckpt_path=/x/last.ckpt"), tmp_path) is None
     assert job.finished(make_cfg(tmp_path, "resume=false"), tmp_path) is None
     assert json.loads((tmp_path / files.SUMMARY).read_text()) == {"test_acc": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ('{"lr": 0.01, "seed": 0}', "is incomplete"),
+        ("[0.9]", "is incomplete"),
+        ('{"test_acc": 0.9', "is unreadable (JSONDecodeError; cut off by a crash?)"),
+    ],
+)
+def test_a_summary_without_its_test_accuracy_does_not_count(tmp_path, capsys, text, why):
+    """A summary.json that is no object, holds no test_acc, or is cut off is not a finished run: read
+    says why, and the job is trained again (the file moved aside)."""
+    from binary_encoding.run import job
+
+    (tmp_path / files.SUMMARY).write_text(text)
+    assert summarize.read(tmp_path) == (None, f"its {files.SUMMARY} {why}")
+    assert job.finished(make_cfg(tmp_path), tmp_path) is None
+    assert (tmp_path / files.STALE_SUMMARY).read_text() == text and not (tmp_path / files.SUMMARY).exists()
+    assert f"not finished: {tmp_path}: its {files.SUMMARY} {why}" in capsys.readouterr().out
+
+
+def test_a_resumed_run_may_change_its_epochs_and_metrics_but_not_what_it_trains(tmp_path):
+    """Against the config.yaml of a cut-off run (2 epochs): more epochs, other metric settings or another
+    logger are no difference; another learning rate or seed is, named with both values."""
+    from omegaconf import OmegaConf
+
+    from binary_encoding.run import job
+
+    (tmp_path / files.CONFIG).write_text(OmegaConf.to_yaml(make_cfg(tmp_path, "trainer.max_epochs=2"), resolve=True))
+    for same in (("trainer.max_epochs=5",), ("metrics.nc_labels=pred", "metrics_every=3"), ("deepfool_samples=7",)):
+        assert job.settings_diff(make_cfg(tmp_path, "trainer.max_epochs=2", *same), tmp_path) is None, same
+    assert job.settings_diff(make_cfg(tmp_path, "trainer.max_epochs=2", "lr=0.01"), tmp_path) == "lr: 0.001 -> 0.01"
+    assert job.settings_diff(make_cfg(tmp_path, "trainer.max_epochs=9", "seed=4"), tmp_path) == "seed: 0 -> 4"

@@ -120,7 +120,10 @@ MUTANTS = [
         file="binary_encoding/run/policy.py",
         original='for key in ("lr", "batch_size"):',
         replacement='for key in ("lr",):',
-        tests=["tests/test_train.py::test_bad_input_fails_before_training"],
+        tests=[
+            "tests/test_settings_arrive.py::test_a_setting_out_of_range_is_a_config_error_before_anything_is_built",
+            "tests/test_train.py::test_bad_input_fails_before_training",
+        ],
     ),
     dict(
         id="max-epochs-zero-accepted",
@@ -128,7 +131,10 @@ MUTANTS = [
         file="binary_encoding/run/policy.py",
         original="if not cfg.trainer.max_epochs > 0:",
         replacement="if not cfg.trainer.max_epochs >= 0:",
-        tests=["tests/test_train.py::test_bad_input_fails_before_training"],
+        tests=[
+            "tests/test_settings_arrive.py::test_a_setting_out_of_range_is_a_config_error_before_anything_is_built",
+            "tests/test_train.py::test_bad_input_fails_before_training",
+        ],
     ),
     dict(
         id="fp16-mixed-allowed-with-gamma",
@@ -144,7 +150,11 @@ MUTANTS = [
         file="binary_encoding/run/policy.py",
         original='return default if str(value) == "auto" else bool(value)',
         replacement="return default",
-        tests=["tests/test_settings_arrive.py"],
+        tests=[
+            "tests/test_settings_arrive.py::test_a_non_default_setting_arrives_where_it_is_used[runtime.channels_last]",
+            "tests/test_settings_arrive.py::test_a_non_default_setting_arrives_where_it_is_used[runtime.cudnn_benchmark]",
+            "tests/test_settings_arrive.py::test_a_non_default_setting_arrives_where_it_is_used[runtime.compile]",
+        ],
     ),
     dict(
         id="check-finite-cpu-every-50",
@@ -152,7 +162,10 @@ MUTANTS = [
         file="binary_encoding/run/policy.py",
         original='return (50 if on_gpu(cfg) else 1) if str(v) == "auto" else int(v)',
         replacement='return 50 if str(v) == "auto" else int(v)',
-        tests=["tests/test_settings_arrive.py", "tests/test_train.py::test_non_finite_loss_stops_with_a_message"],
+        tests=[
+            "tests/test_settings_arrive.py::test_the_non_finite_loss_check_runs_every_step_on_a_cpu_and_every_50_on_a_gpu",
+            "tests/test_settings_arrive.py::test_a_non_default_setting_arrives_where_it_is_used[runtime.check_finite_every]",
+        ],
     ),
     dict(
         id="resume-in-folder-name",
@@ -168,7 +181,7 @@ MUTANTS = [
         file="binary_encoding/run/build.py",
         original="lr=cfg.lr,",
         replacement="lr=1e-3,",
-        tests=["tests/test_settings_arrive.py"],
+        tests=["tests/test_settings_arrive.py::test_a_non_default_setting_arrives_where_it_is_used[lr]"],
     ),
     dict(
         id="weight-decay-not-passed",
@@ -176,7 +189,7 @@ MUTANTS = [
         file="binary_encoding/run/build.py",
         original="weight_decay=cfg.weight_decay,",
         replacement="weight_decay=5e-4,",
-        tests=["tests/test_settings_arrive.py"],
+        tests=["tests/test_settings_arrive.py::test_a_non_default_setting_arrives_where_it_is_used[weight_decay]"],
     ),
     dict(
         id="metrics-every-not-wired",
@@ -184,7 +197,7 @@ MUTANTS = [
         file="conf/callbacks/default.yaml",
         original="every: ${metrics_every}",
         replacement="every: 1",
-        tests=["tests/test_settings_arrive.py", "tests/test_configs.py"],
+        tests=["tests/test_settings_arrive.py::test_a_non_default_setting_arrives_where_it_is_used[metrics_every]"],
     ),
     dict(
         id="nc-labels-not-wired",
@@ -192,7 +205,10 @@ MUTANTS = [
         file="conf/callbacks/default.yaml",
         original="nc_labels: ${metrics.nc_labels}",
         replacement="nc_labels: labels",
-        tests=["tests/test_configs.py", "tests/test_settings_arrive.py"],
+        tests=[
+            "tests/test_settings_arrive.py::test_a_non_default_setting_arrives_where_it_is_used[metrics.nc_labels]",
+            "tests/test_configs.py::test_documented_metric_defaults_reach_the_metrics_callback",
+        ],
     ),
     # --- report ---
     dict(
@@ -201,7 +217,10 @@ MUTANTS = [
         file="binary_encoding/report/select.py",
         original='row[f"{m}{unit}_mean"] = v.mean() if len(v) else np.nan',
         replacement='row[f"{m}{unit}_mean"] = v.median() if len(v) else np.nan',
-        tests=["tests/test_report.py"],
+        tests=[
+            "tests/test_report.py::test_cells_are_means_over_three_or_more_seeds_with_unequal_values",
+            "tests/test_report.py::test_aggregate_mean_and_sample_std",
+        ],
     ),
     dict(
         id="ddof-ignored",
@@ -209,7 +228,7 @@ MUTANTS = [
         file="binary_encoding/report/select.py",
         original="v.std(ddof=ddof)",
         replacement="v.std(ddof=1)",
-        tests=["tests/test_report.py"],
+        tests=["tests/test_report.py::test_ddof_0_gives_the_papers_population_std_and_says_so"],
     ),
     dict(
         id="tie-larger-lr",
@@ -217,7 +236,9 @@ MUTANTS = [
         file="binary_encoding/report/select.py",
         original='ascending=[False, True, True], na_position="last")',
         replacement='ascending=[False, True, False], na_position="last")',
-        tests=["tests/test_report.py"],
+        tests=[
+            "tests/test_report.py::test_selection_ties_go_to_the_lower_validation_ce_then_to_the_smaller_learning_rate"
+        ],
     ),
     dict(
         id="no-val-split-selected-on-val",
@@ -225,7 +246,9 @@ MUTANTS = [
         file="binary_encoding/report/select.py",
         original='done["selected_on"] = np.where(_no_val_split(done), "test", by)',
         replacement='done["selected_on"] = np.where(_no_val_split(done), by, by)',
-        tests=["tests/test_report.py"],
+        tests=[
+            "tests/test_report.py::test_runs_without_a_validation_split_are_selected_on_test_and_the_report_says_so"
+        ],
     ),
     dict(
         id="worst-lr-selected",
@@ -233,7 +256,7 @@ MUTANTS = [
         file="binary_encoding/report/select.py",
         original='dropna=False).head(1).drop(columns=["_acc", "_ce"])',
         replacement='dropna=False).tail(1).drop(columns=["_acc", "_ce"])',
-        tests=["tests/test_report.py"],
+        tests=["tests/test_report.py::test_select_on_val_and_on_test"],
     ),
     dict(
         id="diverged-string-not-read",
@@ -241,7 +264,7 @@ MUTANTS = [
         file="binary_encoding/report/select.py",
         original='lambda v: v is True or v == 1 or str(v).lower() == "true"',
         replacement="lambda v: v is True",
-        tests=["tests/test_report.py"],
+        tests=["tests/test_report.py::test_a_diverged_run_is_counted_and_never_selected"],
     ),
     dict(
         id="cell-n-is-row-n",
@@ -249,7 +272,7 @@ MUTANTS = [
         file="binary_encoding/report/select.py",
         original='row[f"{m}_n"] = len(v)',
         replacement='row[f"{m}_n"] = len(g)',
-        tests=["tests/test_report.py"],
+        tests=["tests/test_report.py::test_every_cell_states_how_many_seeds_it_averages"],
     ),
     dict(
         id="cell-without-n",
@@ -257,7 +280,10 @@ MUTANTS = [
         file="binary_encoding/report/tables.py",
         original='return text if n is None else f"{text} (n={int(n)})"',
         replacement="return text",
-        tests=["tests/test_report.py"],
+        tests=[
+            "tests/test_report.py::test_every_cell_states_how_many_seeds_it_averages",
+            "tests/test_report.py::test_aggregate_mean_and_sample_std",
+        ],
     ),
     dict(
         id="selected-on-labels-swapped",
@@ -265,7 +291,10 @@ MUTANTS = [
         file="binary_encoding/report/tables.py",
         original='on = {"val": "validation", "test": "TEST"}',
         replacement='on = {"val": "TEST", "test": "validation"}',
-        tests=["tests/test_report.py"],
+        tests=[
+            "tests/test_report.py::test_runs_without_a_validation_split_are_selected_on_test_and_the_report_says_so",
+            "tests/test_report.py::test_learning_rate_is_selected_on_validation_unless_told_otherwise",
+        ],
     ),
     dict(
         id="history-first-row",
@@ -273,7 +302,7 @@ MUTANTS = [
         file="binary_encoding/report/load.py",
         original='last = hist.sort_values("epoch").groupby("run_id").last()',
         replacement='last = hist.sort_values("epoch").groupby("run_id").first()',
-        tests=["tests/test_report.py"],
+        tests=["tests/test_report.py::test_the_report_reads_the_last_row_of_real_job_folders"],
     ),
     # --- records and resume ---
     dict(
@@ -301,7 +330,8 @@ MUTANTS = [
         original='if not isinstance(summary, dict) or "test_acc" not in summary:',
         replacement="if not isinstance(summary, dict):",
         tests=[
-            "tests/test_job_folders.py::test_a_cut_or_empty_summary_is_trained_again_in_a_sweep_without_a_traceback"
+            "tests/test_data_pipeline.py::test_a_summary_without_its_test_accuracy_does_not_count",
+            "tests/test_job_folders.py::test_a_cut_or_empty_summary_is_trained_again_in_a_sweep_without_a_traceback",
         ],
     ),
     dict(
@@ -347,7 +377,10 @@ MUTANTS = [
         file="binary_encoding/record/identity.py",
         original='RESUMABLE_CHANGES = ("trainer.max_epochs", "metrics.")',
         replacement='RESUMABLE_CHANGES = ("metrics.",)',
-        tests=["tests/test_train.py::test_resume_continues_gamma_epoch_and_optimizer"],
+        tests=[
+            "tests/test_data_pipeline.py::test_a_resumed_run_may_change_its_epochs_and_metrics_but_not_what_it_trains",
+            "tests/test_train.py::test_resume_continues_gamma_epoch_and_optimizer",
+        ],
     ),
     dict(
         id="ckpt-path-skips-as-finished",
@@ -384,7 +417,7 @@ MUTANTS = [
         file="binary_encoding/model/module.py",
         original="quad = z.float().pow(2).mean()",
         replacement="quad = z.float().pow(2).sum(1).mean()",
-        tests=["tests/test_models.py"],
+        tests=["tests/test_models.py::test_loss_is_ce_plus_gamma_mean_square"],
     ),
     dict(
         id="gamma-not-in-loss",
@@ -392,7 +425,7 @@ MUTANTS = [
         file="binary_encoding/model/module.py",
         original="return ce, quad, ce + self.gamma * quad",
         replacement="return ce, quad, ce + quad",
-        tests=["tests/test_models.py"],
+        tests=["tests/test_models.py::test_loss_is_ce_plus_gamma_mean_square"],
     ),
     dict(
         id="train-acc-counts-errors",
@@ -400,7 +433,7 @@ MUTANTS = [
         file="binary_encoding/model/module.py",
         original="correct = (logits.argmax(1) == y).sum(0, keepdim=True).float()",
         replacement="correct = (logits.argmax(1) != y).sum(0, keepdim=True).float()",
-        tests=["tests/test_models.py"],
+        tests=["tests/test_models.py::test_epoch_training_statistics_are_batch_weighted_means"],
     ),
     dict(
         id="epoch-loss-ce-swapped",
@@ -408,7 +441,7 @@ MUTANTS = [
         file="binary_encoding/model/module.py",
         original="loss, ce, quad, correct = (sums[:4] / sums[4].clamp_min(1)).unbind()",
         replacement="ce, loss, quad, correct = (sums[:4] / sums[4].clamp_min(1)).unbind()",
-        tests=["tests/test_models.py"],
+        tests=["tests/test_models.py::test_epoch_training_statistics_are_batch_weighted_means"],
     ),
     dict(
         id="adamw-without-weight-decay",
@@ -416,7 +449,7 @@ MUTANTS = [
         file="binary_encoding/model/module.py",
         original="weight_decay=self.weight_decay,",
         replacement="weight_decay=0.0,",
-        tests=["tests/test_settings_arrive.py", "tests/test_models.py"],
+        tests=["tests/test_settings_arrive.py::test_a_non_default_setting_arrives_where_it_is_used[weight_decay]"],
     ),
     dict(
         id="resumed-lr-not-applied",
@@ -424,10 +457,7 @@ MUTANTS = [
         file="binary_encoding/model/module.py",
         original='group["lr"], group["weight_decay"] = self.lr, self.weight_decay',
         replacement='group["weight_decay"] = self.weight_decay',
-        tests=[
-            "tests/test_train.py::test_resuming_with_other_settings_is_refused_unless_forced",
-            "tests/test_settings_arrive.py",
-        ],
+        tests=["tests/test_train.py::test_resuming_with_other_settings_is_refused_unless_forced"],
     ),
     dict(
         id="gamma-schedule-off-by-one",
@@ -435,7 +465,7 @@ MUTANTS = [
         file="binary_encoding/callbacks/gamma.py",
         original="g = self.gamma0 * self.factor ** (epoch // self.step)",
         replacement="g = self.gamma0 * self.factor ** (epoch // self.step + 1)",
-        tests=["tests/test_models.py"],
+        tests=["tests/test_models.py::test_gamma_schedule_and_cap"],
     ),
     dict(
         id="gamma-cap-is-floor",
@@ -443,7 +473,7 @@ MUTANTS = [
         file="binary_encoding/callbacks/gamma.py",
         original="return g if self.gamma_max is None else min(g, self.gamma_max)",
         replacement="return g if self.gamma_max is None else max(g, self.gamma_max)",
-        tests=["tests/test_models.py"],
+        tests=["tests/test_models.py::test_gamma_schedule_and_cap"],
     ),
     dict(
         id="gamma-of-next-epoch",
@@ -451,7 +481,10 @@ MUTANTS = [
         file="binary_encoding/callbacks/gamma.py",
         original="self.current = self.value(trainer.current_epoch)",
         replacement="self.current = self.value(trainer.current_epoch + 1)",
-        tests=["tests/test_models.py", "tests/test_train.py::test_resume_continues_gamma_epoch_and_optimizer"],
+        tests=[
+            "tests/test_models.py::test_gamma_schedule_and_cap",
+            "tests/test_train.py::test_resume_continues_gamma_epoch_and_optimizer",
+        ],
     ),
     dict(
         id="nonlinpen-without-activation",
@@ -459,7 +492,10 @@ MUTANTS = [
         file="binary_encoding/model/heads.py",
         original="nn.Sequential(nn.Linear(in_features, _check_width(width)), activation(act)())",
         replacement="nn.Sequential(nn.Linear(in_features, _check_width(width)))",
-        tests=["tests/test_models.py"],
+        tests=[
+            "tests/test_models.py::test_nonlinpen_uses_the_backbones_activation",
+            "tests/test_models.py::test_head_structure",
+        ],
     ),
     dict(
         id="classifier-without-bias",
@@ -467,7 +503,10 @@ MUTANTS = [
         file="binary_encoding/model/heads.py",
         original="self.classifier = nn.Linear(latent_dim, num_classes)",
         replacement="self.classifier = nn.Linear(latent_dim, num_classes, bias=False)",
-        tests=["tests/test_models.py"],
+        tests=[
+            "tests/test_models.py::test_head_structure",
+            "tests/test_models.py::test_penultimate_heads_have_identical_parameter_counts",
+        ],
     ),
     dict(
         id="same-init-for-every-seed",
