@@ -142,7 +142,7 @@ MUTANTS = [
         file="binary_encoding/run/policy.py",
         original='str(cfg.trainer.precision) in ("16", "16-mixed", "16-true")',
         replacement='str(cfg.trainer.precision) in ("16", "16-true")',
-        tests=["tests/test_train.py::test_bad_input_fails_before_training"],
+        tests=["tests/test_settings_arrive.py::test_a_setting_out_of_range_is_a_config_error_before_anything_is_built"],
     ),
     dict(
         id="auto-switch-ignores-explicit",
@@ -399,7 +399,8 @@ MUTANTS = [
         original='if str(cfg.get("resume", True)) != "False" and last.exists():',
         replacement="if last.exists():",
         tests=[
-            "tests/test_job_folders.py::test_starting_over_with_resume_false_then_a_kill_leaves_no_summary_of_the_old_run"
+            "tests/test_job_folders.py::test_starting_over_with_resume_false_then_a_kill_leaves_no_summary_of_the_old_run",
+            "tests/test_settings_arrive.py::test_a_non_default_setting_arrives_where_it_is_used[resume]",
         ],
     ),
     dict(
