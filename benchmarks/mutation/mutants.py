@@ -264,7 +264,11 @@ MUTANTS = [
         file="binary_encoding/report/select.py",
         original='lambda v: v is True or v == 1 or str(v).lower() == "true"',
         replacement="lambda v: v is True",
-        tests=["tests/test_report.py::test_a_diverged_run_is_counted_and_never_selected"],
+        tests=[
+            "tests/test_report.py::test_a_diverged_run_is_counted_and_never_selected",
+            "tests/test_report.py::test_a_diverged_run_is_left_out_when_every_summary_holds_the_flag",
+            "tests/test_report.py::test_a_diverged_flag_read_as_a_number_or_a_string_still_leaves_the_run_out",
+        ],
     ),
     dict(
         id="cell-n-is-row-n",
