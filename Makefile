@@ -2,7 +2,7 @@
 PY ?= python
 ARGS ?=
 
-.PHONY: help install train test test-all sweep bench bench-gpu report
+.PHONY: help install train test test-all sweep bench bench-gpu report mutation
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ sweep:  ## 4 heads x 3 seeds on digits, one job after another
 
 report:  ## tables and figures of a sweep (ARGS=multirun/digits_mlp)
 	$(PY) -m binary_encoding.report $(ARGS)
+
+mutation:  ## mutation audit: plausible one-line bugs against their test files (ARGS="--category report"; CPU-heavy)
+	$(PY) -m benchmarks.mutation.run $(ARGS)
 
 bench:  ## speed against straightforward implementations: metrics + DeepFool, then training (ARGS="--device cuda")
 	$(PY) -m benchmarks.bench_metrics $(ARGS)

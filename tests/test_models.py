@@ -425,3 +425,18 @@ def test_a_bf16_run_saves_fp32_latents_of_its_fp32_head(cfg_factory, tmp_path):
         _, z_again = model(dm.normalize(dm.x["train"]))
     torch.testing.assert_close(z_again, z, rtol=1e-5, atol=1e-6)
     assert s["epochs"] == 2
+
+
+def test_every_head_is_affine_with_biases_as_the_spec_writes_it():
+    """SPEC §1: z = W h + b (width d), logits = V z + c, for every head (nopen: z = h). Recomputed from the
+    layers' parameters; LinearHead(16 -> 4 -> 3) holds 16*4 + 4 + 4*3 + 3 = 83 parameters."""
+    torch.manual_seed(0)
+    h = torch.randn(5, 16)
+    for head in (LinearHead(16, 3, width=4), NonLinearHead(16, 3, width=4, act="silu"), NoPenultimate(16, 3)):
+        logits, z = head(h)
+        v, c = head.classifier.weight, head.classifier.bias
+        assert c is not None and c.shape == (3,)
+        torch.testing.assert_close(logits, z @ v.T + c)
+    lin = LinearHead(16, 3, width=4)
+    torch.testing.assert_close(lin(h)[1], h @ lin.penultimate.weight.T + lin.penultimate.bias)
+    assert sum(p.numel() for p in lin.parameters()) == 83

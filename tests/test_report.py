@@ -541,4 +541,54 @@ def test_values_that_are_no_finite_numbers_and_unreadable_rows_are_named_and_eve
     assert "- `head=binenc,lr=0.01,seed=0`: summary.json holds inf for val_acc, the selection metric" in md
     drawn = sorted(p.stem for p in (root / "report").glob("fig*.png"))
     assert drawn == ["fig1_binarity", "fig2_histograms", "fig3_agreement", "fig4_collapse", "fig5_accuracy"]
-    assert "skipped" not in printed
+    skipped = [line for line in printed.splitlines() if "skipped" in line]  # only what these fixtures lack:
+    assert all("fig6_two_valued" in line or "fig7_claims" in line for line in skipped), skipped  # no metric, one head
+
+
+def test_cells_are_means_over_three_or_more_seeds_with_unequal_values(tmp_path):
+    """Four seeds of one head whose values make the mean differ from the median (and from the mean of any
+    two): each cell is numpy's mean ± sample std of the four, in the table and in results.md."""
+    root = tmp_path / "multirun" / "fake"
+    tests = [0.60, 0.70, 0.95, 0.99]
+    for seed, test in enumerate(tests):
+        _job(root, "binenc", seed, 1e-3, val=0.5, test=test)
+    runs, _ = report.load_runs(root)
+    table = report.aggregate(report.select_runs(runs, by="val"))
+    pct = 100 * np.array(tests)
+    assert np.mean(pct) != np.median(pct)
+    assert table.loc[0, "n"] == 4 and table.loc[0, "test_acc_pct_mean"] == pytest.approx(np.mean(pct))
+    assert table.loc[0, "test_acc_pct_std"] == pytest.approx(np.std(pct, ddof=1))
+    rho = 0.1 * (1 + np.arange(4))  # _job's deepfool_rho of seeds 0-3
+    assert table.loc[0, "deepfool_rho_mean"] == pytest.approx(np.mean(rho))
+    assert report.main([str(root), "--wandb", "off"]) == 0
+    cell = f"| BinEnc | {np.mean(pct):.2f} ± {np.std(pct, ddof=1):.2f} (n=4) |"
+    assert cell in (root / "report" / "results.md").read_text()
+
+
+def test_a_diverged_run_is_left_out_when_every_summary_holds_the_flag(tmp_path):
+    """As real runs write it: every summary.json holds `diverged` (true or false), so the loaded column is
+    boolean; the flagged run (the best validation accuracy) is still counted and never selected."""
+    root = tmp_path / "sweep"
+    _job(root, "binenc", 0, 1e-3, val=0.8, test=0.8, extra={"diverged": False})
+    _job(root, "binenc", 0, 100.0, val=0.9, test=0.9, extra={"diverged": True, "train_acc": 0.1})
+    _job(root, "binenc", 1, 1e-3, val=0.7, test=0.7, extra={"diverged": False})
+    runs, _ = report.load_runs(root)
+    assert report.counts_line(runs).startswith("3 runs found: 3 finished (1 diverged: left out of the selection)")
+    for by in ("val", "test"):
+        assert _picks(report.select_runs(runs, by=by)) == {("binenc", 0): 1e-3, ("binenc", 1): 1e-3}
+    assert [why for _, why in report.left_out(runs)] == ["diverged (final training accuracy at chance level)"]
+
+
+@pytest.mark.parametrize(("flag", "clear"), [(1.0, 0.0), ("true", "false"), ("True", "False"), (np.True_, np.False_)])
+def test_a_diverged_flag_read_as_a_number_or_a_string_still_leaves_the_run_out(flag, clear):
+    """A runs frame not made by load_runs (a W&B or CSV export: the flag as 1.0, 'true' or numpy's bool):
+    the flagged run, best on validation, is not selected, and left_out names it."""
+    base = {"status": "finished", "data": "d", "backbone": "b", "head": "binenc", "width": 4, "seed": 0}
+    runs = pd.DataFrame(
+        [
+            {**base, "run_id": "good", "lr": 1e-3, "val_acc": 0.8, "test_acc": 0.8, "diverged": clear},
+            {**base, "run_id": "broken", "lr": 100.0, "val_acc": 0.9, "test_acc": 0.9, "diverged": flag},
+        ]
+    )
+    assert list(report.select_runs(runs)["run_id"]) == ["good"]
+    assert report.left_out(runs) == [("broken", "diverged (final training accuracy at chance level)")]

@@ -335,3 +335,30 @@ def test_a_non_default_setting_arrives_where_it_is_used(key, tmp_path, monkeypat
         assert probe(default, monkeypatch) != expected, f"{override} is the default: pick another value"
     monkeypatch.undo()
     assert probe(changed, monkeypatch) == expected
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("batch_size=0", "batch_size must be positive, got 0"),
+        ("lr=0", "lr must be positive, got 0"),
+        ("trainer.max_epochs=0", "trainer.max_epochs must be positive, got 0"),
+        ("weight_decay=-0.1", "weight_decay must be >= 0, got -0.1"),
+        ("seed=-1", "seed must be in 0..4294967295 (numpy's range), got -1"),
+        ("trainer.precision=16-mixed", "trainer.precision=16-mixed: fp16 overflows at 65,504 and gamma grows"),
+        ("trainer.precision=16-true", "trainer.precision=16-true: fp16 overflows at 65,504 and gamma grows"),
+    ],
+)
+def test_a_setting_out_of_range_is_a_config_error_before_anything_is_built(tmp_path, override, message):
+    """policy.validate refuses it (one line, exit 2 on the command line), not a check of a built object."""
+    with pytest.raises(policy.ConfigError) as err:
+        policy.validate(compose_cfg(tmp_path, override))
+    assert str(err.value).startswith(message)
+
+
+def test_the_non_finite_loss_check_runs_every_step_on_a_cpu_and_every_50_on_a_gpu(tmp_path, monkeypatch):
+    """runtime.check_finite_every=auto, as conf/runtime/default.yaml documents it."""
+    cfg = compose_cfg(tmp_path)
+    for gpu, every in ((False, 1), (True, 50)):
+        monkeypatch.setattr(policy, "on_gpu", lambda cfg, gpu=gpu: gpu)
+        assert policy.check_finite_every(cfg) == every

@@ -1,0 +1,163 @@
+"""Mutation audit: apply each plausible one-line bug of `mutants.py` to a copy of the repository and run
+the test files listed for it; a mutant is caught when they fail.
+
+    python -m benchmarks.mutation.run [--category "data pipeline"] [--only ID ...] [--timeout 600]
+                                      [--baseline] [--json out.json]
+
+The repository's tracked files are copied once into a temporary folder (the working tree is never
+modified); each mutant replaces its `original` snippet (which must occur exactly once, else the mutant is
+"not applied") in the copy, runs `pytest -x -q -p no:cacheprovider <its tests>` there with the copy first
+on PYTHONPATH, and restores the file in a `finally`. `--baseline` first runs every distinct test list
+unmutated (a list that fails without a mutant cannot measure one).
+
+The score is a lower bound of the suite's: each mutant runs only the test files (or test ids) listed for
+it, a subset of the suite, so a mutant that another test file would catch counts as survived here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CATEGORIES = ("metric math", "config/CLI", "report", "records and resume", "training semantics", "data pipeline")
+
+
+def load() -> list[dict]:
+    from .mutants import MUTANTS as mutants
+
+    for m in mutants:
+        missing = {"id", "category", "file", "original", "replacement", "tests"} - m.keys()
+        if missing or m["category"] not in CATEGORIES:
+            raise ValueError(
+                f"mutant {m.get('id')}: missing {sorted(missing)} or unknown category {m.get('category')!r}"
+            )
+    ids = [m["id"] for m in mutants]
+    if len(set(ids)) != len(ids):
+        raise ValueError("mutant ids must be unique")
+    return mutants
+
+
+def copy_repository(dest: Path) -> Path:
+    """The tracked files of the repository (as they are in the working tree), and the conf symlink."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for rel in filter(None, tracked.decode().split("\0")):
+        src = REPO / rel
+        if src.is_file() and not src.is_symlink():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    link = dest / "binary_encoding" / "conf"
+    if not link.exists():
+        link.symlink_to(Path("..") / "conf")
+    return dest
+
+
+def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
+    """('passed' | 'failed' | 'timeout', seconds, the last lines of output) of the tests in `root`."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    start = time.monotonic()
+    # its own process group: a timeout or an interrupted audit ends the tests and what they started
+    proc = subprocess.Popen(
+        cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", time.monotonic() - start, ""
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    tail = "\n".join(out.strip().splitlines()[-3:])
+    return ("passed" if proc.returncode == 0 else "failed"), time.monotonic() - start, tail
+
+
+def apply_and_test(root: Path, m: dict, timeout: float) -> dict:
+    path = root / m["file"]
+    text = path.read_text()
+    if text.count(m["original"]) != 1:
+        return {**m, "result": "not applied", "seconds": 0.0, "tail": f"found {text.count(m['original'])} times"}
+    try:
+        path.write_text(text.replace(m["original"], m["replacement"]))
+        outcome, seconds, tail = run_tests(root, m["tests"], timeout)
+    finally:
+        path.write_text(text)
+    result = {"failed": "caught", "timeout": "caught (timeout)", "passed": "survived"}[outcome]
+    return {**m, "result": result, "seconds": round(seconds, 1), "tail": tail}
+
+
+def scores(results: list[dict]) -> dict[str, tuple[int, int]]:
+    """Per category (and 'total'): (caught, applied)."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in results:
+        if r["result"] == "not applied":
+            continue
+        for key in (r["category"], "total"):
+            out[key][0] += r["result"].startswith("caught")
+            out[key][1] += 1
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def table(results: list[dict]) -> str:
+    lines = [f"{'mutant':34} {'category':20} {'result':17} seconds"]
+    lines += [f"{r['id']:34} {r['category']:20} {r['result']:17} {r['seconds']:7.1f}" for r in results]
+    lines.append("")
+    s = scores(results)
+    for k in (*CATEGORIES, "total"):
+        if k in s:
+            caught, n = s[k]
+            lines.append(f"{k:20} {caught}/{n} caught ({100 * caught / n:.0f}%)")
+    skipped = [r["id"] for r in results if r["result"] == "not applied"]
+    if skipped:
+        lines.append(f"not applied (snippet not found exactly once): {', '.join(skipped)}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--category", action="append", help="only mutants of this category (repeatable)")
+    p.add_argument("--only", nargs="+", help="only these mutant ids")
+    p.add_argument("--timeout", type=float, default=600, help="seconds per mutant's test run")
+    p.add_argument("--baseline", action="store_true", help="first run each distinct test list unmutated")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped audit still restores and cleans up
+    mutants = [
+        m
+        for m in load()
+        if (not args.category or m["category"] in args.category) and (not args.only or m["id"] in args.only)
+    ]
+    with tempfile.TemporaryDirectory(prefix="mutation_") as tmp:
+        root = copy_repository(Path(tmp))
+        if args.baseline:
+            for tests in dict.fromkeys(tuple(m["tests"]) for m in mutants):
+                outcome, seconds, tail = run_tests(root, list(tests), args.timeout)
+                print(f"baseline {outcome:8} {seconds:6.1f} s  {' '.join(tests)}", flush=True)
+                if outcome != "passed":
+                    print(tail, flush=True)
+                    return 1
+        results = []
+        for m in mutants:
+            results.append(apply_and_test(root, m, args.timeout))
+            r = results[-1]
+            print(f"{r['id']:34} {r['result']:17} {r['seconds']:6.1f} s", flush=True)
+    print()
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps([{k: r[k] for k in ("id", "category", "result", "seconds")} for r in results]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
