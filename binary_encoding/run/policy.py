@@ -240,8 +240,8 @@ def compile_backbone(cfg: DictConfig) -> bool:
 # 2.14.1 (oneDNN 3.12) on an AMD EPYC with AVX2 and no AVX-512: the weight gradient of a 1x1 stride-2 Conv2d
 # with 2 to 7 input channels in NHWC corrupts the heap (1 thread: exit 139 or 134 on every try; 2 threads: a
 # hang at 100% that ignores SIGTERM); 1 or 8 and more input channels, stride 1, 3x3 kernels, NCHW, or oneDNN
-# switched off all run (tests/test_channels_last.py holds the bisection). A ResNet's shortcut reads `width`
-# channels, so widths below 8 are affected.
+# switched off all run (tests/test_channels_last.py holds the bisection). The rule, with a margin: no strided
+# Conv2d of any kernel size reading fewer than 8 channels. A ResNet's shortcut reads `width` channels.
 CPU_NHWC_MIN_CHANNELS = 8
 
 
