@@ -6,7 +6,9 @@ without a probe here fails `test_every_documented_setting_has_a_probe`."""
 from __future__ import annotations
 
 import math
+import signal
 from functools import cache
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -17,7 +19,7 @@ from omegaconf import OmegaConf, open_dict
 from binary_encoding.callbacks import metrics as metrics_mod
 from binary_encoding.callbacks.gamma import GammaScheduler
 from binary_encoding.record import identity
-from binary_encoding.run import build, job, policy, threads
+from binary_encoding.run import build, job, policy, threads, watchdog
 from binary_encoding.run.conf import CONF_DIR
 
 BASE = ["trainer.accelerator=cpu", "logger=csv", "deepfool_samples=4"]
@@ -261,6 +263,7 @@ PROBES = {
     ),  # noqa: E501
     "runtime.channels_last": ("runtime.channels_last=true", lambda b, mp: b.model.channels_last, True),
     "runtime.threads": ("runtime.threads=3", lambda b, mp: _threads_set(b.cfg, mp), [3]),
+    "runtime.sigterm_grace_s": ("runtime.sigterm_grace_s=7", lambda b, mp: _grace_armed(b.cfg, mp), [7]),
     "runtime.check_finite_every": ("runtime.check_finite_every=7", lambda b, mp: b.model.check_finite_every, 7),
     "runtime.checkpoint_every_n_epochs": (
         "runtime.checkpoint_every_n_epochs=3",
@@ -294,6 +297,18 @@ def _threads_set(cfg, monkeypatch) -> list[int]:
     monkeypatch.setattr(torch, "set_num_threads", calls.append)
     monkeypatch.setattr("threadpoolctl.threadpool_limits", lambda n: None)
     threads.apply(cfg.runtime.get("threads"))
+    return calls
+
+
+def _grace_armed(cfg, monkeypatch) -> list:
+    """The grace that the job's SIGTERM setup (`job.handle_sigterm`, as `train` calls it) hands to the
+    watchdog, recorded instead of armed (the test process's own SIGTERM handling stays)."""
+    calls = []
+    monkeypatch.setattr(watchdog, "arm", calls.append)
+    monkeypatch.setattr(signal, "getsignal", lambda s: signal.SIG_DFL)
+    monkeypatch.setattr(signal, "signal", lambda s, h: None)
+    job.handle_sigterm(cfg, Path(cfg.output_dir))
+    job.handle_sigterm()  # between jobs again
     return calls
 
 

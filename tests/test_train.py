@@ -175,6 +175,7 @@ def test_resume_continues_gamma_epoch_and_optimizer(tmp_path):
         ("batch_size=1.5", "batch_size=1.5: must be an integer >= 2"),
         ("++trainer.cuda_graphs=true", r"trainer.cuda_graphs moved to runtime.cuda_graphs"),
         ("++trainer.compile=false", r"trainer.compile moved to runtime.compile"),
+        ("runtime.sigterm_grace_s=0", "runtime.sigterm_grace_s=0: must be a finite number > 0, or null"),
     ],
 )
 def test_bad_input_fails_before_training(cfg_factory, tmp_path, override, message):
@@ -431,6 +432,19 @@ def test_a_resumed_record_replaces_the_rows_from_the_resume_epoch_on(tmp_path):
 # ------------------------------------------------------------------------------------------------
 
 
+_STARTED: list[subprocess.Popen] = []  # by `_start`; killed after each test (`_kill_started`), pass or fail
+
+
+@pytest.fixture(autouse=True)
+def _kill_started():
+    yield
+    while _STARTED:
+        p = _STARTED.pop()
+        if p.poll() is None:
+            p.kill()
+            p.communicate(timeout=60)
+
+
 def _start(tmp_path, out, *args):
     cmd = [
         sys.executable,
@@ -441,7 +455,8 @@ def _start(tmp_path, out, *args):
         f"output_dir={out}",
         *args,
     ]
-    return subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _STARTED.append(subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return _STARTED[-1]
 
 
 def _wait_for_epochs(proc, out, epochs: int, timeout: float = 240):
@@ -526,13 +541,75 @@ def test_a_killed_run_resumes_to_exactly_the_numbers_of_an_uninterrupted_run(tmp
 
 
 def test_a_diverged_run_is_flagged(cfg_factory, capsys):
-    """lr=100 ends at chance level: the summary says `diverged` and the printed summary says so loudly;
-    a working run is not flagged."""
+    """lr=100 ends at chance level: the summary says `diverged` and the printed summary says so loudly,
+    naming the learning rate (its latents exploded, they did not collapse); a working run is not flagged."""
     s = train(cfg_factory("lr=100", "trainer.max_epochs=3", "deepfool_samples=0", "metrics_every=0"))
-    assert s["train_acc"] < 0.2 and s["diverged"] is True
-    assert "DIVERGED" in capsys.readouterr().out
-    assert summarize.diverged(0.21, 10) is False and summarize.diverged(0.19, 10) is True
+    assert s["train_acc"] < 0.2 and s["diverged"] is True and s["train_abs_z"] > 1
+    assert "DIVERGED" in (out := capsys.readouterr().out) and "(lower the learning rate)" in out
     assert summarize.diverged(float("nan"), 10) is False and summarize.diverged(None, 10) is False
+
+
+def test_latents_collapsed_by_a_large_gamma_are_flagged_with_the_gamma_cap_as_the_cause(cfg_factory, tmp_path, capsys):
+    """gamma x10 per epoch up to 1000 on digits: the quadratic term pulls z to zero and the classifier to
+    chance; the summary holds the training split's majority share (what `diverged` compares with) and
+    mean |z|, and the DIVERGED line names the gamma cap."""
+    s = train(
+        cfg_factory(
+            "head.gamma_factor=10", "head.gamma_max=1000", "trainer.max_epochs=8", "deepfool_samples=0",
+            "metrics_every=0", "save_latents=true",
+        )
+    )  # fmt: skip
+    lat = np.load(tmp_path / "latents.npz")
+    y = lat["train_y"]
+    assert s["train_majority"] == pytest.approx(np.bincount(y).max() / len(y), abs=1e-12)
+    assert s["train_abs_z"] == pytest.approx(float(np.abs(lat["train_z"].astype(np.float64)).mean()), rel=1e-5)
+    assert s["gamma"] == 1000 and s["train_abs_z"] < 0.05 and s["diverged"] is True
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("DIVERGED"))
+    assert line.endswith(f"(latents collapsed to |z| ~ {s['train_abs_z']:.2g} under gamma 1000: lower head.gamma_max)")
+
+
+@pytest.mark.parametrize(
+    "num_classes, majority, at, above",
+    [
+        (10, None, 0.18, 0.20),  # balanced: the line is 0.1 + 0.1 * 0.9 = 0.19
+        (10, 0.3, 0.36, 0.38),  # one class holds 30%: 0.3 + 0.07 = 0.37
+        (3, None, 0.39, 0.41),  # 1/3 + 0.1 * 2/3 = 0.4
+        (3, 0.5, 0.54, 0.56),  # 0.5 + 0.05 = 0.55
+        (2, None, 0.54, 0.56),  # 0.5 + 0.05 = 0.55
+        (2, 0.5, 0.54, 0.56),
+        (2, 0.9, 0.905, 0.915),  # 90% against 10%: 0.9 + 0.01 = 0.91
+    ],
+)
+def test_diverged_means_at_chance_level_for_every_class_count(num_classes, majority, at, above):
+    """Diverged: the training accuracy closes less than a tenth of the gap from the majority share (always
+    answering the most common class) to 1, so a two-class run at 95% is no longer flagged."""
+    assert summarize.diverged(at, num_classes, majority) is True
+    assert summarize.diverged(above, num_classes, majority) is False
+    assert summarize.diverged(majority or 1 / num_classes, num_classes, majority) is True  # a constant answer
+    assert summarize.diverged(0.95, num_classes, majority) is False
+    assert summarize.diverged(0.95, 2) is False  # was True: 0.95 < 2 / 2
+
+
+def test_the_diverged_hint_names_what_the_summary_shows():
+    """Collapsed latents (mean |z| below 0.05) under a gamma of 1 or more: the gamma cap; anything else,
+    a small gamma too, or a summary without mean |z| (older runs): the learning rate."""
+    hint = summarize.diverged_hint
+    assert (
+        hint({"train_abs_z": 0.003, "gamma": 1000.0})
+        == "latents collapsed to |z| ~ 0.003 under gamma 1000: lower head.gamma_max"
+    )
+    assert hint({"train_abs_z": 0.049, "gamma": 1.0}).startswith("latents collapsed to |z| ~ 0.049 under gamma 1:")
+    assert hint({"train_abs_z": 0.051, "gamma": 1000.0}) == "lower the learning rate"
+    assert hint({"train_abs_z": 0.003, "gamma": 0.5}) == "lower the learning rate"  # too small to collapse them
+    assert hint({"train_abs_z": 423.0, "gamma": 0.01}) == "lower the learning rate"  # lr=100: exploded
+    assert hint({"gamma": 1000.0}) == "lower the learning rate"
+    s = {"data": "d", "backbone": "b", "head": "binenc", "seed": 0, "lr": 1e-3, "epochs": 60, "fit_seconds": 1.0,
+         "train_acc": 0.11, "n_codes": 3, "top_codes_fraction": 1.0, "agreement_dim": 0.5, "agreement_code": 0.2,
+         "nc1": 2.0, "gamma": 1000.0, "mahalanobis_auroc": 0.5, "msp_auroc": 0.5, "diverged": True,
+         "train_abs_z": 0.003}  # fmt: skip
+    assert "(latents collapsed to |z| ~ 0.003 under gamma 1000: lower head.gamma_max)" in summarize.format_summary(
+        s, "x"
+    )
 
 
 def test_resuming_with_other_settings_is_refused_unless_forced(cfg_factory, tmp_path):

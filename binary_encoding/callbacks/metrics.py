@@ -202,6 +202,9 @@ def final_metrics(
         for s in dm.splits
     }
     results = {f"{s}_acc": lat.acc for s, lat in lats.items()}
+    train = lats["train"]  # what `record.summarize.diverged` and its hint compare the accuracy with
+    results["train_majority"] = torch.bincount(train.y).max().item() / max(len(train.y), 1)
+    results["train_abs_z"] = train.z.abs().mean().item()
     weight = module.head.classifier.weight.detach().float()
     # the catalog's end-of-training metrics of the training split
     results.update(catalog.compute(split_data(lats["train"], dm.num_classes, weight, st.nc_labels, st.global_mean)))

@@ -269,6 +269,8 @@ for _m in (
     Metric("train_acc", final=True, table=Column("train acc (%)", 100, ".2f", order=1), doc=_FINAL),
     Metric("val_acc", final=True, doc=_FINAL),
     Metric("test_acc", final=True, table=Column("test acc (%)", 100, ".2f", order=0), doc=_FINAL),
+    # the training split's majority-class share and mean |z|: chance level and latent collapse (summary.diverged)
+    *(Metric(k, final=True, doc=_FINAL) for k in ("train_majority", "train_abs_z")),
     # per epoch, from the latents of the clean train and val splits (the module logs val/acc itself)
     Metric(
         "acc", TV, "max", compute=_acc, by_module=("val",), console=Console("val", "val acc", order=1),

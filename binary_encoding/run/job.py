@@ -177,7 +177,8 @@ def _stop_outside_fit(signum, frame):
 
 def handle_sigterm(cfg: DictConfig | None = None, out: Path | None = None) -> None:
     """Stop on SIGTERM with a message and a record whenever this process is in a job (`cfg`, `out`) or
-    between the jobs of a sweep (no job). A handler of a launcher stays (submitit's lets SLURM's SIGTERM
+    between the jobs of a sweep (no job), and kill it when it has not stopped `runtime.sigterm_grace_s`
+    seconds after (`watchdog.py`). A handler of a launcher stays (submitit's lets SLURM's SIGTERM
     pass before a requeue), and DDP ranks keep their launcher's handling."""
     global _JOB
     _JOB = (cfg, out) if cfg is not None else None
@@ -186,7 +187,11 @@ def handle_sigterm(cfg: DictConfig | None = None, out: Path | None = None) -> No
     try:
         signal.signal(signal.SIGTERM, _stop_outside_fit)
     except ValueError:  # not the main thread (a launcher running jobs in threads): the default stays
-        pass
+        return
+    if cfg is not None:  # a job stuck in a native call never runs the handler: killed after the grace
+        from . import policy, watchdog
+
+        watchdog.arm(policy.sigterm_grace_s(cfg))
 
 
 @contextmanager

@@ -10,6 +10,7 @@ the functions that need it: the command line checks `moved_key_message` before a
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -224,11 +225,53 @@ def compile_backbone(cfg: DictConfig) -> bool:
     return _auto(cfg.runtime.compile, on_gpu(cfg))
 
 
-def channels_last(cfg: DictConfig, backbone) -> bool:
-    """NHWC convolutions: tensor-core kernels on GPUs, and 1.2-1.4x on CPUs (oneDNN; `make bench`)."""
+# Strided convolutions with fewer input channels than this are kept out of NHWC on CPUs. Measured with torch
+# 2.14.1 (oneDNN 3.12) on an AMD EPYC with AVX2 and no AVX-512: the weight gradient of a 1x1 stride-2 Conv2d
+# with 2 to 7 input channels in NHWC corrupts the heap (1 thread: exit 139 or 134 on every try; 2 threads: a
+# hang at 100% that ignores SIGTERM); 1 or 8 and more input channels, stride 1, 3x3 kernels, NCHW, or oneDNN
+# switched off all run (tests/test_channels_last.py holds the bisection). The rule, with a margin: no strided
+# Conv2d of any kernel size reading fewer than 8 channels. A ResNet's shortcut reads `width` channels.
+CPU_NHWC_MIN_CHANNELS = 8
+
+
+def cpu_nhwc_unsafe(backbone) -> list[str]:
+    """The strided Conv2d layers of `backbone` that read fewer than `CPU_NHWC_MIN_CHANNELS` channels."""
     import torch
 
-    return _auto(cfg.runtime.channels_last, any(isinstance(m, torch.nn.Conv2d) for m in backbone.modules()))
+    return [
+        name
+        for name, m in backbone.named_modules()
+        if isinstance(m, torch.nn.Conv2d) and max(m.stride) > 1 and m.in_channels < CPU_NHWC_MIN_CHANNELS
+    ]
+
+
+def channels_last(cfg: DictConfig, backbone) -> bool:
+    """NHWC convolutions; auto = for conv backbones on GPUs (tensor-core kernels), and on CPUs only where no
+    strided convolution reads fewer than 8 channels (`cpu_nhwc_unsafe`: oneDNN's kernels crash there). On
+    CPUs NHWC measured 1.22x (width 8) and 1.31x (width 16) the NCHW step of a ResNet18 with 1 thread
+    (docs/performance.md). `true` is kept as asked, with a one-line warning where the kernels crash."""
+    import torch
+
+    if not any(isinstance(m, torch.nn.Conv2d) for m in backbone.modules()):
+        return _auto(cfg.runtime.channels_last, False)
+    unsafe = [] if on_gpu(cfg) else cpu_nhwc_unsafe(backbone)
+    if str(cfg.runtime.channels_last) == "auto":
+        return not unsafe
+    if cfg.runtime.channels_last and unsafe:
+        logging.getLogger("binary_encoding").warning(
+            f"runtime.channels_last=true on a CPU with strided convolutions of fewer than {CPU_NHWC_MIN_CHANNELS} "
+            f"input channels ({', '.join(unsafe[:3])}): oneDNN crashed or hung there on AVX2 CPUs; auto avoids it"
+        )
+    return bool(cfg.runtime.channels_last)
+
+
+def sigterm_grace_s(cfg: DictConfig) -> float | None:
+    """Seconds a job may take to stop after SIGTERM before the watchdog kills it (`run/watchdog.py`);
+    None: no watchdog. A config.yaml made before the key existed gets the default."""
+    v = cfg.runtime.get("sigterm_grace_s", 60)
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+        raise ConfigError(f"runtime.sigterm_grace_s must be a positive number of seconds or null, got {v!r}")
+    return v
 
 
 def check_finite_every(cfg: DictConfig) -> int:

@@ -262,9 +262,12 @@ SETTINGS: dict[str, Setting] = {
     ),
     "runtime.cuda_graphs": Choice("the training step as one CUDA graph (auto: one GPU)", *AUTO),
     "runtime.cudnn_benchmark": Choice("cuDNN autotuning (auto: on GPUs unless deterministic)", *AUTO),
-    "runtime.channels_last": Choice("NHWC memory format (auto: conv backbones)", *AUTO),
+    "runtime.channels_last": Choice("NHWC memory format (auto: GPUs, and CPUs where oneDNN is safe)", *AUTO),
     "runtime.check_finite_every": Int(
         "steps between reads of the NaN flag (auto: 1 on CPU, 50 on GPU)", ge=1, also=("auto",)
+    ),
+    "runtime.sigterm_grace_s": Num(
+        "seconds after SIGTERM before a job that has not stopped is killed (null: never)", gt=0, null=True
     ),
     "runtime.checkpoint_every_n_epochs": Int("epochs between refreshes of checkpoints/last.ckpt", ge=1),
     "runtime.threads": Int(
