@@ -173,10 +173,12 @@ def acquire(out: str | Path) -> dict:
         own = h.get("host") == mine["host"] and h.get("pid") == mine["pid"]  # left by an earlier call that died
         reason = "it is this process's own, left over" if own else stale_reason(h)
         if reason is None:
-            raise FolderBusy(
+            busy = FolderBusy(
                 f"{out} is in use by another job ({describe(h)}); wait for it or stop it, then rerun "
                 f"(if no job runs there, remove {path})"
             )
+            busy.holder = describe(h)
+            raise busy
         msg = f"taking over the stale lock of {out} ({describe(h)}): {reason}"
         warnings.warn(msg, stacklevel=2)
         log.warning(msg)
