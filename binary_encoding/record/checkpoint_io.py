@@ -43,16 +43,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         torch.save(checkpoint, buf)
-        if not self.hold:
-            files.write_atomic(path, buf.getbuffer())
-            return
-        tmp = files.temp_path(path)
-        try:
-            files.write_synced(tmp, buf.getbuffer())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        self.pending = (tmp, path)
+        files.write_atomic(path, buf.getbuffer(), rename=not self.hold)
+        if self.hold:
+            self.pending = (files.temp_path(path), path)
 
     def commit(self) -> None:
         """Rename the checkpoint held back by `save_checkpoint` into place (nothing when none is held)."""

@@ -57,15 +57,17 @@ def write_synced(path: str | Path, data: bytes | str) -> None:
         os.fsync(f.fileno())
 
 
-def write_atomic(path: str | Path, data: bytes | str) -> None:
-    """Write `data` to `path` whole or not at all: into `<path>.tmp`, flushed to the disk (fsync), then
-    renamed over `path` (a crash or a full disk leaves the previous file intact). On failure the temporary
-    file is removed and the error names `path`."""
+def write_atomic(path: str | Path, data: bytes | str, rename: bool = True) -> None:
+    """Write `data` to `path` whole or not at all: into `<path>.tmp` (`temp_path`), flushed to the disk
+    (fsync), then renamed over `path` (a crash or a full disk leaves the previous file intact); with
+    `rename=False` the renaming is the caller's. On failure the temporary file is removed and the error
+    names `path`."""
     path = Path(path)
     tmp = temp_path(path)
     try:
         write_synced(tmp, data)
-        os.replace(tmp, path)
+        if rename:
+            os.replace(tmp, path)
     except BaseException as err:
         try:
             tmp.unlink(missing_ok=True)
