@@ -208,7 +208,7 @@ def test_a_busy_job_of_a_sweep_is_recorded_and_the_others_run(tmp_path):
     assert done["epochs"] == 1 and done["lr"] == 0.02
     assert not (busy / "summary.json").exists() and not (busy / "failed.json").exists()
     recap = next(ln for ln in r.stdout.splitlines() if ln.startswith("1/2"))
-    assert "running" in recap and f"pid {holder.pid}" in recap
+    assert recap.split()[1] == "refused" and f"(in use by host {socket.gethostname()}, pid {holder.pid}" in recap
 
 
 # ------------------------------------------------------------------------------------------------
