@@ -18,14 +18,18 @@ from omegaconf import OmegaConf
     [(b"", "is empty (0 bytes): not a checkpoint"), (b"seed: 0\nlr: 0.001\n", "is not a checkpoint (no torch zip")],
     ids=["zero-bytes", "yaml"],
 )
-def test_evaluate_on_a_file_that_is_no_checkpoint_says_so_in_one_line_with_exit_2(procs, tmp_path, content, says):
+def test_evaluate_on_a_file_that_is_no_checkpoint_says_so_in_one_line_with_exit_2(tmp_path, capsys, content, says):
+    from binary_encoding.evaluate import main as evaluate_main
+
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     OmegaConf.save(make_cfg(run), run / "config.yaml")
     (run / "checkpoints" / "last.ckpt").write_bytes(content)
-    r = procs.run([sys.executable, "-m", "binary_encoding.evaluate", str(run)], timeout=300, cwd=tmp_path)
-    assert r.returncode == 2, r.stderr[-3000:]
-    (line,) = r.stderr.strip().splitlines()
+    with pytest.raises(SystemExit) as exit_code:
+        evaluate_main([str(run)])
+    err = capsys.readouterr().err
+    assert exit_code.value.code == 2, err[-3000:]
+    (line,) = err.strip().splitlines()
     assert line == f"[1/1] {run}: {run / 'checkpoints' / 'last.ckpt'} {says}" + line.split(says, 1)[1]
     assert not (run / "eval.json").exists()
 
