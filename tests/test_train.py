@@ -486,6 +486,7 @@ def test_a_stopped_job_exits_nonzero_says_how_to_resume_and_resumes(procs, tmp_p
     assert "epoch 1/300 " in log and f"epoch {epochs_before + 1}/{epochs_before + 1} " in log
 
 
+@pytest.mark.slow  # 2 conv runs of 6 epochs; the digits kill tests (test_epoch_commit.py) guard the default suite
 def test_a_killed_run_resumes_to_exactly_the_numbers_of_an_uninterrupted_run(procs, tmp_path):
     """kill -9 in the middle of a CIFAR-shaped run with augmentation (conv backbone), in its third epoch
     (placed by a callback, `kill_points.py`), then the same run again: it ends with exactly the numbers and
