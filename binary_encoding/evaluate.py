@@ -43,6 +43,8 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     from .run.build import build_datamodule, build_model
 
     run_dir = Path(run_dir)
+    path = Path(checkpoint) if checkpoint else files.last_checkpoint(run_dir)
+    check_checkpoint_file(path)
     cfg = with_defaults(OmegaConf.load(run_dir / files.CONFIG))
     gpu = device == "cuda" if device else policy.on_gpu(cfg)
     with open_dict(cfg):  # evaluation runs eagerly on one device
@@ -54,8 +56,12 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg)
     module = build_model(cfg, dm.input_shape, dm.num_classes)
-    path = Path(checkpoint) if checkpoint else files.last_checkpoint(run_dir)
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 -- a zip of another program: whatever its unpickling raises
+        raise NotACheckpoint(f"{path} is not a checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise NotACheckpoint(f"{path} is not a checkpoint of a run (no state_dict in it)")
     try:
         module.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:  # torch lists every tensor; the first line says what does not fit
@@ -77,6 +83,23 @@ def evaluate_run(run_dir: str | Path, device: str | None = None, checkpoint: str
     }
     files.write_json(run_dir / files.EVAL, out)
     return out
+
+
+class NotACheckpoint(ValueError):
+    """The file given as a checkpoint is empty or no checkpoint at all (the user's input: exit 2)."""
+
+
+def check_checkpoint_file(path: Path) -> None:
+    """Refuse, in one line, a checkpoint file that is missing, empty, or no torch zip archive (a YAML file
+    named last.ckpt, a cut-off write), before the run's data and model are built."""
+    import zipfile
+
+    if not path.is_file():
+        raise NotACheckpoint(f"{path} is no file")
+    if path.stat().st_size == 0:
+        raise NotACheckpoint(f"{path} is empty (0 bytes): not a checkpoint")
+    if not zipfile.is_zipfile(path):  # every checkpoint torch.save writes is a zip archive
+        raise NotACheckpoint(f"{path} is not a checkpoint (no torch zip archive; cut off while written?)")
 
 
 def with_defaults(cfg):
@@ -130,10 +153,14 @@ def main(argv: list[str] | None = None) -> None:
     from .run import job
 
     job.quiet_lightning()
-    failed = 0
+    failed, bad_input = 0, 0
     for i, run in enumerate(runs, 1):
         try:
             r = evaluate_run(run, a.device, a.checkpoint)
+        except NotACheckpoint as e:
+            bad_input += 1
+            print(f"[{i}/{len(runs)}] {run}: {e}", file=sys.stderr)
+            continue
         except Exception as e:  # noqa: BLE001 -- one broken run must not stop a sweep's evaluation
             failed += 1
             print(f"[{i}/{len(runs)}] {run}: FAILED {type(e).__name__}: {e}", file=sys.stderr)
@@ -142,8 +169,8 @@ def main(argv: list[str] | None = None) -> None:
             f"[{i}/{len(runs)}] {run}: test acc {r['test_acc']:.4f}, NC1 {r['nc1']:.3e}, "
             f"Mahalanobis AUROC {r['mahalanobis_auroc']:.4f} -> {run / files.EVAL}"
         )
-    if failed:
-        raise SystemExit(1)
+    if failed or bad_input:
+        raise SystemExit(1 if failed else 2)  # 2: only files given that are no checkpoints (the user's to fix)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ def _hydra_main(cfg: DictConfig) -> float:
         summary = train(cfg)
     except ConfigError as e:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # one job of a sweep: recorded in its failed.json, the other jobs run
+            from .run.sweep_log import refusal
+
+            raise refusal(e) from None  # one job of a sweep: failed.json (or refused), the other jobs run
         print(f"error: {e}", file=sys.stderr)  # a config error is the user's to fix: no traceback
         raise SystemExit(2) from None
     return objective(summary)

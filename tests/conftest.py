@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -26,3 +32,104 @@ def make_cfg(tmp_path, *overrides: str, logger: str = "csv"):
 @pytest.fixture
 def cfg_factory(tmp_path):
     return lambda *o, **kw: make_cfg(tmp_path, *o, **kw)
+
+
+# ------------------------------------------------------------------------------------------------
+# Processes a test starts end with the test, pass or fail (with whatever they started in turn)
+# ------------------------------------------------------------------------------------------------
+
+
+class Procs:
+    """Start processes for one test, each in a session of its own (`start_new_session`), so that killing
+    its process group also kills what it started (DDP ranks, joblib workers); `close` kills them all."""
+
+    def __init__(self):
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, cmd, **kwargs) -> subprocess.Popen:
+        proc = subprocess.Popen(cmd, start_new_session=True, **kwargs)
+        self.started.append(proc)
+        return proc
+
+    def run(self, cmd, timeout: float, capture_output: bool = True, text: bool = True, **kwargs):
+        """`subprocess.run` whose timeout kills the whole process group, not only its first process."""
+        pipe = subprocess.PIPE if capture_output else None
+        proc = self.start(cmd, stdout=pipe, stderr=pipe, text=text, **kwargs)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill(proc)
+            raise
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+    @staticmethod
+    def kill(proc: subprocess.Popen) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group outlives its leader: killed even after it exited
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
+            proc.communicate(timeout=30)
+
+    def close(self) -> None:
+        for proc in self.started:
+            self.kill(proc)
+
+
+@pytest.fixture
+def procs():
+    p = Procs()
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def _children() -> dict[int, list[int]]:
+    """Every process's children, by parent pid (from /proc)."""
+    kids: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            kids.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(int(stat.parent.name))
+    return kids
+
+
+def _descendants() -> set[int]:
+    kids, found, todo = _children(), set(), [os.getpid()]
+    while todo:
+        for pid in kids.get(todo.pop(), []):
+            if pid not in found:
+                found.add(pid)
+                todo.append(pid)
+    return found
+
+
+def _is_service(pid: int) -> bool:
+    """A W&B service that wandb, imported by this pytest process, keeps for all its runs (not a test's)."""
+    try:
+        return b"wandb" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+if sys.platform == "linux":  # orphans of a test's processes come to this process, so that it can end them
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test():
+    """Kill, when a test ends, every process it left (started by subprocess.run, Popen, multiprocessing, or
+    orphaned by them: this process is their subreaper on Linux), whatever fixture started it or not."""
+    if sys.platform != "linux":
+        yield
+        return
+    before = _descendants()
+    yield
+    left = [pid for pid in _descendants() - before if not _is_service(pid)]
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in left:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, 0)  # reap this process's own children and orphans; others are their parents' to reap

@@ -67,7 +67,7 @@ def test_a_second_process_on_a_busy_folder_refuses_naming_the_holder(tmp_path):
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(held["since"]))
     assert line == (
         f"error: {out} is in use by another job (host {socket.gethostname()}, pid {first.pid}, since {since}); "
-        "wait for it or stop it, then rerun"
+        f"wait for it or stop it, then rerun (if no job runs there, remove {out / lock.LOCK})"
     )
     assert first.poll() is None and not (out / "failed.json").exists()  # the holder's record is untouched
     assert (out / "config.yaml").read_text() == record_before
@@ -115,6 +115,49 @@ def test_another_hosts_lock_is_stale_only_once_its_heartbeat_is_old(tmp_path, mo
     assert lock.holder(tmp_path) == mine and mine["host"] == socket.gethostname()
 
 
+def test_a_heartbeat_in_the_future_beyond_the_clock_skew_is_taken_over(procs, tmp_path):
+    """A lock from another host whose clock runs 1 hour ahead would hold the folder for that hour (and one
+    a year ahead, for a year): beyond `MAX_CLOCK_SKEW_S` it is stale; a real run then trains there."""
+    write_lock(tmp_path, host="node-elsewhere", pid=1, heartbeat=time.time() + lock.MAX_CLOCK_SKEW_S - 60)
+    with pytest.raises(lock.FolderBusy, match=f"if no job runs there, remove {tmp_path / lock.LOCK}"):
+        lock.acquire(tmp_path)  # within the skew: a live holder whose clock is a little ahead
+    out = tmp_path / "run"
+    write_lock(out, host="node-elsewhere", pid=1, heartbeat=time.time() + 3600)
+    r = procs.run(
+        [sys.executable, "-m", "binary_encoding.train", *ARGS, f"output_dir={out}", *TINY], timeout=300, cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "its heartbeat is 60 min in the future (the holder's clock is wrong)" in r.stderr
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 1 and not (out / lock.LOCK).exists()
+
+
+TINY = ["trainer.max_epochs=1", "deepfool_samples=0", "metrics_every=0", "runtime.threads=1"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["[1, 2]", '{"host": "h", "pid": "12x"}', '{"host": "h", "since": 1, "heartbeat": 1}', "HEARTBEAT_ABC", "null"],
+    ids=["a-list", "pid-12x", "no-pid", "heartbeat-abc", "null"],
+)
+def test_a_lock_of_the_wrong_shape_is_taken_over_with_one_warning(tmp_path, content):
+    """JSON that is no lock this program wrote is unreadable like a lock that is no JSON: taken over."""
+    tmp_path.mkdir(exist_ok=True)
+    if content == "HEARTBEAT_ABC":
+        content = json.dumps({**lock.me(), "host": "node-elsewhere", "heartbeat": "abc"})
+    (tmp_path / lock.LOCK).write_text(content)
+    assert lock.holder(tmp_path) == {}
+    with pytest.warns(UserWarning, match="not a lock this program wrote.*: it cannot be read") as seen:
+        mine = lock.acquire(tmp_path)
+    assert len(seen) == 1 and lock.holder(tmp_path) == mine
+
+
+def test_a_wrong_shape_lock_does_not_stop_a_run(cfg_factory, tmp_path):
+    (tmp_path / lock.LOCK).write_text('{"host": "h", "pid": "12x", "since": "abc"}')
+    with pytest.warns(UserWarning, match="taking over the stale lock"):
+        s = train(cfg_factory(*TINY))
+    assert s["epochs"] == 1 and not (tmp_path / lock.LOCK).exists()
+
+
 def test_a_requeued_slurm_job_takes_over_its_own_earlier_attempts_lock(tmp_path, monkeypatch):
     """A requeued job keeps its SLURM_JOB_ID and may land on another node within the heartbeat time."""
     write_lock(tmp_path, host="node-elsewhere", pid=1, slurm_job="4242")
@@ -160,7 +203,7 @@ def test_a_busy_job_of_a_sweep_is_recorded_and_the_others_run(tmp_path):
     assert done["epochs"] == 1 and done["lr"] == 0.02
     assert not (busy / "summary.json").exists() and not (busy / "failed.json").exists()
     recap = next(ln for ln in r.stdout.splitlines() if ln.startswith("1/2"))
-    assert "running" in recap and f"pid {holder.pid}" in recap
+    assert recap.split()[1] == "refused" and f"(in use by host {socket.gethostname()}, pid {holder.pid}" in recap
 
 
 # ------------------------------------------------------------------------------------------------

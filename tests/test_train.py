@@ -432,20 +432,7 @@ def test_a_resumed_record_replaces_the_rows_from_the_resume_epoch_on(tmp_path):
 # ------------------------------------------------------------------------------------------------
 
 
-_STARTED: list[subprocess.Popen] = []  # by `_start`; killed after each test (`_kill_started`), pass or fail
-
-
-@pytest.fixture(autouse=True)
-def _kill_started():
-    yield
-    while _STARTED:
-        p = _STARTED.pop()
-        if p.poll() is None:
-            p.kill()
-            p.communicate(timeout=60)
-
-
-def _start(tmp_path, out, *args):
+def _start(procs, tmp_path, out, *args):
     cmd = [
         sys.executable,
         "-m",
@@ -455,8 +442,7 @@ def _start(tmp_path, out, *args):
         f"output_dir={out}",
         *args,
     ]
-    _STARTED.append(subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    return _STARTED[-1]
+    return procs.start(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for_epochs(proc, out, epochs: int, timeout: float = 240):
@@ -475,12 +461,12 @@ def _wait_for_epochs(proc, out, epochs: int, timeout: float = 240):
 @pytest.mark.parametrize(
     "sig, code, word", [(15, 143, "terminated"), (2, 130, "interrupted")], ids=["SIGTERM", "SIGINT"]
 )
-def test_a_stopped_job_exits_nonzero_says_how_to_resume_and_resumes(tmp_path, sig, code, word):
+def test_a_stopped_job_exits_nonzero_says_how_to_resume_and_resumes(procs, tmp_path, sig, code, word):
     """SIGTERM (a cluster's stop) exits 143 and Ctrl-C 130, never 0 (a sweep must not take the job
     for finished); one line says where it stopped and the exact command that resumes it; failed.json
     records it; that command then resumes from the checkpoint and finishes."""
     out = tmp_path / "run"
-    proc = _start(tmp_path, out, "trainer.max_epochs=300", "deepfool_samples=8")
+    proc = _start(procs, tmp_path, out, "trainer.max_epochs=300", "deepfool_samples=8")
     _wait_for_epochs(proc, out, 2)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
@@ -491,12 +477,8 @@ def test_a_stopped_job_exits_nonzero_says_how_to_resume_and_resumes(tmp_path, si
     assert not (out / "summary.json").exists() and (out / "checkpoints" / "last.ckpt").exists()
     epochs_before = len(read_csv(out / "metrics.csv"))
     cmd = line.split("resume with: ", 1)[1].split(" (from ")[0].split()
-    done = subprocess.run(
-        [sys.executable, *cmd[1:3], *cmd[3:], "trainer.max_epochs=" + str(epochs_before + 1)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = procs.run(
+        [sys.executable, *cmd[1:3], *cmd[3:], "trainer.max_epochs=" + str(epochs_before + 1)], cwd=tmp_path, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((out / "summary.json").read_text())["epochs"] == epochs_before + 1
@@ -505,39 +487,25 @@ def test_a_stopped_job_exits_nonzero_says_how_to_resume_and_resumes(tmp_path, si
     assert "epoch 1/300 " in log and f"epoch {epochs_before + 1}/{epochs_before + 1} " in log
 
 
-def test_a_killed_run_resumes_to_exactly_the_numbers_of_an_uninterrupted_run(tmp_path):
-    """kill -9 in the middle of a CIFAR-shaped run with augmentation (conv backbone), then the same
-    command again: the resumed run ends with exactly the numbers of a run never interrupted (the
-    augmentation's random numbers depend on seed, epoch and rank only; the optimizer, gamma and the
-    record resume from the checkpoint)."""
+@pytest.mark.slow  # 2 conv runs of 6 epochs; the digits kill tests (test_epoch_commit.py) guard the default suite
+def test_a_killed_run_resumes_to_exactly_the_numbers_of_an_uninterrupted_run(procs, tmp_path):
+    """kill -9 in the middle of a CIFAR-shaped run with augmentation (conv backbone), in its third epoch
+    (placed by a callback, `kill_points.py`), then the same run again: it ends with exactly the numbers and
+    record of a run never interrupted (the augmentation's random numbers depend on seed, epoch and rank only;
+    the optimizer, gamma and the record resume from the checkpoint)."""
     from synthetic_cifar import write_cifar10
+    from test_epoch_commit import kill_and_compare
 
     write_cifar10(tmp_path / "data", n_train=600, n_test=200)
     args = [
+        "trainer.max_epochs=6",
         "data=cifar10",
         f"data.root={tmp_path / 'data'}",
         "backbone=resnet18",
         "backbone.width=4",
-        "trainer.max_epochs=6",
         "deepfool_samples=8",
     ]
-    full = _start(tmp_path, tmp_path / "full", *args)
-    cut = _start(tmp_path, tmp_path / "cut", *args)
-    _wait_for_epochs(cut, tmp_path / "cut", 2)
-    cut.kill()
-    cut.communicate(timeout=60)
-    assert not (tmp_path / "cut" / "summary.json").exists()
-    resumed = _start(tmp_path, tmp_path / "cut", *args)
-    for p in (full, resumed):
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err[-3000:]
-    a, b = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("full", "cut"))
-    assert {k: v for k, v in a.items() if k != "fit_seconds"} == {k: v for k, v in b.items() if k != "fit_seconds"}
-    rows_a, rows_b = read_csv(tmp_path / "full" / "metrics.csv"), read_csv(tmp_path / "cut" / "metrics.csv")
-    timing = {k for k in rows_a[0] if k.startswith("time/")}
-    assert [{k: v for k, v in r.items() if k not in timing} for r in rows_a] == [
-        {k: v for k, v in r.items() if k not in timing} for r in rows_b
-    ]
+    kill_and_compare(procs, tmp_path, args, [[["train_batch", 2]]], timeout=1800)
 
 
 def test_a_diverged_run_is_flagged(cfg_factory, capsys):

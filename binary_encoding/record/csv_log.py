@@ -12,6 +12,10 @@ from lightning.pytorch.utilities import rank_zero_only
 from ..metrics import catalog
 from .files import METRICS, write_atomic
 
+# the module logs train/loss at the end of every training epoch, the last values Lightning hands to
+# the loggers in an epoch (after the validation's): when they arrive, the epoch is complete
+EPOCH_COMPLETE = "train/loss"
+
 
 class LocalRecord(Logger):
     """A Lightning logger that keeps `<dir>/metrics.csv`: one row per epoch holding exactly what was
@@ -45,9 +49,7 @@ class LocalRecord(Logger):
         epoch = int(metrics["epoch"])
         if not self._resumed:  # first call of this process: keep earlier epochs of a cut-off attempt
             self._resumed = True
-            if self.path.exists():
-                with open(self.path) as f:
-                    self.rows = {int(r["epoch"]): r for r in csv.DictReader(f) if int(r["epoch"]) < epoch}
+            self.rows = {int(r["epoch"]): r for r in read_rows(self.path.parent) if int(r["epoch"]) < epoch}
         row = self.rows.setdefault(epoch, {"epoch": epoch})
         row["step"] = step
         row.update({k: float(v) for k, v in metrics.items() if k != "epoch"})
@@ -67,3 +69,12 @@ class LocalRecord(Logger):
         w.writeheader()
         w.writerows(rows)
         write_atomic(self.path, text.getvalue())  # a crash or a full disk never leaves a half-written record
+
+
+def read_rows(out_dir: str | Path) -> list[dict]:
+    """The rows of `<out_dir>/metrics.csv` (none without one), values as written (strings, "" when empty)."""
+    path = Path(out_dir) / METRICS
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

@@ -43,18 +43,31 @@ def last_checkpoint(run_dir: str | Path) -> Path:
     return Path(run_dir) / CHECKPOINTS / LAST_CKPT
 
 
-def write_atomic(path: str | Path, data: bytes | str) -> None:
-    """Write `data` to `path` whole or not at all: into `<path>.tmp`, flushed to the disk (fsync), then
-    renamed over `path` (a crash or a full disk leaves the previous file intact). On failure the temporary
-    file is removed and the error names `path`."""
+def temp_path(path: str | Path) -> Path:
+    """Where `path` is written before it is renamed into place (`write_atomic`)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    return path.with_name(path.name + ".tmp")
+
+
+def write_synced(path: str | Path, data: bytes | str) -> None:
+    """Write `data` to `path` and flush it to the disk (fsync)."""
+    with open(path, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_atomic(path: str | Path, data: bytes | str, rename: bool = True) -> None:
+    """Write `data` to `path` whole or not at all: into `<path>.tmp` (`temp_path`), flushed to the disk
+    (fsync), then renamed over `path` (a crash or a full disk leaves the previous file intact); with
+    `rename=False` the renaming is the caller's. On failure the temporary file is removed and the error
+    names `path`."""
+    path = Path(path)
+    tmp = temp_path(path)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_synced(tmp, data)
+        if rename:
+            os.replace(tmp, path)
     except BaseException as err:
         try:
             tmp.unlink(missing_ok=True)

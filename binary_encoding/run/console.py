@@ -8,6 +8,7 @@ console and the line goes to the log file only. (What a sweep prints is in `swee
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -17,12 +18,9 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
 from ..metrics import catalog
+from ..record.csv_log import EPOCH_COMPLETE  # the last value of an epoch to reach the loggers
 
 log = logging.getLogger("binary_encoding")
-
-# the module logs train/loss at the end of every training epoch, the last values Lightning hands to
-# the loggers in an epoch (after the validation's): when they arrive, the epoch is complete
-EPOCH_COMPLETE = "train/loss"
 
 
 class ProgressBar(TQDMProgressBar):
@@ -32,6 +30,10 @@ class ProgressBar(TQDMProgressBar):
         items = super().get_metrics(trainer, pl_module)
         items.pop("v_num", None)
         return items
+
+
+RESTORED = "(restored on resume)"  # where the seconds stand in a line written again from metrics.csv
+_EPOCH_LINE = re.compile(r"\] - epoch (\d+)/\d+  ")
 
 
 class EpochLog(Logger):
@@ -72,11 +74,33 @@ class EpochLog(Logger):
             self.emit(self.line(now - self.last_time))
             self.last_time = now
 
-    def line(self, seconds: float) -> str:
+    def line(self, seconds: float | None) -> str:
         parts = [f"epoch {int(self.epoch) + 1}/{self.max_epochs}"]
         values = catalog.console_values()  # (key, label, format) of the metrics that declare an epoch-line label
         parts += [f"{label} {float(self.values[k]):{fmt}}" for k, label, fmt in values if k in self.values]
-        return "  ".join([*parts, f"{seconds:.1f} s"])
+        return "  ".join([*parts, RESTORED if seconds is None else f"{seconds:.1f} s"])
+
+    @rank_zero_only
+    def restore(self, rows: list[dict], epochs_done: int) -> None:
+        """Write the lines of epochs that the resumed checkpoint holds (the first `epochs_done`) and the
+        job's train.log lacks, from their metrics.csv `rows`: a kill between the checkpoint's commit
+        (`record/checkpoint_io.py`) and its epoch's line leaves that line out."""
+        logs = [Path(h.baseFilename) for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+        if not logs:
+            return  # no job log (train() called without logging set up): nothing to complete
+        try:
+            text = logs[0].read_text(errors="replace")
+        except OSError:
+            text = ""
+        logged = [int(m.group(1)) for m in _EPOCH_LINE.finditer(text)]
+        first = max(logged, default=0)  # epochs 0 .. first-1 have their lines
+        for row in rows:
+            epoch = int(row["epoch"])
+            if first <= epoch < epochs_done and row.get(EPOCH_COMPLETE) not in (None, ""):
+                self.epoch = epoch
+                self.values = {k: float(v) for k, v in row.items() if v not in (None, "")}
+                self.emit(self.line(None))
+        self.epoch, self.values = None, {}
 
     def emit(self, line: str) -> None:
         if self.console:

@@ -53,7 +53,7 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     import lightning as L
 
     from ..record import csv_log, files, summarize
-    from ..record.checkpoint_io import AtomicCheckpointIO
+    from ..record.checkpoint_io import AtomicCheckpointIO, EpochCommit
     from . import console, job, policy, settings, threads
 
     n_threads = threads.apply(cfg.runtime.get("threads"))  # first: N jobs at once split the cores
@@ -81,18 +81,23 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     bar = kwargs["enable_progress_bar"]
     # the epoch lines go to the console too unless a bar holds it (outside a terminal they always do)
     epoch_log = console.EpochLog(cfg.trainer.max_epochs, console=not bar or not sys.stdout.isatty())
+    ckpt_path = job.resume_checkpoint(cfg, out)
+    if ckpt_path == str(files.last_checkpoint(out)):  # resuming this job: its log gets every committed epoch
+        epoch_log.restore(csv_log.read_rows(out), checkpoint_epochs(ckpt_path))
+    ckpt_io = AtomicCheckpointIO(hold=True)  # last.ckpt commits an epoch once its row is on disk (checkpoint_io.py)
     trainer = L.Trainer(
         **kwargs,
         callbacks=[*callbacks, console.ProgressBar()] if bar else callbacks,
-        logger=[*loggers, csv_log.LocalRecord(out), epoch_log],
-        plugins=[*job.cluster_plugins(), AtomicCheckpointIO()],
+        # in this order: the row of an epoch is written, then its checkpoint committed, then its line
+        logger=[*loggers, csv_log.LocalRecord(out), EpochCommit(ckpt_io), epoch_log],
+        plugins=[*job.cluster_plugins(), ckpt_io],
         default_root_dir=str(out),
     )
     ok = False
     try:
         start = time.time()
         with job.terminations(trainer, cfg, out):
-            trainer.fit(module, dm, ckpt_path=job.resume_checkpoint(cfg, out))
+            trainer.fit(module, dm, ckpt_path=ckpt_path)
         settings.check_trained(trainer)  # no optimizer step: no summary, the job failed
         seconds = time.time() - start
         summary = summarize.run_summary(
@@ -112,3 +117,10 @@ def fit(cfg: DictConfig, extra_callbacks: list) -> dict:
     finally:
         for lg in loggers:  # every job closes its own run, failed ones marked so
             lg.finish(exit_code=0 if ok else 1)
+
+
+def checkpoint_epochs(path: str) -> int:
+    """How many epochs the checkpoint at `path` holds (saved at the end of epoch `epoch`, counted from 0)."""
+    import torch
+
+    return int(torch.load(path, map_location="cpu", mmap=True, weights_only=False)["epoch"]) + 1

@@ -83,6 +83,8 @@ def finished(cfg: DictConfig, out: Path) -> dict | None:
             f"{out} holds a finished run with other settings ({diff}). Use another output_dir, "
             "or resume=false to train this one there"
         )
+    if _trains_on(cfg, out, summary):
+        return None
     print(f"already finished: {out} (remove its {files.SUMMARY} to train it again)")
     return summary
 
@@ -103,6 +105,30 @@ def check_settings(cfg: DictConfig, out: Path) -> None:
             with recording_failure(out):
                 raise
         raise
+
+
+def _trains_on(cfg: DictConfig, out: Path, summary: dict) -> bool:
+    """Whether the run finished in `out` is asked for more epochs (`trainer.max_epochs` above the summary's
+    `epochs`): then its summary is moved aside and it trains on from its last checkpoint (the resume check
+    lets `trainer.max_epochs` change: `identity.RESUMABLE_CHANGES`). Fewer epochs are refused: the
+    checkpoint is past them, and the finished run's numbers are not those of the shorter run."""
+    from .policy import ConfigError
+
+    asked, done = cfg.trainer.get("max_epochs"), summary.get("epochs")
+    if not isinstance(asked, int) or asked < 0 or not isinstance(done, int) or asked == done:
+        return False
+    if asked < done:
+        raise ConfigError(
+            f"{out} holds a run finished at {done} epochs; trainer.max_epochs={asked} asks for fewer. "
+            f"Use another output_dir, or resume=false to train {asked} epochs there"
+        )
+    (out / files.SUMMARY).replace(out / files.STALE_SUMMARY)
+    print(
+        f"training on: {out} finished {done} epochs; trainer.max_epochs={asked} continues from its last "
+        f"checkpoint (the {done}-epoch summary is kept as {files.STALE_SUMMARY})",
+        flush=True,
+    )
+    return True
 
 
 @contextmanager

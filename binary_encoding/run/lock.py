@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -37,6 +38,9 @@ from .policy import ConfigError
 LOCK = files.LOCK
 HEARTBEAT_S = 60.0  # how often the holder refreshes its heartbeat
 STALE_AFTER_S = 15 * 60.0  # a holder on another host silent this long is taken for dead (15 heartbeats)
+# the clocks of one cluster's nodes (kept by NTP) agree within seconds: a heartbeat further ahead of this
+# host's clock comes from a wrong clock, tells no age, and would hold the folder until that date
+MAX_CLOCK_SKEW_S = 10 * 60.0
 
 log = logging.getLogger("binary_encoding")
 _HELD: set[Path] = set()  # the folders this process holds (train() may be called again inside one)
@@ -71,13 +75,31 @@ def me() -> dict:
 
 
 def holder(out: str | Path) -> dict | None:
-    """What `<out>/job.lock` says (None without one; {} when it cannot be read)."""
+    """What `<out>/job.lock` says (None without one; {} when it cannot be read or is not of the shape
+    `me()` writes: then it is stale, `stale_reason`)."""
     try:
-        return json.loads((Path(out) / LOCK).read_text())
+        h = json.loads((Path(out) / LOCK).read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
         return {}
+    return h if _well_formed(h) else {}
+
+
+def _well_formed(h) -> bool:
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v < 1e11
+
+    return (
+        isinstance(h, dict)
+        and isinstance(h.get("host"), str)
+        and isinstance(h.get("pid"), int)
+        and not isinstance(h.get("pid"), bool)
+        and 0 < h["pid"] < 2**31
+        and number(h.get("since"))
+        and number(h.get("heartbeat"))
+        and all(h.get(k) is None or isinstance(h[k], str) for k in ("pid_start", "slurm_job"))
+    )
 
 
 def _alive_here(h: dict) -> bool:
@@ -99,11 +121,15 @@ def stale_reason(h: dict, now: float | None = None) -> str | None:
         return f"it is an earlier attempt of this SLURM job {h['slurm_job']} (requeued)"
     if h.get("host") == socket.gethostname():
         return None if _alive_here(h) else f"its process {h.get('pid')} is gone"
-    silent = (time.time() if now is None else now) - float(h.get("heartbeat", 0))
+    silent = (time.time() if now is None else now) - float(h["heartbeat"])
+    if -silent > MAX_CLOCK_SKEW_S:
+        return f"its heartbeat is {-silent / 60:.0f} min in the future (the holder's clock is wrong)"
     return f"its heartbeat is {silent / 60:.0f} min old" if silent > STALE_AFTER_S else None
 
 
 def describe(h: dict) -> str:
+    if not h:
+        return "unreadable, or not a lock this program wrote"
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(h.get("since", 0))))
     slurm = f", SLURM job {h['slurm_job']}" if h.get("slurm_job") else ""
     return f"host {h.get('host')}, pid {h.get('pid')}{slurm}, since {since}"
@@ -147,7 +173,12 @@ def acquire(out: str | Path) -> dict:
         own = h.get("host") == mine["host"] and h.get("pid") == mine["pid"]  # left by an earlier call that died
         reason = "it is this process's own, left over" if own else stale_reason(h)
         if reason is None:
-            raise FolderBusy(f"{out} is in use by another job ({describe(h)}); wait for it or stop it, then rerun")
+            busy = FolderBusy(
+                f"{out} is in use by another job ({describe(h)}); wait for it or stop it, then rerun "
+                f"(if no job runs there, remove {path})"
+            )
+            busy.holder = describe(h)
+            raise busy
         msg = f"taking over the stale lock of {out} ({describe(h)}): {reason}"
         warnings.warn(msg, stacklevel=2)
         log.warning(msg)
