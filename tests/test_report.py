@@ -592,3 +592,23 @@ def test_a_diverged_flag_read_as_a_number_or_a_string_still_leaves_the_run_out(f
     )
     assert list(report.select_runs(runs)["run_id"]) == ["good"]
     assert report.left_out(runs) == [("broken", "diverged (final training accuracy at chance level)")]
+
+
+def test_a_summary_made_before_two_valuedness_gets_it_from_the_latents_it_saved(tmp_path):
+    """Runs made before the metric existed: the report reads two-valuedness from their latents.npz (the
+    training split at the end), equal to sklearn's per-dimension R² (tests/oracles.py); a summary that holds
+    the value keeps it, and a run without latents has none."""
+    from oracles import two_valuedness_reference
+
+    root = tmp_path / "sweep"
+    old = _job(root, "binenc", 0, 1e-3, latents=True)
+    _job(root, "binenc", 1, 1e-3, latents=True, extra={"two_valued": 0.5, "two_valued_min": 0.25})
+    _job(root, "linpen", 0, 1e-3)
+    runs, _ = report.load_runs(root)
+    got = runs.set_index(["head", "seed"])
+    want = two_valuedness_reference(np.load(old / "latents.npz")["train_z"])
+    assert got.loc[("binenc", 0), "two_valued"] == pytest.approx(want.mean(), rel=1e-6)
+    assert got.loc[("binenc", 0), "two_valued_min"] == pytest.approx(want.min(), rel=1e-6)
+    assert want.mean() < 0.999  # the latents are not exactly two-valued: a constant would not pass
+    assert (got.loc[("binenc", 1), "two_valued"], got.loc[("binenc", 1), "two_valued_min"]) == (0.5, 0.25)
+    assert pd.isna(got.loc[("linpen", 0), "two_valued"])

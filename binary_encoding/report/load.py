@@ -164,11 +164,31 @@ def load_runs(path) -> tuple[pd.DataFrame, pd.DataFrame]:
         else:
             status, error = "unfinished", unreadable
         h, unreadable_rows = read_history(job / files.METRICS)
+        if summary is not None and "two_valued" not in summary:
+            summary = {**summary, **_two_valued_from_latents(job)}
         record = _run_record(run_id, cfg, summary or {}, status, error)
         records.append({**record, "path": str(job), "unreadable_rows": unreadable_rows})
         if "epoch" in h:
             histories.append(h.assign(run_id=run_id))
     return _finish(records, histories, str(root))
+
+
+def _two_valued_from_latents(job: Path) -> dict:
+    """`two_valued` and `two_valued_min` of a run whose summary predates the metric, from the training
+    split's latents it saved at the end (`save_latents=true`): the value its summary would hold. {} without."""
+    import numpy as np
+
+    try:
+        with np.load(job / files.LATENTS) as lat:
+            z = lat["train_z"]
+    except (OSError, KeyError, ValueError):
+        return {}
+    import torch
+
+    from ..metrics.two_valued import two_valuedness
+
+    t = two_valuedness(torch.from_numpy(z))
+    return {"two_valued": t["mean"], "two_valued_min": t["min"]}
 
 
 def read_history(path: Path) -> tuple[pd.DataFrame, str]:
