@@ -13,7 +13,10 @@ _train = fit._train
 
 
 def held(cfg, out, callbacks):
+    give_up = time.monotonic() + 900  # a test that died without releasing must not leave this process behind
     while not release.exists():  # a signal from the test, polled; not a guessed delay
+        if time.monotonic() > give_up:
+            raise SystemExit(f"hold_job: {release} never appeared")
         time.sleep(0.05)
     return _train(cfg, out, callbacks)
 
