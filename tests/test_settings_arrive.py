@@ -355,11 +355,11 @@ def test_a_non_default_setting_arrives_where_it_is_used(key, tmp_path, monkeypat
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("batch_size=0", "batch_size must be positive, got 0"),
-        ("lr=0", "lr must be positive, got 0"),
-        ("trainer.max_epochs=0", "trainer.max_epochs must be positive, got 0"),
-        ("weight_decay=-0.1", "weight_decay must be >= 0, got -0.1"),
-        ("seed=-1", "seed must be in 0..4294967295 (numpy's range), got -1"),
+        ("batch_size=0", "batch_size=0: must be an integer >= 2"),
+        ("lr=0", "lr=0: must be a finite number > 0"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0: must be an integer >= 1"),
+        ("weight_decay=-0.1", "weight_decay=-0.1: must be a finite number >= 0"),
+        ("seed=-1", "seed=-1: must be an integer in 0..4294967295"),
         ("trainer.precision=16-mixed", "trainer.precision=16-mixed: fp16 overflows at 65,504 and gamma grows"),
         ("trainer.precision=16-true", "trainer.precision=16-true: fp16 overflows at 65,504 and gamma grows"),
     ],

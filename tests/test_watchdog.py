@@ -15,6 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,3 +117,25 @@ def test_disarming_ends_the_watcher_and_a_forked_child_holds_no_watch():
     watchdog.disarm()
     assert proc.returncode == 0 and signal.set_wakeup_fd(-1) == -1
     assert watchdog.arm(None) is False and watchdog._ARMED is None
+
+
+def test_a_job_run_in_process_leaves_no_watcher_behind(cfg_factory):
+    """`train(cfg)` from a notebook or a test: the watch is armed for the job (the handler is the project's)
+    and ends with it, so no watcher process outlives the job and no wakeup file stays set."""
+    from binary_encoding.run import job, watchdog
+    from binary_encoding.train import train
+
+    seen = []
+
+    class Peek(L.Callback):
+        def on_train_start(self, trainer, module):
+            seen.append(watchdog._ARMED[2] if watchdog._ARMED else None)
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        train(cfg_factory("trainer.max_epochs=1", "deepfool_samples=0", "metrics_every=0"), callbacks=[Peek()])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen and seen[0] is not None  # armed during the job
+    assert watchdog._ARMED is None and seen[0].poll() is not None  # its watcher ended with the job
+    assert signal.set_wakeup_fd(-1) == -1 and job._JOB is None

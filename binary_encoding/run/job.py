@@ -214,10 +214,10 @@ def handle_sigterm(cfg: DictConfig | None = None, out: Path | None = None) -> No
         signal.signal(signal.SIGTERM, _stop_outside_fit)
     except ValueError:  # not the main thread (a launcher running jobs in threads): the default stays
         return
-    if cfg is not None:  # a job stuck in a native call never runs the handler: killed after the grace
-        from . import policy, watchdog
+    from . import policy, watchdog
 
-        watchdog.arm(policy.sigterm_grace_s(cfg))
+    # a job stuck in a native call never runs the handler: killed after the grace; none left between jobs
+    watchdog.arm(policy.sigterm_grace_s(cfg)) if cfg is not None else watchdog.disarm()
 
 
 @contextmanager
