@@ -105,6 +105,14 @@ def test_batch_sampler_shards_cover_everything_once():
     assert not torch.equal(a, torch.cat(list(s)))
 
 
+@pytest.mark.parametrize("n, shuffle, sizes", [(65, True, [32, 32]), (65, False, [32, 32, 1]), (66, True, [32, 32, 2])])
+def test_a_sampler_counts_the_batches_it_yields_and_a_training_batch_of_one_is_skipped(n, shuffle, sizes):
+    """Lightning takes an epoch's length from `len(sampler)`: a training epoch of 65 images in batches of 32
+    has 2 batches (the 1-image tail breaks BatchNorm and is skipped), an evaluation pass 3."""
+    s = BatchIndexSampler(n, 32, shuffle=shuffle, seed=0)
+    assert [len(b) for b in s] == sizes and len(s) == len(sizes)
+
+
 def test_augmentation_matches_torchvision_statistics():
     """Crop offsets uniform on [0, 2*pad]^2 with zero fill, flips with p=1/2, as torchvision's
     RandomCrop(32, padding=4) + RandomHorizontalFlip()."""

@@ -98,6 +98,15 @@ def test_backbone_contract_features():
     assert all(build_backbone(n, SHAPES.get(n, (3, 32, 32))).name == n for n in BACKBONES)  # the records' label
 
 
+def test_the_mlp_is_linear_batchnorm_activation_per_hidden_width():
+    """Flatten, then Linear -> BatchNorm1d -> SiLU per hidden width: 64*256+256 + 2*256 + 256*128+128 + 2*128
+    parameters for 8x8 inputs and hidden widths 256, 128."""
+    net = build_backbone("mlp", (1, 8, 8), hidden="[256,128]")
+    kinds = [type(m).__name__ for m in net.net]
+    assert kinds == ["Flatten", "Linear", "BatchNorm1d", "SiLU", "Linear", "BatchNorm1d", "SiLU"]
+    assert sum(p.numel() for p in net.parameters()) == 64 * 256 + 256 + 2 * 256 + 256 * 128 + 128 + 2 * 128
+
+
 def test_a_resnet_halves_the_resolution_at_the_start_of_each_stage_but_the_first():
     """CIFAR ResNet on 32x32 images: the stem and stage 1 keep 32x32, stages 2-4 halve it (16, 8, 4) and
     double the channels, as torchvision's (and the paper's) ResNet after its stem."""
