@@ -466,3 +466,30 @@ def test_every_head_is_affine_with_biases_as_the_spec_writes_it():
     lin = LinearHead(16, 3, width=4)
     torch.testing.assert_close(lin(h)[1], h @ lin.penultimate.weight.T + lin.penultimate.bias)
     assert sum(p.numel() for p in lin.parameters()) == 83
+
+
+def test_a_non_finite_loss_read_every_few_steps_names_the_first_bad_step():
+    """With the NaN flag read every 4 steps, a loss that is NaN from step 1 on stops the fit at step 3's
+    read, naming step 1 (the first bad one), not the last."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    from binary_encoding.model.module import NonFiniteLossError
+
+    torch.manual_seed(0)
+    m = make("mlp", "binenc")
+    m.check_finite_every = 4
+    batches = [(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(6)]
+    for x, _ in batches[1:]:
+        x.fill_(float("nan"))
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 0, step 1 "):
+        trainer.fit(m, DataLoader(batches, batch_size=None))
+    assert trainer.global_step == 4  # stopped at the first read after the NaN, not before
