@@ -76,8 +76,7 @@ def test_digits_splits_are_stratified_disjoint_and_normalized():
     # normalised with the mean and std of the training split only (one channel)
     train = dm.x["train"].numpy().astype(np.float64)
     assert dm.mean.item() == pytest.approx(train.mean(), rel=1e-6)
-    # the sample std (ddof 1): ddof 0 differs by 6e-6 relative on these 83k pixels, above float32's 6e-8,
-    # and would move the default run's numbers
+    # the sample std (ddof 1): ddof 0 differs by 6e-6 relative on these 83k pixels, above float32's 6e-8
     assert dm.std.item() == pytest.approx(train.std(ddof=1), rel=1e-6)
     assert dm.std.item() != pytest.approx(train.std(ddof=0), rel=1e-6)
     assert abs(dm.mean.item() - digits.images.mean()) > 1e-3  # ... which is not the mean of all images
