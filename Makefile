@@ -2,7 +2,7 @@
 PY ?= python
 ARGS ?=
 
-.PHONY: help install train test test-all sweep bench bench-gpu report mutation
+.PHONY: help install train test test-all sweep bench bench-gpu report mutation mutation-fresh
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ report:  ## tables and figures of a sweep (ARGS=multirun/digits_mlp)
 
 mutation:  ## mutation audit: plausible one-line bugs against their test files (ARGS="--category report"; CPU-heavy)
 	$(PY) -m benchmarks.mutation.run $(ARGS)
+
+mutation-fresh:  ## the second, independent mutant list (benchmarks/mutation/mutants_fresh.py; same ARGS)
+	$(PY) -m benchmarks.mutation.run --list fresh $(ARGS)
 
 bench:  ## speed against straightforward implementations: metrics + DeepFool, then training (ARGS="--device cuda")
 	$(PY) -m benchmarks.bench_metrics $(ARGS)

@@ -232,3 +232,27 @@ def test_binenc_is_compared_with_each_head_of_its_width_and_with_nopen_which_has
         ("BinEnc (d=4)", "LinPen (d=4)", 2, 2),
         ("BinEnc (d=8)", "NoPen", 2, 2),
     ]
+
+
+def test_the_means_and_the_effect_of_a_comparison_are_over_its_paired_seeds_only():
+    """BinEnc with seeds 0, 1 and 2 against LinPen with seeds 0 and 2: BinEnc's seed 1 enters no number."""
+    accs = {"binenc": {0: 0.90, 1: 0.50, 2: 0.96}, "linpen": {0: 0.88, 2: 0.91}}
+    rows = [
+        {
+            "data": "digits",
+            "backbone": "mlp",
+            "head": h,
+            "width": 4,
+            "settings": "",
+            "seed": s,
+            "lr": 1e-3,
+            "test_acc": v,
+        }
+        for h, by_seed in accs.items()
+        for s, v in by_seed.items()
+    ]
+    summary, per_seed = report_claims.claims_tables(pd.DataFrame(rows))
+    r = summary.set_index("metric").loc["test_acc"]
+    assert (r["n"], r["wins"]) == (2, 2)
+    assert (r["binenc_mean"], r["other_mean"], r["effect"]) == pytest.approx((93.0, 89.5, 3.5))  # % points
+    assert sorted(per_seed.loc[per_seed["metric"] == "test_acc", "seed"]) == [0, 2]

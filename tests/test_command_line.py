@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from binary_encoding.run.policy import unknown_choice_message
+from binary_encoding.run.policy import moved_key_message, unknown_choice_message
 
 
 def run_cli(cwd, *args, prelude: str = "", timeout=120):
@@ -83,3 +83,18 @@ def test_the_launcher_hint_works_with_no_hydra_plugin_installed(tmp_path, launch
         f'error: hydra/launcher={launcher} needs its Hydra plugin: pip install "binary_encoding[{extra}]" '
         f'(or pip install -e ".[{extra}]" in a checkout)'
     )
+
+
+@pytest.mark.parametrize(
+    "arg, write",
+    [
+        ("trainer.compile=false", "runtime.compile=false"),
+        ("+trainer.compile=false", "runtime.compile=false"),
+        ("++trainer.cuda_graphs=true", "runtime.cuda_graphs=true"),
+        ("~trainer.channels_last", "~runtime.channels_last"),
+    ],
+)
+def test_a_moved_key_is_named_with_its_new_place_whatever_its_override_prefix(arg, write):
+    old, new = write.lstrip("~").split("=")[0].replace("runtime.", "trainer."), write.lstrip("~").split("=")[0]
+    assert moved_key_message(["seed=1", arg]) == f"{old} moved to {new}: write {write}"
+    assert moved_key_message(["seed=1", write]) is None

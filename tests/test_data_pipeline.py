@@ -229,6 +229,24 @@ def test_batch_order_and_augmentation_draws_follow_the_seed_and_change_every_epo
     assert np.mean(_draws(a, 0) != _draws(a, 1)) > 0.5
 
 
+def test_an_epochs_augmentation_draws_do_not_depend_on_the_epochs_drawn_before_it():
+    """The generator of epoch 1 in a process that drew epoch 0 first (an uninterrupted run) and in one
+    that starts at epoch 1 (a run resumed from epoch 1's checkpoint) draws the same numbers: those of
+    (seed, epoch, rank) = (3, 1, 0)."""
+    from types import SimpleNamespace
+
+    cpu = torch.device("cpu")
+    uninterrupted, resumed = (DigitsDataModule(augment=True, seed=3) for _ in range(2))
+    uninterrupted.trainer = SimpleNamespace(current_epoch=0)
+    torch.rand(100, generator=uninterrupted.augment_generator(cpu))
+    uninterrupted.trainer.current_epoch = 1
+    resumed.trainer = SimpleNamespace(current_epoch=1)
+    a, b = (torch.rand(100, generator=dm.augment_generator(cpu)) for dm in (uninterrupted, resumed))
+    assert torch.equal(a, b)
+    key = int(np.random.SeedSequence([3, 1, 0]).generate_state(1)[0])
+    assert torch.equal(a, torch.rand(100, generator=torch.Generator().manual_seed(key)))
+
+
 def test_a_summary_beside_another_runs_checkpoint_does_not_count_and_the_run_finishes_again(tmp_path, capsys):
     """Run A's checkpoint replaced by run B's (same shapes, lr 0.01 instead of 0.002): A's summary no
     longer belongs to the checkpoint beside it, so it is moved aside and the job finishes again; the new
@@ -253,6 +271,23 @@ def test_a_summary_beside_another_runs_checkpoint_does_not_count_and_the_run_fin
     assert json.loads((a / files.STALE_SUMMARY).read_text()) == before
     assert again[summarize.CHECKPOINT_FINGERPRINT] == summarize.checkpoint_fingerprint(ckpt)
     assert summarize.read(a)[0] == again
+
+
+def test_a_checkpoint_fingerprint_follows_the_tensors_not_the_save(tmp_path):
+    """The same state saved twice under two names (torch writes a new random serialization id each time)
+    has one fingerprint, as a resumed run's last checkpoint has the uninterrupted run's; one changed
+    weight gives another."""
+    torch.manual_seed(0)
+    state = {"state_dict": {"w": torch.randn(4, 3), "b": torch.zeros(3)}, "loops": {"epoch": 2}}
+    torch.save(state, tmp_path / "a.ckpt")
+    torch.save({**state, "loops": {"epoch": 3}}, tmp_path / "b.ckpt")
+    assert (tmp_path / "a.ckpt").read_bytes() != (tmp_path / "b.ckpt").read_bytes()
+    fa, fb = (summarize.checkpoint_fingerprint(tmp_path / n) for n in ("a.ckpt", "b.ckpt"))
+    assert fa == fb and len(fa) == 16
+    state["state_dict"]["w"][0, 0] += 1.0
+    torch.save(state, tmp_path / "c.ckpt")
+    assert summarize.checkpoint_fingerprint(tmp_path / "c.ckpt") != fa
+    assert summarize.checkpoint_fingerprint(tmp_path / "missing.ckpt") is None
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])

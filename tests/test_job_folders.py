@@ -237,6 +237,24 @@ def _images(root, **kw):
     return dm.load(), dm
 
 
+def test_a_checkpoint_at_exactly_max_epochs_resumes_and_one_past_it_is_refused(tmp_path):
+    """A run cut off after its last epoch's checkpoint (in its end-of-run metrics) resumes from it with the
+    same max_epochs: only a checkpoint past max_epochs is refused, as Lightning refuses it."""
+    import torch
+
+    from binary_encoding.run import job
+    from binary_encoding.run.policy import ConfigError
+
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"loops": {"fit_loop": {"epoch_progress": {"current": {"completed": 3}}}}}, ckpt)
+    for max_epochs in (3, 4):
+        job.check_checkpoint(
+            OmegaConf.create({"ckpt_path": str(ckpt), "trainer": {"max_epochs": max_epochs}}), tmp_path
+        )
+    with pytest.raises(ConfigError, match="is at epoch 3, past trainer.max_epochs=2"):
+        job.check_checkpoint(OmegaConf.create({"ckpt_path": str(ckpt), "trainer": {"max_epochs": 2}}), tmp_path)
+
+
 def test_a_symlink_loop_in_an_image_folder_is_skipped_and_reported(tmp_path):
     """`train/a/up -> ..` (a loop back to every class): each image is read once, with its own class
     (torchvision's walk read 2,420 of 2,460 images as class "a", copies of b and c included)."""

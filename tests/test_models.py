@@ -98,6 +98,30 @@ def test_backbone_contract_features():
     assert all(build_backbone(n, SHAPES.get(n, (3, 32, 32))).name == n for n in BACKBONES)  # the records' label
 
 
+def test_the_mlp_is_linear_batchnorm_activation_per_hidden_width():
+    """Flatten, then Linear -> BatchNorm1d -> SiLU per hidden width: 64*256+256 + 2*256 + 256*128+128 + 2*128
+    parameters for 8x8 inputs and hidden widths 256, 128."""
+    net = build_backbone("mlp", (1, 8, 8), hidden="[256,128]")
+    kinds = [type(m).__name__ for m in net.net]
+    assert kinds == ["Flatten", "Linear", "BatchNorm1d", "SiLU", "Linear", "BatchNorm1d", "SiLU"]
+    assert sum(p.numel() for p in net.parameters()) == 64 * 256 + 256 + 2 * 256 + 256 * 128 + 128 + 2 * 128
+
+
+def test_a_resnet_halves_the_resolution_at_the_start_of_each_stage_but_the_first():
+    """CIFAR ResNet on 32x32 images: the stem and stage 1 keep 32x32, stages 2-4 halve it (16, 8, 4) and
+    double the channels, as torchvision's (and the paper's) ResNet after its stem."""
+    from binary_encoding.model.backbones import ResNet
+
+    net = ResNet((3, 32, 32), layers=(1, 1, 1, 1), width=4).eval()
+    shapes = []
+    for block in net.stages:
+        block.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
+    with torch.no_grad():
+        assert net.stem(torch.zeros(2, 3, 32, 32)).shape[1:] == (4, 32, 32)
+        assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 32)
+    assert shapes == [(4, 32, 32), (8, 16, 16), (16, 8, 8), (32, 4, 4)]
+
+
 def test_1d_backbones_read_a_signal_with_conv1d_stages_and_keep_the_contract():
     """resnet1d: the ResNet18 layout with Conv1d (stride-1 stem with bias, 8 BasicBlocks, stages width*2**i,
     length halved from the second stage, global average pool, SiLU); cnn1d: three strided Conv1d, flattened."""
@@ -193,7 +217,8 @@ def test_gamma_schedule_and_cap():
 
 def test_epoch_training_statistics_are_batch_weighted_means(tmp_path):
     """train/{loss,ce,quad,acc_aug} logged at the epoch end equal the image-weighted means over that
-    epoch's steps, recomputed here from the loss terms of each step (batches of 32, 32 and 11)."""
+    epoch's steps, recomputed here from the loss terms of each step (batches of 32, 32 and 11); the second
+    of two epochs holds its own steps only (the sums restart every epoch)."""
     import lightning as L
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -214,7 +239,7 @@ def test_epoch_training_statistics_are_batch_weighted_means(tmp_path):
 
     rec = Record()
     trainer = L.Trainer(
-        max_epochs=1,
+        max_epochs=2,
         accelerator="cpu",
         logger=False,
         enable_checkpointing=False,
@@ -224,10 +249,11 @@ def test_epoch_training_statistics_are_batch_weighted_means(tmp_path):
         callbacks=[rec],
     )
     trainer.fit(m, DataLoader(TensorDataset(x, y), batch_size=32))
-    n = torch.tensor([s[0] for s in seen], dtype=torch.float32)
-    assert n.tolist() == [32, 32, 11]
+    assert [s[0] for s in seen] == [32, 32, 11] * 2
+    last = seen[3:]  # the second epoch's steps
+    n = torch.tensor([s[0] for s in last], dtype=torch.float32)
     for i, key in enumerate(("train/loss", "train/ce", "train/quad", "train/acc_aug"), start=1):
-        expected = float((torch.stack([s[i] for s in seen]) * n).sum() / n.sum())
+        expected = float((torch.stack([s[i] for s in last]) * n).sum() / n.sum())
         assert rec.logged[key] == pytest.approx(expected, rel=1e-5), key
     assert rec.logged["train/loss"] == pytest.approx(rec.logged["train/ce"] + 0.3 * rec.logged["train/quad"], rel=1e-5)
     assert rec.logged["train/images"] == 75
@@ -440,3 +466,30 @@ def test_every_head_is_affine_with_biases_as_the_spec_writes_it():
     lin = LinearHead(16, 3, width=4)
     torch.testing.assert_close(lin(h)[1], h @ lin.penultimate.weight.T + lin.penultimate.bias)
     assert sum(p.numel() for p in lin.parameters()) == 83
+
+
+def test_a_non_finite_loss_read_every_few_steps_names_the_first_bad_step():
+    """With the NaN flag read every 4 steps, a loss that is NaN from step 1 on stops the fit at step 3's
+    read, naming step 1 (the first bad one), not the last."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    from binary_encoding.model.module import NonFiniteLossError
+
+    torch.manual_seed(0)
+    m = make("mlp", "binenc")
+    m.check_finite_every = 4
+    batches = [(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(6)]
+    for x, _ in batches[1:]:
+        x.fill_(float("nan"))
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 0, step 1 "):
+        trainer.fit(m, DataLoader(batches, batch_size=None))
+    assert trainer.global_step == 4  # stopped at the first read after the NaN, not before

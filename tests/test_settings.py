@@ -83,7 +83,9 @@ def bad_values(s: settings.Setting) -> list:
     """Values that `s` must refuse: of the wrong type, non-finite, just outside its range or choices."""
     out = [] if s.null else [None]
     if s.kind == "choice":
-        return [*out, "bogus", 2.5]
+        # equal to a true/false/0/1 option but of the other kind: `resume=0` would resume, `data.channels=true`
+        twins = [int(o) if isinstance(o, bool) else bool(o) for o in s.options() if isinstance(o, int) and o in (0, 1)]
+        return [*out, "bogus", 2.5, *twins]
     if s.kind in ("int", "number"):
         out += ["abc", True] + ([2.5] if s.kind == "int" else [math.nan, math.inf])
         step = 1 if s.kind == "int" else 1e-9

@@ -1,6 +1,7 @@
 """What a W&B dashboard gets from a run and from a report, read back from the offline run files with
 wandb's own protobuf classes (tests/wandb_record.py): no network, the records W&B would upload."""
 
+import errno
 import json
 import os
 import subprocess
@@ -297,6 +298,25 @@ def test_a_read_only_home_and_w_and_b_folders_keep_the_staging_files_in_the_job_
     ], r.stderr[-3000:]
     assert list((out / "wandb" / "user_data").rglob("*")), "no staging file was written in the job folder"
     assert_offline_run_holds_the_job(out, r.stdout, 2)
+
+
+def test_w_and_b_folders_that_cannot_be_written_anywhere_leave_the_local_record_with_one_line(tmp_path, read_only_dir):
+    """Read-only W&B folders and a job whose `wandb` is a file: nothing of W&B can be written anywhere, so
+    W&B is off from the start (one line), the job finishes with its local record, and no offline run is tried."""
+    ro = str(read_only_dir)
+    env = {"HOME": ro, "WANDB_MODE": "offline", "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    env |= {v: f"{ro}/{v.lower()}" for v in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR")}
+    out = (tmp_path / "run").resolve()
+    out.mkdir()
+    (out / "wandb").write_text("not a folder")
+    r = cli_job(tmp_path, env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert w_and_b_lines(r.stdout + r.stderr) == [
+        f"W&B cannot write {ro}/wandb_data_dir and {ro}/wandb_cache_dir nor {out}/wandb/user_data "
+        f"({os.strerror(errno.ENOTDIR)}); only the local record is kept"
+    ], (r.stdout + r.stderr)[-3000:]
+    assert len(read_csv_rows(out / files.METRICS)) == 2 and (out / "wandb").is_file()
+    assert "W&B offline; upload" not in r.stdout
 
 
 def errno_of(folder) -> int:

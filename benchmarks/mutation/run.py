@@ -1,10 +1,11 @@
 """Mutation audit: apply each plausible one-line bug of `mutants.py` to a copy of the repository and run
 the test files listed for it; a mutant is caught when they fail.
 
-    python -m benchmarks.mutation.run [--category "data pipeline"] [--only ID ...] [--timeout 600]
-                                      [--baseline] [--json out.json]
+    python -m benchmarks.mutation.run [--list first|fresh] [--category "data pipeline"] [--only ID ...]
+                                      [--timeout 600] [--baseline] [--json out.json]
 
-The repository's tracked files are copied once into a temporary folder (the working tree is never
+`--list first` (the default) runs `mutants.py`, `--list fresh` the second, independent list of
+`mutants_fresh.py`. The repository's tracked files are copied once into a temporary folder (the working tree is never
 modified); each mutant replaces its `original` snippet (which must occur exactly once, else the mutant is
 "not applied") in the copy, runs `pytest -x -q -p no:cacheprovider <its tests>` there with the copy first
 on PYTHONPATH, and restores the file in a `finally`. `--baseline` first runs every distinct test list
@@ -33,9 +34,13 @@ REPO = Path(__file__).resolve().parents[2]
 CATEGORIES = ("metric math", "config/CLI", "report", "records and resume", "training semantics", "data pipeline")
 
 
-def load() -> list[dict]:
-    from .mutants import MUTANTS as mutants
+LISTS = {"first": "mutants", "fresh": "mutants_fresh"}  # --list: the module of each mutant list
 
+
+def load(name: str = "first") -> list[dict]:
+    import importlib
+
+    mutants = importlib.import_module(f"{__package__}.{LISTS[name]}").MUTANTS
     for m in mutants:
         missing = {"id", "category", "file", "original", "replacement", "tests"} - m.keys()
         if missing or m["category"] not in CATEGORIES:
@@ -126,6 +131,7 @@ def table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--list", choices=sorted(LISTS), default="first", help="which mutant list (default: first)")
     p.add_argument("--category", action="append", help="only mutants of this category (repeatable)")
     p.add_argument("--only", nargs="+", help="only these mutant ids")
     p.add_argument("--timeout", type=float, default=600, help="seconds per mutant's test run")
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped audit still restores and cleans up
     mutants = [
         m
-        for m in load()
+        for m in load(args.list)
         if (not args.category or m["category"] in args.category) and (not args.only or m["id"] in args.only)
     ]
     with tempfile.TemporaryDirectory(prefix="mutation_") as tmp:
