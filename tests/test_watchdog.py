@@ -73,6 +73,15 @@ def start(started, *args: str) -> tuple[subprocess.Popen, int]:
     return p, int(line)
 
 
+def wait_until_in_futex(pid: int, timeout: float = 30) -> None:
+    """Until `pid`'s main thread waits in the futex of the deadlock (syscall 202 on x86_64, 98 on aarch64):
+    a SIGTERM sent between its line and that call would still run the Python handler (exit 143)."""
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}/syscall").read_text().split()[0] not in ("202", "98"):
+        assert time.monotonic() < deadline, f"process {pid} never reached its futex wait"
+        time.sleep(0.02)
+
+
 def terminate(p: subprocess.Popen) -> tuple[float, str]:
     """SIGTERM `p`; the seconds until it exited, and its stderr."""
     t = time.monotonic()
@@ -84,6 +93,7 @@ def terminate(p: subprocess.Popen) -> tuple[float, str]:
 @pytest.mark.parametrize("gil", ["gil-released", "gil-held"])
 def test_a_process_stuck_in_a_native_call_is_killed_after_the_grace_period(started, gil):
     p, watcher = start(started, "-c", STUCK, gil, str(GRACE))
+    wait_until_in_futex(p.pid)
     took, err = terminate(p)
     assert p.returncode == -signal.SIGKILL
     assert GRACE <= took < GRACE + MARGIN
