@@ -43,7 +43,8 @@ bench-gpu:  ## on a GPU machine: CUDA tests, bench_train, the bare-step floor an
 # (CONV_SEEDS: its claims are read seed by seed) and 3 seeds for the others; JOBS jobs at once
 # (hydra/launcher=local_parallel, torch threads = cores // JOBS); LATENTS=save_latents=true for the report's
 # latent histograms. Sweeps resume: finished jobs in $(MULTIRUN)/<name> are kept (make results-clean starts over).
-# Measured: about 21 minutes on 2 cores with other work on them (load average 1-5); docs/results.md.
+# Measured: the 72-job version (3 conv seeds) about 21 minutes on 2 cores (load average 1-5); the 5-seed conv
+# sweep was not yet timed on a quiet machine (docs/results.md).
 JOBS ?= 2
 CONV_LRS ?= 1e-3,3e-3
 MLP_LRS ?= 1e-3,3e-3
