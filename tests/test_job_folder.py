@@ -94,7 +94,7 @@ def test_a_reused_pid_is_not_taken_for_the_holder(tmp_path):
     try:
         write_lock(tmp_path, pid=proc.pid, pid_start="12345")
         assert lock.stale_reason(lock.holder(tmp_path)) == f"its process {proc.pid} is gone"
-        write_lock(tmp_path, pid=proc.pid, pid_start=lock._proc_start(proc.pid))
+        write_lock(tmp_path, pid=proc.pid, pid_start=lock.proc_start(proc.pid))
         assert lock.stale_reason(lock.holder(tmp_path)) is None
         with pytest.raises(lock.FolderBusy, match=f"pid {proc.pid}, since"):
             lock.acquire(tmp_path)
@@ -192,7 +192,7 @@ def test_a_busy_job_of_a_sweep_is_recorded_and_the_others_run(tmp_path):
     busy = sweep / "deepfool_samples=0,lr=0.01,trainer.max_epochs=1"
     holder = sleeper()
     try:
-        write_lock(busy, pid=holder.pid, pid_start=lock._proc_start(holder.pid))
+        write_lock(busy, pid=holder.pid, pid_start=lock.proc_start(holder.pid))
         r = run(tmp_path, "lr=0.01,0.02", "trainer.max_epochs=1", "deepfool_samples=0", "name=b", multirun=True)
     finally:
         holder.kill()

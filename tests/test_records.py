@@ -110,7 +110,7 @@ def test_parallel_workers_end_soon_after_their_launcher_is_killed(procs, tmp_pat
     import signal
 
     from binary_encoding.run import lock
-    from binary_encoding.run.sweep_log import _started
+    from binary_encoding.run.lock import proc_start
 
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     args = ["-m", "hydra/launcher=local_parallel", "logger=csv", "trainer.enable_progress_bar=false", "name=par"]
@@ -133,6 +133,6 @@ def test_parallel_workers_end_soon_after_their_launcher_is_killed(procs, tmp_pat
     os.kill(launcher.pid, signal.SIGKILL)
     launcher.wait()
     deadline = time.time() + 30
-    while any(_started(w) for w in workers) and time.time() < deadline:  # a zombie counts as ended
+    while any(proc_start(w, live=True) for w in workers) and time.time() < deadline:  # a zombie counts as ended
         time.sleep(0.1)
-    assert not [w for w in workers if _started(w)], "a worker outlived its launcher by 30 s"
+    assert not [w for w in workers if proc_start(w, live=True)], "a worker outlived its launcher by 30 s"

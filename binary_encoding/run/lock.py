@@ -47,13 +47,20 @@ _HELD: set[Path] = set()  # the folders this process holds (train() may be calle
 
 
 class FolderBusy(ConfigError):
-    """Another live process trains in this job folder (the user's to sort out: one line, exit 2)."""
+    """Another live process trains in this job folder (the user's to sort out: one line, exit 2);
+    `holder`: that process, as `describe` names it."""
+
+    def __init__(self, message: str, holder: str = "another process"):
+        super().__init__(message)
+        self.holder = holder
 
 
-def _proc_start(pid: int) -> str | None:
-    """The start time of `pid` in clock ticks since boot (Linux), to tell a reused pid from its holder."""
+def proc_start(pid: int, live: bool = False) -> str | None:
+    """The start time of `pid` in clock ticks since boot (Linux), to tell a reused pid from its holder;
+    None when it cannot be read, and with `live` when the process has ended (a zombie not yet reaped)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return None if live and fields[0] in ("Z", "X") else fields[19]
     except (OSError, IndexError):
         return None
 
@@ -67,7 +74,7 @@ def me() -> dict:
     return {
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "pid_start": _proc_start(os.getpid()),
+        "pid_start": proc_start(os.getpid()),
         "slurm_job": _slurm_job(),
         "since": now,
         "heartbeat": now,
@@ -110,7 +117,7 @@ def _alive_here(h: dict) -> bool:
     except PermissionError:
         pass  # alive, another user's
     start = h.get("pid_start")
-    return start is None or _proc_start(int(h["pid"])) in (None, start)
+    return start is None or proc_start(int(h["pid"])) in (None, start)
 
 
 def stale_reason(h: dict, now: float | None = None) -> str | None:
@@ -173,12 +180,11 @@ def acquire(out: str | Path) -> dict:
         own = h.get("host") == mine["host"] and h.get("pid") == mine["pid"]  # left by an earlier call that died
         reason = "it is this process's own, left over" if own else stale_reason(h)
         if reason is None:
-            busy = FolderBusy(
+            raise FolderBusy(
                 f"{out} is in use by another job ({describe(h)}); wait for it or stop it, then rerun "
-                f"(if no job runs there, remove {path})"
+                f"(if no job runs there, remove {path})",
+                holder=describe(h),
             )
-            busy.holder = describe(h)
-            raise busy
         msg = f"taking over the stale lock of {out} ({describe(h)}): {reason}"
         warnings.warn(msg, stacklevel=2)
         log.warning(msg)

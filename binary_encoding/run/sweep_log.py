@@ -69,7 +69,12 @@ REFUSED = ".refused"  # <sweep dir>/.refused/<sweep token>/<job num>: the jobs o
 
 class Refused(CompactHydraException):
     """A job of a sweep refused because another process holds its folder (`lock.FolderBusy`): Hydra prints
-    a `CompactHydraException` as its message alone, where it prints a traceback for other errors."""
+    a `CompactHydraException` as its message alone, where it prints a traceback for other errors. `why`:
+    the line the recap gives it."""
+
+    def __init__(self, message: str, why: str):
+        super().__init__(message)
+        self.why = why
 
 
 def refusal(err: Exception) -> Exception:
@@ -80,9 +85,10 @@ def refusal(err: Exception) -> Exception:
     if not isinstance(err, FolderBusy):
         return err
     print(f"refused: {err}", file=sys.stderr, flush=True)
-    refused = Refused("its folder is in use by another process: the job was refused (the recap lists every one)")
-    refused.holder = f"in use by {getattr(err, 'holder', 'another process')}"
-    return refused
+    return Refused(
+        "its folder is in use by another process: the job was refused (the recap lists every one)",
+        why=f"in use by {err.holder}",
+    )
 
 
 def refused_jobs(sweep_dir: Path, token: str) -> dict[int, str]:
@@ -170,8 +176,10 @@ class SweepLog(Callback):
         self.jobs = sweep_jobs(config)
         if self.jobs is None:
             return
+        from .lock import proc_start
+
         self.token = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
-        self.launcher = (socket.gethostname(), os.getpid(), _started(os.getpid()))
+        self.launcher = (socket.gethostname(), os.getpid(), proc_start(os.getpid()))
         sweep_dir, subdir = str(config.hydra.sweep.dir), config.hydra.output_subdir
         before = summary_times(job_folders(Path(sweep_dir), subdir).values())
         # at exit, not in on_multirun_end: Hydra skips that hook when a job failed (its sweeper re-raises
@@ -198,7 +206,7 @@ class SweepLog(Callback):
         notes = Path(config.hydra.sweep.dir) / REFUSED / self.token
         with contextlib.suppress(OSError):
             notes.mkdir(parents=True, exist_ok=True)
-            (notes / str(config.hydra.job.num)).write_text(job_return._return_value.holder)
+            (notes / str(config.hydra.job.num)).write_text(job_return._return_value.why)
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         from hydra.types import RunMode
@@ -218,18 +226,11 @@ LAUNCHER_POLL_S = 1.0
 _watched: set = set()  # the launchers this process watches already (a worker runs several jobs)
 
 
-def _started(pid: int) -> str | None:
-    """The start time of a live (not zombie) process `pid`, from /proc; None when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] in ("Z", "X") else fields[19]
-
-
 def watch_launcher(launcher: tuple | None) -> None:
     """In a worker process of the sweep's launcher on this host, end this process when the launcher ends."""
     import threading
+
+    from .lock import proc_start
 
     if launcher is None or launcher in _watched or sys.platform != "linux":
         return
@@ -239,7 +240,7 @@ def watch_launcher(launcher: tuple | None) -> None:
     _watched.add(launcher)
 
     def watch():
-        while _started(pid) == start:
+        while proc_start(pid, live=True) == start:
             time.sleep(LAUNCHER_POLL_S)
         msg = f"the sweep's launching process {pid} is gone: this job stops (run the sweep again to resume it)"
         print(msg, file=sys.stderr, flush=True)
