@@ -72,7 +72,7 @@ class Refused(CompactHydraException):
     a `CompactHydraException` as its message alone, where it prints a traceback for other errors. `why`:
     the line the recap gives it."""
 
-    def __init__(self, message: str, why: str):
+    def __init__(self, message: str, why: str = "in use by another process"):  # a default: unpickled by args
         super().__init__(message)
         self.why = why
 
