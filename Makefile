@@ -2,7 +2,7 @@
 PY ?= python
 ARGS ?=
 
-.PHONY: help install train test test-all sweep bench bench-gpu report mutation mutation-fresh
+.PHONY: help install train test test-all sweep bench bench-gpu report mutation mutation-fresh mutation-map mutation-third
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -30,6 +30,12 @@ mutation:  ## mutation audit: plausible one-line bugs against their test files (
 
 mutation-fresh:  ## the second, independent mutant list (benchmarks/mutation/mutants_fresh.py; same ARGS)
 	$(PY) -m benchmarks.mutation.run --list fresh $(ARGS)
+
+mutation-map:  ## which test executes which package line (the default suite once under coverage, ~20 min)
+	$(PY) -m benchmarks.mutation.covering
+
+mutation-third:  ## the third list (mutants_third.py), each mutant against every test that runs its line (needs mutation-map)
+	$(PY) -m benchmarks.mutation.run --list third --timeout 300 $(ARGS)
 
 bench:  ## speed against straightforward implementations: metrics + DeepFool, then training (ARGS="--device cuda")
 	$(PY) -m benchmarks.bench_metrics $(ARGS)

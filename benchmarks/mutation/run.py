@@ -1,18 +1,22 @@
-"""Mutation audit: apply each plausible one-line bug of `mutants.py` to a copy of the repository and run
-the test files listed for it; a mutant is caught when they fail.
+"""Mutation audit: apply each plausible one-line bug of a mutant list to a copy of the repository and run
+the tests meant to catch it; a mutant is caught when one of them fails.
 
-    python -m benchmarks.mutation.run [--list first|fresh] [--category "data pipeline"] [--only ID ...]
-                                      [--timeout 600] [--baseline] [--json out.json]
+    python -m benchmarks.mutation.run [--list first|fresh|third] [--category "data pipeline"] [--only ID ...]
+                                      [--timeout 600] [--baseline] [--json out.json] [--covering MAP]
 
-`--list first` (the default) runs `mutants.py`, `--list fresh` the second, independent list of
-`mutants_fresh.py`. The repository's tracked files are copied once into a temporary folder (the working tree is never
-modified); each mutant replaces its `original` snippet (which must occur exactly once, else the mutant is
-"not applied") in the copy, runs `pytest -x -q -p no:cacheprovider <its tests>` there with the copy first
-on PYTHONPATH, and restores the file in a `finally`. `--baseline` first runs every distinct test list
-unmutated (a list that fails without a mutant cannot measure one).
+`--list first` (the default) runs `mutants.py`, `--list fresh` the second list (`mutants_fresh.py`),
+`--list third` the third (`mutants_third.py`). The repository's tracked files are copied once into a
+temporary folder (the working tree is never modified); each mutant replaces its `original` snippet (which
+must occur exactly once, else the mutant is "not applied") in the copy, runs `pytest -x -q -p
+no:cacheprovider <tests>` there with the copy first on PYTHONPATH, and restores the file in a `finally`.
+`--baseline` first runs every distinct test list unmutated (a list that fails without a mutant cannot
+measure one).
 
-The score is a lower bound of the suite's: each mutant runs only the test files (or test ids) listed for
-it, a subset of the suite, so a mutant that another test file would catch counts as survived here.
+Which tests: the first two lists name test files or ids per mutant (filled in after the mutants were
+written), so their score is a lower bound of the suite's. A mutant with an empty `tests` list (the third
+list) runs every test of the default suite that executes its line, from the map of `covering.py` (`make
+mutation-map`): what the whole suite would catch, short of a test that depends on a line it does not run.
+A run that ends by the timeout is reported apart, not as caught.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -28,13 +33,14 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CATEGORIES = ("metric math", "config/CLI", "report", "records and resume", "training semantics", "data pipeline")
 
 
-LISTS = {"first": "mutants", "fresh": "mutants_fresh"}  # --list: the module of each mutant list
+LISTS = {"first": "mutants", "fresh": "mutants_fresh", "third": "mutants_third"}  # --list: each list's module
 
 
 def load(name: str = "first") -> list[dict]:
@@ -70,7 +76,7 @@ def copy_repository(dest: Path) -> Path:
 def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
     """('passed' | 'failed' | 'timeout', seconds, the last lines of output) of the tests in `root`."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", f"--basetemp={root}.tmp", *tests]
     start = time.monotonic()
     # its own process group: a timeout or an interrupted audit ends the tests and what they started
     proc = subprocess.Popen(
@@ -88,29 +94,42 @@ def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float,
     return ("passed" if proc.returncode == 0 else "failed"), time.monotonic() - start, tail
 
 
-def apply_and_test(root: Path, m: dict, timeout: float) -> dict:
+# tests that use one machine-wide service (the SLURM cluster, a Ray head's ports): with --jobs > 1 two of
+# them at once could fail each other, which would count as a catch, so they are left out there
+SHARED = ("tests/test_slurm.py", "tests/test_launchers.py::test_ray")
+
+
+def apply_and_test(root: Path, m: dict, timeout: float, tests_for=None, exclude: tuple = ()) -> dict:
+    """Run the mutant's listed tests, or where it lists none, every test that executes its line."""
     path = root / m["file"]
     text = path.read_text()
     if text.count(m["original"]) != 1:
         return {**m, "result": "not applied", "seconds": 0.0, "tail": f"found {text.count(m['original'])} times"}
+    tests = m["tests"] or tests_for(m["file"], text[: text.index(m["original"])].count("\n") + 1)
+    if exclude:
+        tests = [t for t in tests if not t.startswith(exclude)]
+    if not tests:
+        return {**m, "result": "survived (no test runs its line)", "seconds": 0.0, "tail": "", "n_tests": 0}
     try:
         path.write_text(text.replace(m["original"], m["replacement"]))
-        outcome, seconds, tail = run_tests(root, m["tests"], timeout)
+        outcome, seconds, tail = run_tests(root, tests, timeout)
     finally:
         path.write_text(text)
-    result = {"failed": "caught", "timeout": "caught (timeout)", "passed": "survived"}[outcome]
-    return {**m, "result": result, "seconds": round(seconds, 1), "tail": tail}
+    result = {"failed": "caught", "timeout": "timeout", "passed": "survived"}[outcome]
+    return {**m, "result": result, "seconds": round(seconds, 1), "tail": tail, "n_tests": len(tests)}
 
 
-def scores(results: list[dict]) -> dict[str, tuple[int, int]]:
-    """Per category (and 'total'): (caught, applied)."""
-    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+def scores(results: list[dict]) -> dict[str, tuple[int, int, int]]:
+    """Per category (and 'total'): (caught by a failing test, ended by the timeout, applied). A timeout is
+    not counted as caught: the suite has no per-test time limit, so a hang is a red CI only by its length."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for r in results:
         if r["result"] == "not applied":
             continue
         for key in (r["category"], "total"):
-            out[key][0] += r["result"].startswith("caught")
-            out[key][1] += 1
+            out[key][0] += r["result"] == "caught"
+            out[key][1] += r["result"] == "timeout"
+            out[key][2] += 1
     return {k: tuple(v) for k, v in out.items()}
 
 
@@ -121,8 +140,9 @@ def table(results: list[dict]) -> str:
     s = scores(results)
     for k in (*CATEGORIES, "total"):
         if k in s:
-            caught, n = s[k]
-            lines.append(f"{k:20} {caught}/{n} caught ({100 * caught / n:.0f}%)")
+            caught, timeouts, n = s[k]
+            late = f", {timeouts} timed out" if timeouts else ""
+            lines.append(f"{k:20} {caught}/{n} caught ({100 * caught / n:.0f}%){late}")
     skipped = [r["id"] for r in results if r["result"] == "not applied"]
     if skipped:
         lines.append(f"not applied (snippet not found exactly once): {', '.join(skipped)}")
@@ -137,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=600, help="seconds per mutant's test run")
     p.add_argument("--baseline", action="store_true", help="first run each distinct test list unmutated")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--jobs", type=int, default=1, help="mutants tested at once, each in its own copy")
+    p.add_argument("--covering", type=Path, help="coverage map for mutants without tests (default: covering.py's)")
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped audit still restores and cleans up
     mutants = [
@@ -144,24 +166,43 @@ def main(argv: list[str] | None = None) -> int:
         for m in load(args.list)
         if (not args.category or m["category"] in args.category) and (not args.only or m["id"] in args.only)
     ]
+    tests_for = None
+    if any(not m["tests"] for m in mutants):
+        from . import covering
+
+        tests_for = covering.load(args.covering or covering.DEFAULT_OUT)
     with tempfile.TemporaryDirectory(prefix="mutation_") as tmp:
-        root = copy_repository(Path(tmp))
+        roots = [copy_repository(Path(tmp) / str(i)) for i in range(args.jobs)]  # one copy per worker
+        root = roots[0]
         if args.baseline:
-            for tests in dict.fromkeys(tuple(m["tests"]) for m in mutants):
+            for tests in dict.fromkeys(tuple(m["tests"]) for m in mutants if m["tests"]):
                 outcome, seconds, tail = run_tests(root, list(tests), args.timeout)
                 print(f"baseline {outcome:8} {seconds:6.1f} s  {' '.join(tests)}", flush=True)
                 if outcome != "passed":
                     print(tail, flush=True)
                     return 1
-        results = []
-        for m in mutants:
-            results.append(apply_and_test(root, m, args.timeout))
-            r = results[-1]
-            print(f"{r['id']:34} {r['result']:17} {r['seconds']:6.1f} s", flush=True)
+        free: queue.Queue[Path] = queue.Queue()
+        for r in roots:
+            free.put(r)
+
+        def one(m: dict) -> dict:
+            root = free.get()
+            try:
+                r = apply_and_test(root, m, args.timeout, tests_for, SHARED if args.jobs > 1 else ())
+            finally:
+                free.put(root)
+            print(f"{r['id']:34} {r['result']:17} {r['seconds']:6.1f} s  ({r.get('n_tests', '-')} tests)", flush=True)
+            if r["result"] != "caught":
+                print(f"    {r['category']}: {r['file']}: {r['replacement']}", flush=True)
+            return r
+
+        with ThreadPoolExecutor(args.jobs) as pool:  # each worker's pytest is a process: threads only wait
+            results = list(pool.map(one, mutants))
     print()
     print(table(results))
     if args.json:
-        args.json.write_text(json.dumps([{k: r[k] for k in ("id", "category", "result", "seconds")} for r in results]))
+        keys = ("id", "category", "result", "seconds", "n_tests")
+        args.json.write_text(json.dumps([{k: r.get(k) for k in keys} for r in results]))
     return 0
 
 

@@ -1,0 +1,123 @@
+"""Which tests execute a line of the package: a map for mutants whose `tests` list is empty.
+
+    python -m benchmarks.mutation.covering [--out benchmarks/mutation/.covering.json] [PYTEST ARGS ...]
+
+runs the default suite once under coverage.py with one context per test (its pytest node id), the
+training subprocesses the tests start included, and writes {file: {line: [test ids]}} as JSON. A mutant
+on a line no test executes cannot be caught; one on an executed line is run against exactly the tests
+that execute it (the runner orders them by how many lines each executes, few first, so unit tests go
+before end-to-end runs and `pytest -x` stops at the first failure).
+
+Subprocesses are measured through a `.pth` file placed in site-packages for the duration of the run
+(and removed after): a Python process that starts with `COVERING_TEST_ID` in its environment starts
+coverage under that context. A process killed with SIGKILL writes nothing, so a test that only kills a
+run sees fewer lines than it ran; the map is a lower bound of what runs, never more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import site
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO / "benchmarks" / "mutation" / ".covering.json"  # git-ignored: a machine's measurement
+
+RC = """[run]
+source = binary_encoding
+data_file = {data}
+parallel = True
+patch = _exit, execv
+"""
+
+# started by the .pth in every Python process whose environment names a test
+STARTER = """import atexit, os, coverage
+_cov = coverage.Coverage(config_file=os.environ["COVERING_RC"], context=os.environ["COVERING_TEST_ID"],
+                         data_suffix=True)
+_cov.start()
+atexit.register(lambda: (_cov.stop(), _cov.save()))
+"""
+PTH = (
+    "import os; os.environ.get('COVERING_TEST_ID') and os.environ.get('COVERING_RC') and __import__('_covering_start')"  # noqa: E501
+)
+
+# a pytest plugin: the test's id as the context of this process and of every process it starts
+PLUGIN = """import os, coverage, pytest
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    os.environ["COVERING_TEST_ID"] = item.nodeid
+    coverage.Coverage.current().switch_context(item.nodeid)
+    yield
+    os.environ.pop("COVERING_TEST_ID", None)
+"""
+
+
+def measure(out: Path, pytest_args: list[str]) -> int:
+    packages = Path(site.getsitepackages()[0])
+    starter, pth = packages / "_covering_start.py", packages / "zz_covering.pth"
+    with tempfile.TemporaryDirectory(prefix="covering_") as tmp:
+        tmp = Path(tmp)
+        rc = tmp / "rc"
+        rc.write_text(RC.format(data=tmp / "data" / ".coverage"))
+        (tmp / "data").mkdir()
+        (tmp / "covering_plugin.py").write_text(PLUGIN)
+        starter.write_text(STARTER)
+        pth.write_text(PTH + "\n")
+        try:
+            env = {**os.environ, "COVERING_RC": str(rc), "COVERAGE_RCFILE": str(rc)}
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp), env.get("PYTHONPATH")]))
+            cmd = [sys.executable, "-m", "coverage", "run", "-m", "pytest", "-q", "-p", "covering_plugin"]
+            rc_tests = subprocess.run([*cmd, "-p", "no:cacheprovider", *pytest_args], cwd=REPO, env=env).returncode
+        finally:
+            starter.unlink(missing_ok=True)
+            pth.unlink(missing_ok=True)
+        subprocess.run([sys.executable, "-m", "coverage", "combine", "-q"], cwd=REPO, env=env, check=True)
+        out.write_text(json.dumps(read(tmp / "data" / ".coverage")))
+    print(f"wrote {out} (the suite exited {rc_tests}: a failing test still maps the lines it ran)")
+    return 0
+
+
+def read(data_file: Path) -> dict[str, dict[str, list[str]]]:
+    import coverage
+
+    data = coverage.CoverageData(str(data_file))
+    data.read()
+    out: dict[str, dict[str, list[str]]] = {}
+    for path in data.measured_files():
+        rel = Path(path).resolve().relative_to(REPO).as_posix() if REPO in Path(path).resolve().parents else None
+        if rel is None:
+            continue
+        lines = data.contexts_by_lineno(path)
+        out[rel] = {str(n): sorted(c for c in ctx if c) for n, ctx in lines.items()}
+    return out
+
+
+def load(path: Path = DEFAULT_OUT):
+    """A function (file, line) -> the tests that execute that line, those that execute fewer lines first."""
+    if not path.exists():
+        raise SystemExit(f"no coverage map at {path}: run `make mutation-map` first (the suite once, ~20 min)")
+    covering = json.loads(path.read_text())
+    size = Counter(t for lines in covering.values() for ts in lines.values() for t in ts)
+
+    def tests_for(file: str, line: int) -> list[str]:
+        return sorted(covering.get(file, {}).get(str(line), []), key=lambda t: (size[t], t))
+
+    return tests_for
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args, pytest_args = p.parse_known_args(argv)
+    return measure(args.out, pytest_args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
