@@ -107,12 +107,31 @@ def test_batch_sampler_shards_cover_everything_once():
     assert not torch.equal(a, torch.cat(list(s)))
 
 
-@pytest.mark.parametrize("n, shuffle, sizes", [(65, True, [32, 32]), (65, False, [32, 32, 1]), (66, True, [32, 32, 2])])
-def test_a_sampler_counts_the_batches_it_yields_and_a_training_batch_of_one_is_skipped(n, shuffle, sizes):
+@pytest.mark.parametrize(
+    "n, shuffle, train, sizes",
+    [
+        (65, True, True, [32, 32]),
+        (65, False, True, [32, 32]),  # data.shuffle=false trains in a fixed order: still no 1-image batch
+        (65, False, False, [32, 32, 1]),
+        (66, True, True, [32, 32, 2]),
+    ],
+)
+def test_a_sampler_counts_the_batches_it_yields_and_a_training_batch_of_one_is_skipped(n, shuffle, train, sizes):
     """Lightning takes an epoch's length from `len(sampler)`: a training epoch of 65 images in batches of 32
-    has 2 batches (the 1-image tail breaks BatchNorm and is skipped), an evaluation pass 3."""
-    s = BatchIndexSampler(n, 32, shuffle=shuffle, seed=0)
+    has 2 batches (the 1-image tail breaks BatchNorm and is skipped), shuffled or not; an evaluation pass 3."""
+    s = BatchIndexSampler(n, 32, shuffle=shuffle, seed=0, train=train)
     assert [len(b) for b in s] == sizes and len(s) == len(sizes)
+
+
+def test_unshuffled_training_shards_give_every_rank_the_same_steps_in_a_fixed_order():
+    """DDP with data.shuffle=false: 103 samples on 2 ranks are 51 each (the last one left out, as when
+    shuffled), rank r takes every second sample from r, and the order is the same every epoch."""
+    shards = [BatchIndexSampler(103, 16, shuffle=False, train=True, rank=r, world=2) for r in range(2)]
+    for r, s in enumerate(shards):
+        first = torch.cat(list(s))
+        s.set_epoch(3)
+        assert first.tolist() == list(range(r, 102, 2)) and torch.equal(first, torch.cat(list(s)))
+        assert len(list(s)) == len(s) == 4
 
 
 def test_augmentation_matches_torchvision_statistics():

@@ -158,6 +158,7 @@ class InMemoryDataModule(L.LightningDataModule):
             len(self.y[split]),
             bs,
             shuffle=train and self.shuffle,
+            train=train,
             seed=self.seed,
             rank=rank,
             world=world,

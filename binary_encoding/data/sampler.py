@@ -20,7 +20,11 @@ class _Indexed(Dataset):
 
 
 class BatchIndexSampler(Sampler):
-    """Yields index tensors, one per batch, for this rank's shard of `n` samples."""
+    """Yields index tensors, one per batch, for this rank's shard of `n` samples.
+
+    `shuffle`: a new seeded permutation every epoch. `train` (default: `shuffle`): every rank gets the same
+    number of samples (the tail that does not divide is left out) and a 1-sample batch is skipped; an
+    evaluation pass (`train=False`) sees every sample once."""
 
     def __init__(
         self,
@@ -31,8 +35,10 @@ class BatchIndexSampler(Sampler):
         rank: int = 0,
         world: int = 1,
         device: torch.device | str = "cpu",
+        train: bool | None = None,
     ):
         self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self.train = shuffle if train is None else train
         self.seed, self.rank, self.world, self.epoch = seed, rank, world, 0
         self.device = torch.device(device)  # where the indices go: the data's device (one copy per epoch)
 
@@ -40,21 +46,22 @@ class BatchIndexSampler(Sampler):
         self.epoch = epoch
 
     def _indices(self) -> torch.Tensor:
-        if not self.shuffle:
-            return torch.arange(self.rank, self.n, self.world)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        perm = torch.randperm(self.n, generator=g)
-        perm = perm[: self.n - self.n % self.world]  # equal step counts on every rank
-        return perm[self.rank :: self.world]
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch))
+        else:
+            order = torch.arange(self.n)
+        if self.train:
+            order = order[: self.n - self.n % self.world]  # equal step counts on every rank
+        return order[self.rank :: self.world]
 
     def __iter__(self):
         idx = self._indices().to(self.device)  # the permutation is drawn on the CPU: same order on any device
         for chunk in idx.split(self.batch_size):
-            if self.shuffle and len(chunk) < 2:  # a batch of 1 breaks BatchNorm in training mode
+            if self.train and len(chunk) < 2:  # a batch of 1 breaks BatchNorm in training mode
                 continue
             yield chunk
 
     def __len__(self):
         m = len(self._indices())
         full, rest = divmod(m, self.batch_size)
-        return full + (rest >= (2 if self.shuffle else 1))
+        return full + (rest >= (2 if self.train else 1))
