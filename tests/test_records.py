@@ -136,3 +136,20 @@ def test_parallel_workers_end_soon_after_their_launcher_is_killed(procs, tmp_pat
     while any(proc_start(w, live=True) for w in workers) and time.time() < deadline:  # a zombie counts as ended
         time.sleep(0.1)
     assert not [w for w in workers if proc_start(w, live=True)], "a worker outlived its launcher by 30 s"
+
+
+def test_the_w_and_b_run_id_is_kept_across_calls_and_an_empty_id_file_gets_a_new_one(tmp_path, monkeypatch):
+    """The id file is what makes a resumed job continue its W&B run: the same id on every call, written
+    atomically (a kill mid-write leaves no empty file), and an empty file (as older versions could leave)
+    is replaced by a new 12-hex id instead of resuming the run ''."""
+    from binary_encoding.record import files
+
+    replaced = []
+    real_replace = files.os.replace
+    monkeypatch.setattr(files.os, "replace", lambda a, b: (replaced.append(Path(b).name), real_replace(a, b)))
+    first = files.wandb_run_id(tmp_path)
+    assert len(first) == 12 and int(first, 16) >= 0 and replaced == [files.WANDB_ID]
+    assert files.wandb_run_id(tmp_path) == first and replaced == [files.WANDB_ID]
+    (tmp_path / files.WANDB_ID).write_text("")
+    second = files.wandb_run_id(tmp_path)
+    assert len(second) == 12 and second != first and (tmp_path / files.WANDB_ID).read_text() == second
