@@ -52,6 +52,11 @@ def _accounting() -> bool:
     return r.returncode == 0
 
 
+def _state(job_id: str) -> str:
+    out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout
+    return out.strip()
+
+
 @pytest.mark.skipif(
     shutil.which("sacct") is None or not _accounting(),
     reason="SLURM job accounting (slurmdbd) is not running: submitit reads a cancelled job's state from "
@@ -74,14 +79,20 @@ def test_a_cancelled_job_fails_and_the_other_finishes(tmp_path):
     assert not (long_job.parent / "summary.json").exists()
 
 
+def _state(job_id: str) -> str:
+    out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout
+    return out.strip()
+
+
 @pytest.mark.skipif(
     shutil.which("sacct") is None or not _accounting(),
     reason="SLURM job accounting (slurmdbd) is not running: submitit cannot follow a requeued job",
 )
 def test_a_requeued_job_comes_back_and_ends_like_an_uninterrupted_one(tmp_path):
     """`scontrol requeue` of a running job: SLURM stops it (SIGTERM: exit 143, checkpoint kept) and starts
-    it again about two minutes later; it resumes from its checkpoint and ends with exactly the numbers of
-    the same job never interrupted."""
+    it again; it resumes from its checkpoint and ends with exactly the numbers of the same job never
+    interrupted. SLURM holds a requeued job back for two minutes (its begin time): once it is pending
+    again, its start time is moved to now, so the test waits for the job, not for that delay."""
     args = ["trainer.max_epochs=30", "seed=3"]
     ref = sweep(tmp_path, *args, "name=s3ref", "hydra.job.name=s3ref")
     p = sweep(tmp_path, *args, "name=s3", "hydra.job.name=s3")
@@ -92,6 +103,10 @@ def test_a_requeued_job_comes_back_and_ends_like_an_uninterrupted_one(tmp_path):
         time.sleep(0.2)
     (job_id,) = subprocess.run(["squeue", "-h", "-n", "s3", "-o", "%i"], capture_output=True, text=True).stdout.split()
     subprocess.run(["scontrol", "requeue", job_id], check=True)
+    deadline = time.time() + 120
+    while _state(job_id) != "PENDING" and time.time() < deadline:
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
     for proc in (p, ref):
         _, err = proc.communicate(timeout=900)
         assert proc.returncode == 0, err[-3000:]
