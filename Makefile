@@ -31,11 +31,11 @@ mutation:  ## mutation audit: plausible one-line bugs against their test files (
 mutation-fresh:  ## the second, independent mutant list (benchmarks/mutation/mutants_fresh.py; same ARGS)
 	$(PY) -m benchmarks.mutation.run --list fresh $(ARGS)
 
-mutation-map:  ## which test executes which package line (the default suite once under coverage, ~20 min)
+mutation-map:  ## which test executes which package line (the default suite once under coverage: 25 min on 2 cores)
 	$(PY) -m benchmarks.mutation.covering
 
 mutation-third:  ## the third list (mutants_third.py), each mutant against every test that runs its line (needs mutation-map)
-	$(PY) -m benchmarks.mutation.run --list third --timeout 300 $(ARGS)
+	$(PY) -m benchmarks.mutation.run --list third --jobs 2 --timeout 600 $(ARGS)
 
 bench:  ## speed against straightforward implementations: metrics + DeepFool, then training (ARGS="--device cuda")
 	$(PY) -m benchmarks.bench_metrics $(ARGS)

@@ -182,7 +182,8 @@ def silent_port():
         yield s.getsockname()[1]
 
 
-@pytest.mark.parametrize("host", ["silent port", "no DNS"])
+# a host without DNS fails faster than a silent port and takes the same way offline: slow, for the suite's time
+@pytest.mark.parametrize("host", ["silent port", pytest.param("no DNS", marks=pytest.mark.slow)])
 def test_credentials_without_a_reachable_host_train_offline_with_one_line_and_the_sync_command(
     tmp_path, silent_port, host
 ):

@@ -102,7 +102,9 @@ def read(data_file: Path) -> dict[str, dict[str, list[str]]]:
 def load(path: Path = DEFAULT_OUT):
     """A function (file, line) -> the tests that execute that line, those that execute fewer lines first."""
     if not path.exists():
-        raise SystemExit(f"no coverage map at {path}: run `make mutation-map` first (the suite once, ~20 min)")
+        raise SystemExit(
+            f"no coverage map at {path}: run `make mutation-map` first (the suite once under coverage, about 25 min)"
+        )
     covering = json.loads(path.read_text())
     size = Counter(t for lines in covering.values() for ts in lines.values() for t in ts)
 
