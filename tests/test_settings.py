@@ -131,7 +131,8 @@ def test_a_value_on_each_bound_and_each_choice_is_accepted():
         bounds = [[b] if s.kind == "ints" else b for b in (s.ge, s.le) if b is not None]  # of each item
         inside = [*options, *s.also, *bounds]
         assert not [v for v in inside if s.problem(v)], key
-    assert not settings.SETTINGS["trainer.limit_train_batches"].problem(0.5)
+    limit = settings.SETTINGS["trainer.limit_train_batches"]  # Lightning's: a fraction in [0, 1] or a count
+    assert not [v for v in (0.0, 0.5, 1.0, 0, 1, 7) if limit.problem(v)]
     assert not [d for d in (1, 2, -1, "auto", [0], [0, 1]) if settings.SETTINGS["trainer.devices"].problem(d)]
     assert not settings.SETTINGS["head.width"].problem(None)  # nopen's
     assert settings.SETTINGS["data.val_fraction"].problem(1) and not settings.SETTINGS["data.val_fraction"].problem(0)
