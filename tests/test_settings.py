@@ -304,3 +304,19 @@ def test_a_run_without_an_optimizer_step_is_never_finished(tmp_path):
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "summary.json").exists()
     assert json.loads((tmp_path / "failed.json").read_text())["error"] == f"NotTrained: {message}"
+
+
+@pytest.mark.parametrize("key", ["seed", "data.split_seed"])
+def test_the_largest_seed_accepted_is_the_largest_numpy_and_sklearn_take(key):
+    """A seed the check lets through must seed numpy and scikit-learn (the split): 2**32 - 1 does,
+    2**32 makes both raise, so the check refuses it before a folder is made."""
+    import numpy as np
+    from sklearn.utils import check_random_state
+
+    s = settings.SETTINGS[key]
+    top = s.le
+    np.random.seed(top), check_random_state(top)
+    for seeder in (np.random.seed, check_random_state):
+        with pytest.raises(ValueError):
+            seeder(top + 1)
+    assert not s.problem(top) and s.problem(top + 1) and s.problem(-1)
