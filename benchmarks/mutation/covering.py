@@ -17,6 +17,7 @@ run sees fewer lines than it ran; the map is a lower bound of what runs, never m
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import site
@@ -100,18 +101,35 @@ def read(data_file: Path) -> dict[str, dict[str, list[str]]]:
 
 
 def load(path: Path = DEFAULT_OUT):
-    """A function (file, line) -> the tests that execute that line, those that execute fewer lines first."""
+    """A function (file, line) -> the tests that execute that line, those that execute fewer lines first.
+
+    A line that runs when its module is imported (a constant, a class body, a decorator) is executed once
+    per process, under whichever test imported the module first: for such a line every test that executes
+    any line of the file is taken."""
     if not path.exists():
-        raise SystemExit(
-            f"no coverage map at {path}: run `make mutation-map` first (the suite once under coverage, about 25 min)"
-        )
+        raise SystemExit(f"no coverage map at {path}: run `make mutation-map` first (the suite once under coverage)")
     covering = json.loads(path.read_text())
     size = Counter(t for lines in covering.values() for ts in lines.values() for t in ts)
 
     def tests_for(file: str, line: int) -> list[str]:
-        return sorted(covering.get(file, {}).get(str(line), []), key=lambda t: (size[t], t))
+        lines = covering.get(file, {})
+        if at_import(REPO / file, line):
+            tests = {t for ts in lines.values() for t in ts}
+        else:
+            tests = set(lines.get(str(line), []))
+        return sorted(tests, key=lambda t: (size[t], t))
 
     return tests_for
+
+
+def at_import(path: Path, line: int) -> bool:
+    """Whether `line` of the module at `path` runs at import: outside every function body."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            body_start = node.body[0].lineno if not isinstance(node, ast.Lambda) else node.lineno
+            if body_start <= line <= node.end_lineno:
+                return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
