@@ -23,6 +23,8 @@ def test_slurm_preset_composes():
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.gpus_per_node == 4 and launcher.tasks_per_node == 1  # one task per job, its GPUs inside
     assert launcher.max_num_timeout > 0  # preempted / timed-out jobs are requeued and resume
+    cpu = hydra_cfg("hydra/launcher=slurm", "trainer.accelerator=cpu", "trainer.devices=2").hydra.launcher
+    assert cpu.gpus_per_node == 0  # a CPU job asks SLURM for no GPU (a node without one would never run it)
 
 
 def test_ray_preset_composes():
@@ -89,6 +91,26 @@ def test_threads_per_job_split_the_cores_between_the_jobs_at_once():
     assert threads_per_job(3) == 3 and threads_per_job(None) is None
     with pytest.raises(ValueError, match="positive integer"):
         threads_per_job(0)
+
+
+@pytest.mark.parametrize("n_jobs", [-1, -2, 1, 3])
+def test_the_jobs_at_once_of_a_launcher_are_joblibs_count(n_jobs, monkeypatch):
+    """`n_jobs` of hydra/launcher=local_parallel means what joblib makes of it (-1: one job per core, -2:
+    all cores but one): `launcher_jobs` equals joblib's `effective_n_jobs` on the same core count."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    import joblib
+    from hydra.core.hydra_config import HydraConfig
+
+    from binary_encoding.run import threads
+
+    monkeypatch.setattr(threads, "cores", lambda: 8)
+    monkeypatch.setattr(joblib._parallel_backends, "cpu_count", lambda *a, **k: 8)
+    cfg = hydra_cfg("hydra/launcher=local_parallel", f"hydra.launcher.n_jobs={n_jobs}")
+    HydraConfig.instance().set_config(cfg)
+    try:
+        assert threads.launcher_jobs() == joblib.effective_n_jobs(n_jobs) == {-1: 8, -2: 7}.get(n_jobs, n_jobs)
+    finally:
+        HydraConfig.instance().cfg = None
 
 
 def test_local_parallel_runs_jobs_at_once_each_on_its_share_of_the_cores(tmp_path):
