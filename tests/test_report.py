@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -612,3 +613,26 @@ def test_a_summary_made_before_two_valuedness_gets_it_from_the_latents_it_saved(
     assert want.mean() < 0.999  # the latents are not exactly two-valued: a constant would not pass
     assert (got.loc[("binenc", 1), "two_valued"], got.loc[("binenc", 1), "two_valued_min"]) == (0.5, 0.25)
     assert pd.isna(got.loc[("linpen", 0), "two_valued"])
+
+
+def test_the_papers_table_in_the_report_is_the_one_docs_method_restates():
+    """The report prints the paper's numbers beside a sweep's (`tables.PAPER`): each cell equals the
+    paper's table as docs/method.md §9 restates it, dataset by dataset, head by head, in its order."""
+    from binary_encoding.report import tables
+    from binary_encoding.report.style import HEAD_LABEL
+
+    text = (Path(__file__).parents[1] / "docs" / "method.md").read_text()
+    section = text[text.index("## 9. Results reported in the paper") :].split("\n## ")[0]
+    docs: dict[str, dict[str, tuple[str, ...]]] = {}
+    data = None
+    for line in section.splitlines():
+        if line.startswith("| head | CIFAR-"):
+            data = "cifar" + line.split("CIFAR-")[1].split()[0]
+            docs[data] = {}
+        elif line.startswith("| ") and not line.startswith(("| head", "|---")) and data:
+            label, *cells = [c.strip() for c in line.strip("|").split("|")]
+            head = {v: k for k, v in HEAD_LABEL.items()}[label]
+            docs[data][head] = tuple(c.replace("+-", "±") for c in cells)
+    assert list(docs) == ["cifar10", "cifar100"] and all(len(d) == 4 for d in docs.values())
+    assert {d: dict(v) for d, v in tables.PAPER.items()} == docs
+    assert [list(v) for v in tables.PAPER.values()] == [list(v) for v in docs.values()]
