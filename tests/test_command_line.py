@@ -45,6 +45,8 @@ def test_existing_choices_deletions_nulls_and_globs_pass_the_check(tmp_path):
     assert unknown_choice_message(["hydra/launcher=basic", "trainer.max_epochs=3", "data.root=/x"]) is None
     assert unknown_choice_message(["head=[binenc,oops]"]).startswith("head=oops: no such choice")
     assert unknown_choice_message(["lr=(("]) is None  # a malformed override: Hydra's to report
+    assert unknown_choice_message(["-m", "debug=null,fast"]) is None  # a sweep over "no debug" and fast
+    assert unknown_choice_message(["-m", "debug=null,fsat"]).startswith("debug=fsat: no such choice")
 
 
 def test_a_choice_from_an_added_config_folder_is_known(tmp_path):

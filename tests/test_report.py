@@ -636,3 +636,16 @@ def test_the_papers_table_in_the_report_is_the_one_docs_method_restates():
     assert list(docs) == ["cifar10", "cifar100"] and all(len(d) == 4 for d in docs.values())
     assert {d: dict(v) for d, v in tables.PAPER.items()} == docs
     assert [list(v) for v in tables.PAPER.values()] == [list(v) for v in docs.values()]
+
+
+def test_an_extra_metric_already_in_the_table_is_not_shown_twice():
+    """`--metric` adds columns to the table: one that is already a column, or given twice, appears once."""
+    from binary_encoding.report.tables import shown_columns
+
+    keys = shown_columns()
+    assert len(keys) == len(set(keys)) and "test_acc" in keys
+    assert shown_columns(["test_acc", "two_valued_min", "two_valued_min"]) == [
+        *keys,
+        *(["two_valued_min"] if "two_valued_min" not in keys else []),
+    ]
+    assert shown_columns(["my_metric", keys[0], "my_metric"]) == [*keys, "my_metric"]
