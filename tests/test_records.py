@@ -153,3 +153,30 @@ def test_the_w_and_b_run_id_is_kept_across_calls_and_an_empty_id_file_gets_a_new
     (tmp_path / files.WANDB_ID).write_text("")
     second = files.wandb_run_id(tmp_path)
     assert len(second) == 12 and second != first and (tmp_path / files.WANDB_ID).read_text() == second
+
+
+def test_summary_json_writes_nan_as_null_and_infinities_as_strings_that_read_back(tmp_path):
+    """JSON has no NaN or infinity: a NaN (a metric that could not be computed) becomes null, +-inf (e.g.
+    DeepFool's ratio when nothing was fooled) the strings "inf" and "-inf", which float() reads back."""
+    import math
+
+    from binary_encoding.record import files
+
+    files.write_json(tmp_path / "s.json", {"a": math.inf, "b": -math.inf, "c": math.nan, "d": 0.25, "e": "x"})
+    back = json.loads((tmp_path / "s.json").read_text())
+    assert back == {"a": "inf", "b": "-inf", "c": None, "d": 0.25, "e": "x"}
+    assert float(back["a"]) == math.inf and float(back["b"]) == -math.inf
+
+
+@pytest.mark.parametrize("resume, kept", [(False, False), (True, True)])
+def test_starting_over_removes_the_old_summary_and_eval_and_resuming_keeps_them(tmp_path, resume, kept):
+    """resume=false starts the job over: the summary.json and eval.json of the run before must go before
+    anything else is written (else a kill would leave them to pass for this run's); resume=true keeps them."""
+    from binary_encoding.record import files
+    from binary_encoding.run import job
+
+    for name in (files.SUMMARY, files.EVAL):
+        (tmp_path / name).write_text("{}")
+    job.start(make_cfg(tmp_path, f"resume={str(resume).lower()}"), tmp_path)
+    assert [(tmp_path / n).exists() for n in (files.SUMMARY, files.EVAL)] == [kept, kept]
+    assert (tmp_path / files.CONFIG).exists()

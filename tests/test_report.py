@@ -649,3 +649,28 @@ def test_an_extra_metric_already_in_the_table_is_not_shown_twice():
         *(["two_valued_min"] if "two_valued_min" not in keys else []),
     ]
     assert shown_columns(["my_metric", keys[0], "my_metric"]) == [*keys, "my_metric"]
+
+
+def test_every_curve_is_the_mean_over_the_selected_runs_on_an_epoch_axis_counted_from_1(sweep, monkeypatch):
+    """The accuracy figure of a whole report: each head's line is, epoch by epoch, the mean of its
+    selected runs' metrics.csv rows (the other learning rates' runs left out), at x = epoch + 1 as the
+    console and the tables count epochs."""
+    figures = []
+    monkeypatch.setattr(report_figures, "_save", lambda fig, path: figures.append((path.stem, fig)) or "written")
+    assert report.main([str(sweep)]) == 0
+    (fig,) = [f for stem, f in figures if stem == "fig5_accuracy"]
+    runs, hist = report.load_runs(sweep)
+    picked = report.select_runs(runs)
+    checked = 0
+    for line in (line for ax in fig.axes for line in ax.get_lines()):
+        head = next(h for h, label in report.HEAD_LABEL.items() if line.get_label().startswith(label + " "))
+        ids = picked.loc[picked["head"] == head, "run_id"]
+        ys = np.asarray(line.get_ydata(), dtype=float)
+        means = {c: 100 * hist[hist["run_id"].isin(ids)].groupby("epoch")[c].mean() for c in ("train/acc", "val/acc")}
+        (col,) = [c for c, m in means.items() if np.allclose(ys, m.to_numpy())]
+        everyone = 100 * hist[hist["head"] == head].groupby("epoch")[col].mean()
+        # the fixture's validation accuracy depends on the learning rate: all runs' mean is another curve
+        assert col == "train/acc" or not np.allclose(ys, everyone.to_numpy())
+        assert list(line.get_xdata()) == [1, 2, 3]
+        checked += col == "val/acc"
+    assert checked == 2  # the validation curves of both heads
