@@ -468,9 +468,10 @@ def test_every_head_is_affine_with_biases_as_the_spec_writes_it():
     assert sum(p.numel() for p in lin.parameters()) == 83
 
 
-def test_a_non_finite_loss_read_every_few_steps_names_the_first_bad_step():
-    """With the NaN flag read every 4 steps, a loss that is NaN from step 1 on stops the fit at step 3's
-    read, naming step 1 (the first bad one), not the last."""
+@pytest.mark.parametrize("first", [0, 1])
+def test_a_non_finite_loss_read_every_few_steps_names_the_first_bad_step(first):
+    """With the NaN flag read every 4 steps, a loss that is NaN from step 1 (or from the very first, step
+    0) on stops the fit at step 3's read, naming that first bad step, not the last."""
     import lightning as L
     from torch.utils.data import DataLoader
 
@@ -480,7 +481,7 @@ def test_a_non_finite_loss_read_every_few_steps_names_the_first_bad_step():
     m = make("mlp", "binenc")
     m.check_finite_every = 4
     batches = [(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(6)]
-    for x, _ in batches[1:]:
+    for x, _ in batches[first:]:
         x.fill_(float("nan"))
     trainer = L.Trainer(
         max_epochs=1,
@@ -490,6 +491,56 @@ def test_a_non_finite_loss_read_every_few_steps_names_the_first_bad_step():
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    with pytest.raises(NonFiniteLossError, match=r"at epoch 0, step 1 "):
+    with pytest.raises(NonFiniteLossError, match=rf"at epoch 0, step {first} "):
         trainer.fit(m, DataLoader(batches, batch_size=None))
     assert trainer.global_step == 4  # stopped at the first read after the NaN, not before
+
+
+@pytest.mark.parametrize("block", ["basic", "bottleneck"])
+@pytest.mark.parametrize("cin, planes, stride", [(16, 16, 1), (8, 16, 2)])
+def test_each_residual_block_computes_what_torchvisions_block_computes(block, cin, planes, stride):
+    """The CIFAR ResNets' blocks against torchvision's BasicBlock and Bottleneck (stride on the 3x3
+    convolution, the shortcut's 1x1 convolution + BatchNorm) with the same weights, in training mode
+    (batch statistics) and in eval mode (running statistics after that step)."""
+    from torchvision.models import resnet as tv
+
+    from binary_encoding.model.backbones import BLOCKS
+
+    torch.manual_seed(0)
+    ours = BLOCKS[block](cin, planes, stride, torch.nn.ReLU)
+    cout = planes * ours.expansion
+    down = None
+    if stride != 1 or cin != cout:
+        down = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1, stride, bias=False), torch.nn.BatchNorm2d(cout))
+    theirs = {"basic": tv.BasicBlock, "bottleneck": tv.Bottleneck}[block](cin, planes, stride, down)
+    for bn in (m for m in ours.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # not the identity init
+        torch.nn.init.uniform_(bn.weight, 0.5, 1.5), torch.nn.init.uniform_(bn.bias, -0.5, 0.5)
+    state = {k.replace("shortcut.", "downsample."): v for k, v in ours.state_dict().items()}
+    theirs.load_state_dict(state)
+    x = torch.randn(4, cin, 8, 8)
+    torch.testing.assert_close(ours(x), theirs(x))
+    ours.eval(), theirs.eval()
+    torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_val_and_test_ce_are_the_cross_entropy_alone_whatever_gamma():
+    """val/ce and test/ce are the mean cross-entropy over the split's images (F.cross_entropy of the
+    model's logits, weighted by batch size), without the gamma term, which a gamma of 100 would add."""
+    import lightning as L
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(0)
+    m = make("mlp", "binenc")
+    m.gamma.fill_(100.0)
+    batches = [(torch.randn(n, 1, 8, 8), torch.randint(0, 10, (n,))) for n in (8, 8, 3)]
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    val = trainer.validate(m, DataLoader(batches, batch_size=None), verbose=False)[0]
+    test = trainer.test(m, DataLoader(batches, batch_size=None), verbose=False)[0]
+    m.eval()
+    with torch.no_grad():
+        x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+        logits, z = m(x)
+        ce = F.cross_entropy(logits, y).item()
+    assert z.pow(2).mean().item() * 100.0 > 0.1  # the gamma term would show
+    assert val["val/ce"] == pytest.approx(ce, rel=1e-5) and test["test/ce"] == pytest.approx(ce, rel=1e-5)
