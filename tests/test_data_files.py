@@ -154,3 +154,41 @@ def test_the_command_line_says_a_broken_image_in_one_line_with_exit_2(tmp_path):
         f"error: cannot read image {bad} (an empty file): remove "
         "or replace it, or set data.skip_unreadable=true to leave out the images that cannot be read"
     ], r.stderr[-3000:]
+
+
+def test_an_image_folder_without_test_holds_out_sklearns_split_of_split_seed_whatever_the_run_seed(tmp_path):
+    """root/train only: the test images are sklearn's stratified `test_fraction` of the training images
+    (in ImageFolder's order) with random_state=split_seed; the run seed changes nothing, split_seed does."""
+    write_images(tmp_path, "train", {"a": 10, "b": 10, "c": 10})
+    full = load(tmp_path, test_fraction=0.3, val_fraction=0.0, split_seed=0, seed=0)
+    x_all = np.concatenate([full.x["train"].numpy(), full.x["test"].numpy()])
+    order = [tmp_path / "train" / c / f"{i}.png" for c in "abc" for i in range(10)]
+    from PIL import Image
+
+    images = np.stack([np.asarray(Image.open(p).convert("RGB")).transpose(2, 0, 1) for p in order])
+    labels = np.repeat(np.arange(3), 10)
+    assert len(x_all) == 30
+    tests = {}
+    for split_seed in (0, 4):
+        _, te = train_test_split(np.arange(30), test_size=0.3, stratify=labels, random_state=split_seed)
+        for seed in (0, 1):
+            dm = load(tmp_path, test_fraction=0.3, val_fraction=0.0, split_seed=split_seed, seed=seed)
+            assert np.array_equal(dm.x["test"].numpy(), images[te]), (split_seed, seed)
+            assert np.array_equal(dm.y["test"].numpy(), labels[te])
+            tests[split_seed] = dm.x["test"].numpy()
+    assert not np.array_equal(tests[0], tests[4])
+
+
+def test_a_class_whose_name_begins_with_another_class_name_is_read_whole(tmp_path):
+    """Class folders `cat` and `cats`: `cats` lies beside `cat`, not inside it, so none of its images is
+    skipped as reached twice (a path test by string prefix would skip them all)."""
+    write_images(tmp_path, "train", {"cat": 6, "cats": 6})
+    write_images(tmp_path, "test", {"cat": 2, "cats": 2}, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing skipped, nothing reported
+        dm = load(tmp_path, val_fraction=0.0)
+    assert dm.classes == ["cat", "cats"]
+    assert np.bincount(dm.y["train"].numpy()).tolist() == [6, 6] and np.bincount(dm.y["test"].numpy()).tolist() == [
+        2,
+        2,
+    ]
