@@ -270,3 +270,39 @@ def test_augmented_view_of_a_data_set_without_augmentation_is_the_clean_split():
     dm = DigitsDataModule()
     dm.setup()
     assert torch.equal(_view(dm), dm.x["train"])
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_is_read_as_torchvision_reads_it_with_the_fine_labels_of_cifar100(tmp_path, name):
+    """Files in torchvision's layout (written here, small): the data module's train and test images and
+    labels equal torchvision's CIFAR10/CIFAR100 datasets on the same files; CIFAR-100's labels are its
+    100 fine labels, not the 20 coarse ones stored beside them."""
+    import pickle
+
+    from torchvision import datasets
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[name]
+    folder.mkdir()
+    files = {"cifar10": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]), "cifar100": (["train"], ["test"])}
+    for f in sum(files[name], []):
+        n = 12
+        row = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8)}
+        if name == "cifar10":
+            row["labels"] = rng.integers(0, 10, n).tolist()
+        else:
+            row["fine_labels"], row["coarse_labels"] = (
+                rng.integers(20, 100, n).tolist(),
+                rng.integers(0, 20, n).tolist(),
+            )
+        (folder / f).write_bytes(pickle.dumps(row))
+
+    tv = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
+    ours = CIFARDataModule(name, root=str(tmp_path), download=False).load()
+    for train, (x, y) in ((True, ours[:2]), (False, ours[2:])):
+        # no md5 checks of these files, and no class names needed
+        unchecked = type("Unchecked", (tv,), {"_check_integrity": lambda self: True, "_load_meta": lambda self: None})
+        ref = unchecked(str(tmp_path), train=train)
+        assert np.array_equal(x, ref.data.transpose(0, 3, 1, 2)) and y.tolist() == ref.targets
+    if name == "cifar100":
+        assert ours[1].min() >= 20  # the fine labels of this fixture: 20..99
