@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(results))
     if args.json:
-        keys = ("id", "category", "result", "seconds", "n_tests")
+        keys = ("id", "category", "result", "seconds", "n_tests", "tail")  # tail: which test failed
         args.json.write_text(json.dumps([{k: r.get(k) for k in keys} for r in results]))
     return 0
 
