@@ -192,3 +192,13 @@ def test_a_class_whose_name_begins_with_another_class_name_is_read_whole(tmp_pat
         2,
         2,
     ]
+
+
+@pytest.mark.parametrize("empty", ["a", "c"])
+def test_a_class_without_any_image_is_named_first_or_last_in_the_class_list(empty):
+    """A class of the class list with no image at all (its folder is empty, or all its images were left out
+    as unreadable) cannot be split: refused naming that class, wherever it stands in the list."""
+    classes = ["a", "b", "c"]
+    y = np.repeat([i for i, c in enumerate(classes) if c != empty], 4)
+    with pytest.raises(DataError, match=rf"^class {empty} has 0 images: holding out data.test_fraction=0.25"):
+        stratified_split(y, 0.25, 0, "test", "test_fraction", classes)
