@@ -553,3 +553,40 @@ MUTANTS = [
         tests=[],
     ),
 ]
+
+# The tests written for each mutant that its first pass let through (survived, or ended by the timeout),
+# after that pass: `--after` runs them first. They measure those tests, not the suite's independence.
+T, M, R = "tests/test_settings.py::", "tests/test_models.py::", "tests/test_report.py::"
+D, F, C = "tests/test_data.py::", "tests/test_data_files.py::", "tests/test_records.py::"
+AFTER = {
+    "seed-max-off-by-one": [T + "test_the_largest_seed_accepted_is_the_largest_numpy_and_sklearn_take"],
+    "limit-fraction-one-refused": [T + "test_a_value_on_each_bound_and_each_choice_is_accepted"],
+    "nopen-gamma-allowed": ["tests/test_train.py::test_a_gamma_override_on_a_head_defined_without_it_is_refused"],
+    "null-choice-refused": [
+        "tests/test_command_line.py::test_existing_choices_deletions_nulls_and_globs_pass_the_check"
+    ],
+    "gpus-per-job-for-cpu": ["tests/test_launchers.py::test_slurm_preset_composes"],
+    "joblib-negative-jobs-off-by-one": [
+        "tests/test_launchers.py::test_the_jobs_at_once_of_a_launcher_are_joblibs_count"
+    ],
+    "paper-table-typo": [R + "test_the_papers_table_in_the_report_is_the_one_docs_method_restates"],
+    "extra-metric-duplicated": [R + "test_an_extra_metric_already_in_the_table_is_not_shown_twice"],
+    "figures-all-runs": [R + "test_every_curve_is_the_mean_over_the_selected_runs_on_an_epoch_axis_counted_from_1"],
+    "figure-epoch-axis-from-zero": [
+        R + "test_every_curve_is_the_mean_over_the_selected_runs_on_an_epoch_axis_counted_from_1"
+    ],
+    "checkpoint-commit-before-row": [
+        "tests/test_epoch_commit.py::test_kills_around_the_checkpoint_write_leave_the_record_of_an_uninterrupted_run"
+    ],
+    "json-inf-as-null": [C + "test_summary_json_writes_nan_as_null_and_infinities_as_strings_that_read_back"],
+    "restart-keeps-old-summary": [C + "test_starting_over_removes_the_old_summary_and_eval_and_resuming_keeps_them"],
+    "nan-at-step-zero-missed": [M + "test_a_non_finite_loss_read_every_few_steps_names_the_first_bad_step"],
+    "eval-ce-is-total-loss": [M + "test_val_and_test_ce_are_the_cross_entropy_alone_whatever_gamma"],
+    "basic-block-act-before-add": [M + "test_each_residual_block_computes_what_torchvisions_block_computes"],
+    "split-counts-without-minlength": [F + "test_a_class_without_any_image_is_named_first_or_last_in_the_class_list"],
+    "imagefolder-test-split-run-seed": [
+        F + "test_an_image_folder_without_test_holds_out_sklearns_split_of_split_seed_whatever_the_run_seed"
+    ],
+    "inside-prefix-without-separator": [F + "test_a_class_whose_name_begins_with_another_class_name_is_read_whole"],
+    "cifar100-coarse-labels": [D + "test_cifar_is_read_as_torchvision_reads_it_with_the_fine_labels_of_cifar100"],
+}

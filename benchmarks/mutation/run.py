@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import queue
@@ -99,7 +100,7 @@ def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float,
 SHARED = ("tests/test_slurm.py", "tests/test_launchers.py::test_ray")
 
 
-def apply_and_test(root: Path, m: dict, timeout: float, tests_for=None, exclude: tuple = ()) -> dict:
+def apply_and_test(root: Path, m: dict, timeout: float, tests_for=None, exclude: tuple = (), first: tuple = ()) -> dict:
     """Run the mutant's listed tests, or where it lists none, every test that executes its line."""
     path = root / m["file"]
     text = path.read_text()
@@ -108,6 +109,7 @@ def apply_and_test(root: Path, m: dict, timeout: float, tests_for=None, exclude:
     tests = m["tests"] or tests_for(m["file"], text[: text.index(m["original"])].count("\n") + 1)
     if exclude:
         tests = [t for t in tests if not t.startswith(exclude)]
+    tests = [*first, *(t for t in tests if t not in first)]
     if not tests:
         return {**m, "result": "survived (no test runs its line)", "seconds": 0.0, "tail": "", "n_tests": 0}
     try:
@@ -157,6 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=600, help="seconds per mutant's test run")
     p.add_argument("--baseline", action="store_true", help="first run each distinct test list unmutated")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument(
+        "--first",
+        nargs="+",
+        default=[],
+        help="tests run first for every mutant (tests written after the coverage map, which it does not know)",
+    )
+    p.add_argument("--after", action="store_true", help="run first the tests the list's AFTER names for a mutant")
     p.add_argument("--jobs", type=int, default=1, help="mutants tested at once, each in its own copy")
     p.add_argument("--covering", type=Path, help="coverage map for mutants without tests (default: covering.py's)")
     args = p.parse_args(argv)
@@ -166,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         for m in load(args.list)
         if (not args.category or m["category"] in args.category) and (not args.only or m["id"] in args.only)
     ]
+    after = getattr(importlib.import_module(f"{__package__}.{LISTS[args.list]}"), "AFTER", {})
     tests_for = None
     if any(not m["tests"] for m in mutants):
         from . import covering
@@ -188,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         def one(m: dict) -> dict:
             root = free.get()
             try:
-                r = apply_and_test(root, m, args.timeout, tests_for, SHARED if args.jobs > 1 else ())
+                shared = SHARED if args.jobs > 1 else ()
+                first = tuple(args.first) + tuple(after.get(m["id"], ()) if args.after else ())
+                r = apply_and_test(root, m, args.timeout, tests_for, shared, first)
             finally:
                 free.put(root)
             print(f"{r['id']:34} {r['result']:17} {r['seconds']:6.1f} s  ({r.get('n_tests', '-')} tests)", flush=True)
