@@ -73,3 +73,33 @@ def test_twenty_one_kills_at_every_point_leave_the_record_of_an_uninterrupted_ru
     ]
     assert sum(map(len, chains)) == 21
     kill_and_compare(procs, tmp_path, ["trainer.max_epochs=4", *DIGITS[1:]], chains, timeout=1800)
+
+
+def test_each_checkpoint_is_renamed_into_place_only_once_its_epochs_row_is_whole_on_disk(cfg_factory, monkeypatch):
+    """At every rename of a held-back checkpoint (3 epochs of digits, validated and so saved twice an epoch,
+    step logs in between), metrics.csv already holds the row of that checkpoint's epoch with its training
+    columns (train/loss, the last value of an epoch to arrive), and no row of a later epoch: the checkpoint
+    and the row are one commit, one rename per epoch."""
+    import torch
+
+    from binary_encoding.record.checkpoint_io import AtomicCheckpointIO
+    from binary_encoding.run.fit import train
+
+    seen, real_commit = [], AtomicCheckpointIO.commit
+
+    def commit(self):
+        if self.pending is not None:
+            ckpt = torch.load(self.pending[0], map_location="cpu", weights_only=False)
+            out = self.pending[1].parents[1]
+            table = rows(out) if (out / "metrics.csv").exists() else []
+            seen.append((ckpt["epoch"], [(int(r["epoch"]), r.get("train/loss", "")) for r in table]))
+        real_commit(self)
+
+    monkeypatch.setattr(AtomicCheckpointIO, "commit", commit)
+    # validation (and so a save) twice an epoch, step logs between: the mid-epoch save must wait as well
+    overrides = ["+trainer.val_check_interval=0.5", "trainer.log_every_n_steps=1", "deepfool_samples=0"]
+    train(cfg_factory("trainer.max_epochs=3", "runtime.threads=1", *overrides))
+    assert [epoch for epoch, _ in seen] == [0, 1, 2]
+    for epoch, table in seen:
+        assert [e for e, _ in table] == list(range(epoch + 1)), (epoch, table)
+        assert all(loss not in ("", None) for _, loss in table), (epoch, table)
