@@ -576,7 +576,7 @@ AFTER = {
         R + "test_every_curve_is_the_mean_over_the_selected_runs_on_an_epoch_axis_counted_from_1"
     ],
     "checkpoint-commit-before-row": [
-        "tests/test_epoch_commit.py::test_kills_around_the_checkpoint_write_leave_the_record_of_an_uninterrupted_run"
+        "tests/test_epoch_commit.py::test_each_checkpoint_is_renamed_into_place_only_once_its_epochs_row_is_whole_on_disk"
     ],
     "json-inf-as-null": [C + "test_summary_json_writes_nan_as_null_and_infinities_as_strings_that_read_back"],
     "restart-keeps-old-summary": [C + "test_starting_over_removes_the_old_summary_and_eval_and_resuming_keeps_them"],
