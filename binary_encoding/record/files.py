@@ -90,6 +90,8 @@ def write_json(path: str | Path, obj) -> None:
 def wandb_run_id(out: str | Path) -> str:
     """The job's W&B run id, kept in `<out>/wandb_id.txt`: a resumed or requeued job continues its run."""
     id_file = Path(out) / WANDB_ID
-    if not id_file.exists() or not id_file.read_text().strip():  # empty: cut by a crash of an older version
-        write_atomic(id_file, uuid.uuid4().hex[:12])
-    return id_file.read_text().strip()
+    run_id = id_file.read_text().strip() if id_file.exists() else ""
+    if not run_id:  # none yet, or an empty file left by a crash of an older version
+        run_id = uuid.uuid4().hex[:12]
+        write_atomic(id_file, run_id)
+    return run_id
