@@ -53,6 +53,15 @@ def make(backbone: str, head: str, num_classes: int = 10, gamma0: float = 0.0):
     return m
 
 
+def quiet_trainer(**kw):
+    """A Lightning Trainer that writes and prints nothing: no logger, checkpoint, progress bar or summary."""
+    import lightning as L
+
+    kw.setdefault("accelerator", "cpu")
+    quiet = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    return L.Trainer(**quiet, **kw)
+
+
 def test_the_registries_hold_the_paper_models():
     assert set(BACKBONES) >= {"mlp", "resnet18", "resnet34", "resnet50", "resnet1d", "cnn1d"}
     assert set(HEADS) >= {"binenc", "linpen", "nonlinpen", "nopen"}
@@ -238,16 +247,7 @@ def test_epoch_training_statistics_are_batch_weighted_means(tmp_path):
             self.logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     rec = Record()
-    trainer = L.Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        callbacks=[rec],
-    )
+    trainer = quiet_trainer(max_epochs=2, default_root_dir=tmp_path, callbacks=[rec])
     trainer.fit(m, DataLoader(TensorDataset(x, y), batch_size=32))
     assert [s[0] for s in seen] == [32, 32, 11] * 2
     last = seen[3:]  # the second epoch's steps
@@ -276,15 +276,11 @@ def _fit_steps(module, batches, device: str, precision: str = "32-true"):
             self.logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     keep = Keep()
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
         accelerator="gpu" if device == "cuda" else "cpu",
         devices=1,
         precision=precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         num_sanity_val_steps=0,
         callbacks=[keep],
     )
@@ -472,7 +468,6 @@ def test_every_head_is_affine_with_biases_as_the_spec_writes_it():
 def test_a_non_finite_loss_read_every_few_steps_names_the_first_bad_step(first):
     """With the NaN flag read every 4 steps, a loss that is NaN from step 1 (or from the very first, step
     0) on stops the fit at step 3's read, naming that first bad step, not the last."""
-    import lightning as L
     from torch.utils.data import DataLoader
 
     from binary_encoding.model.module import NonFiniteLossError
@@ -483,14 +478,7 @@ def test_a_non_finite_loss_read_every_few_steps_names_the_first_bad_step(first):
     batches = [(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(6)]
     for x, _ in batches[first:]:
         x.fill_(float("nan"))
-    trainer = L.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=1)
     with pytest.raises(NonFiniteLossError, match=rf"at epoch 0, step {first} "):
         trainer.fit(m, DataLoader(batches, batch_size=None))
     assert trainer.global_step == 4  # stopped at the first read after the NaN, not before
@@ -526,7 +514,6 @@ def test_each_residual_block_computes_what_torchvisions_block_computes(block, ci
 def test_val_and_test_ce_are_the_cross_entropy_alone_whatever_gamma():
     """val/ce and test/ce are the mean cross-entropy over the split's images (F.cross_entropy of the
     model's logits, weighted by batch size), without the gamma term, which a gamma of 100 would add."""
-    import lightning as L
     import torch.nn.functional as F
     from torch.utils.data import DataLoader
 
@@ -534,7 +521,7 @@ def test_val_and_test_ce_are_the_cross_entropy_alone_whatever_gamma():
     m = make("mlp", "binenc")
     m.gamma.fill_(100.0)
     batches = [(torch.randn(n, 1, 8, 8), torch.randint(0, 10, (n,))) for n in (8, 8, 3)]
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = quiet_trainer()
     val = trainer.validate(m, DataLoader(batches, batch_size=None), verbose=False)[0]
     test = trainer.test(m, DataLoader(batches, batch_size=None), verbose=False)[0]
     m.eval()

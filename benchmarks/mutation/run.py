@@ -44,10 +44,13 @@ CATEGORIES = ("metric math", "config/CLI", "report", "records and resume", "trai
 LISTS = {"first": "mutants", "fresh": "mutants_fresh", "third": "mutants_third"}  # --list: each list's module
 
 
-def load(name: str = "first") -> list[dict]:
-    import importlib
+def mutant_list(name: str):
+    """The module of the list `name`: its MUTANTS, and its AFTER where it has one."""
+    return importlib.import_module(f"{__package__}.{LISTS[name]}")
 
-    mutants = importlib.import_module(f"{__package__}.{LISTS[name]}").MUTANTS
+
+def load(name: str = "first") -> list[dict]:
+    mutants = mutant_list(name).MUTANTS
     for m in mutants:
         missing = {"id", "category", "file", "original", "replacement", "tests"} - m.keys()
         if missing or m["category"] not in CATEGORIES:
@@ -175,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         for m in load(args.list)
         if (not args.category or m["category"] in args.category) and (not args.only or m["id"] in args.only)
     ]
-    after = getattr(importlib.import_module(f"{__package__}.{LISTS[args.list]}"), "AFTER", {})
+    after = getattr(mutant_list(args.list), "AFTER", {})
     tests_for = None
     if any(not m["tests"] for m in mutants):
         from . import covering
