@@ -216,10 +216,8 @@ def handle_sigterm(cfg: DictConfig | None = None, out: Path | None = None) -> No
         return
     from . import policy, watchdog
 
-    if cfg is not None:  # a job stuck in a native call never runs the handler: killed after the grace
-        watchdog.arm(policy.sigterm_grace_s(cfg))
-    else:  # between the jobs of a sweep: no watcher left armed
-        watchdog.disarm()
+    # a job stuck in a native call never runs the handler: killed after the grace; none left between jobs
+    watchdog.arm(policy.sigterm_grace_s(cfg)) if cfg is not None else watchdog.disarm()
 
 
 @contextmanager
