@@ -149,3 +149,25 @@ def test_a_job_run_in_process_leaves_no_watcher_behind(cfg_factory):
     assert seen and seen[0] is not None  # armed during the job
     assert watchdog._ARMED is None and seen[0].poll() is not None  # its watcher ended with the job
     assert signal.set_wakeup_fd(-1) == -1 and job._JOB is None
+
+
+def test_a_wakeup_file_set_by_someone_else_stays_theirs_on_arming_and_on_disarming():
+    """An asyncio loop's wakeup file set before: no watchdog (arm says so) and the loop's file is kept; one
+    set after arming: disarming leaves it in place instead of clearing it."""
+    from binary_encoding.run import watchdog
+
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        assert signal.set_wakeup_fd(w) == -1
+        assert watchdog.arm(30.0) is False and watchdog._ARMED is None
+        assert signal.set_wakeup_fd(-1) == w  # still the loop's
+        assert watchdog.arm(30.0)
+        proc = watchdog._ARMED[2]
+        signal.set_wakeup_fd(w)  # the loop starts while watched
+        watchdog.disarm()
+        assert signal.set_wakeup_fd(-1) == w and proc.returncode == 0
+    finally:
+        watchdog.disarm()
+        signal.set_wakeup_fd(-1)
+        os.close(r), os.close(w)
