@@ -513,7 +513,8 @@ def test_each_residual_block_computes_what_torchvisions_block_computes(block, ci
 
 def test_val_and_test_ce_are_the_cross_entropy_alone_whatever_gamma():
     """val/ce and test/ce are the mean cross-entropy over the split's images (F.cross_entropy of the
-    model's logits, weighted by batch size), without the gamma term, which a gamma of 100 would add."""
+    model's logits, weighted by batch size), without the gamma term, which a gamma of 100 would add; val/acc
+    and test/acc the accuracy over the split."""
     import torch.nn.functional as F
     from torch.utils.data import DataLoader
 
@@ -531,3 +532,6 @@ def test_val_and_test_ce_are_the_cross_entropy_alone_whatever_gamma():
         ce = F.cross_entropy(logits, y).item()
     assert z.pow(2).mean().item() * 100.0 > 0.1  # the gamma term would show
     assert val["val/ce"] == pytest.approx(ce, rel=1e-5) and test["test/ce"] == pytest.approx(ce, rel=1e-5)
+    # val/acc and test/acc: the share of correct images over the split (micro average, not the mean per class)
+    acc = (logits.argmax(1) == y).float().mean().item()
+    assert val["val/acc"] == pytest.approx(acc) and test["test/acc"] == pytest.approx(acc)
