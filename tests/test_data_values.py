@@ -204,13 +204,16 @@ def test_image_listing_is_torchvisions_and_a_link_into_another_class_or_to_a_fil
 
     files = ["a/0.png", "a/1.JPG", "a/Z.PNG", "a/notes.txt", "a/sub/2.jpeg", "a/sub/deeper/3.bmp", "a/zz/4.webp"]
     files += [f"a/{d}/{i}.png" for i, d in enumerate(["m", "b2", "k", "d", "q7"])]  # sub-folders: listed by name
+    # names that sort before "/" ("sub.old", "sub-2", "sub 3" < "sub/deeper"): torchvision sorts whole paths,
+    # so a depth-first walk would list sub/deeper before sub.old
+    files += ["a/sub.old/5.png", "a/sub-2/6.png", "a/sub 3/7.png"]
     files += ["b/x.tif", "b/y.Jpeg", "b/other/z.png", "b/other/readme", "c/only.ppm"]
     for f in files:
         (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / f).write_bytes(b"")
     classes = {"a": 0, "b": 1, "c": 2}
     want = make_dataset(str(tmp_path), classes, extensions=IMG_EXTENSIONS)
-    assert len(want) == 15
+    assert len(want) == 18
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert list_images(str(tmp_path), classes) == want

@@ -89,10 +89,10 @@ def _inside(path: str, folder: str) -> bool:
 
 
 def list_images(folder, class_to_idx: dict[str, int], extensions=None, is_valid_file=None, allow_empty=False):
-    """The (path, class index) of every image under `folder/<class>/`, as torchvision's `make_dataset`,
-    but a symlinked folder that leads back into the data (a loop such as `a/up -> ..`), into another
-    class or to a folder already read is skipped and reported, and one file reached twice is read once
-    (refused when two classes reach it: its label would be both)."""
+    """The (path, class index) of every image under `folder/<class>/`, as torchvision's `make_dataset`
+    and in its order, but a symlinked folder that leads back into the data (a loop such as `a/up -> ..`),
+    into another class or to a folder already read is skipped and reported, and one file reached twice is
+    read once (refused when two classes reach it: its label would be both)."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
     extensions = tuple(e.lower() for e in (extensions or IMG_EXTENSIONS))
@@ -100,6 +100,7 @@ def list_images(folder, class_to_idx: dict[str, int], extensions=None, is_valid_
     owner: dict[str, tuple[str, str]] = {}  # real file -> (its path, its class)
     samples, skipped, twice = [], [], []
     for c in sorted(class_to_idx):
+        start = len(samples)
         others = [r for k, r in real.items() if k != c]
         seen: set[str] = set()
         for dirpath, dirnames, fnames in os.walk(os.path.join(folder, c), followlinks=True):
@@ -123,6 +124,8 @@ def list_images(folder, class_to_idx: dict[str, int], extensions=None, is_valid_
                     continue
                 owner[file] = (path, c)
                 samples.append((path, class_to_idx[c]))
+        # torchvision's order: sorted by folder path, then file name ("x.old/" before "x/y/", unlike a walk)
+        samples[start:] = sorted(samples[start:], key=lambda s: os.path.split(s[0]))
     if skipped:
         warnings.warn(
             f"{len(skipped)} symlinked folder(s) under {folder} skipped: they lead back into the data, into "
