@@ -117,6 +117,7 @@ def with_defaults(cfg):
     ]
     with initialize_config_dir(CONF_DIR, version_base="1.3"):
         defaults = compose("config", overrides=choices)
+    OmegaConf.set_struct(defaults, False)  # keys the defaults lack (trainer=ddp's, debug's, ++trainer.*) are kept
     return OmegaConf.merge(defaults, cfg)
 
 
