@@ -132,3 +132,21 @@ def test_local_parallel_runs_jobs_at_once_each_on_its_share_of_the_cores(tmp_pat
         assert f"torch threads: {max(1, cores() // 2)}" in (job / "train.log").read_text()
         spans.append((job / "config.yaml").stat().st_mtime), spans.append((job / "summary.json").stat().st_mtime)
     assert spans[2] < spans[1] and spans[0] < spans[3], spans  # each started before the other ended
+
+
+def test_the_cores_are_split_rounding_down_and_numpy_pools_get_the_same_count(monkeypatch):
+    """7 cores for 2 jobs: 3 threads each (never more threads than cores); `apply` sets torch's threads and the
+    BLAS/OpenMP pools of numpy and scikit-learn to that count, and leaves both alone for null."""
+    import threadpoolctl
+    import torch
+
+    from binary_encoding.run import threads
+
+    assert threads.threads_per_job("auto", n_cores=7, n_jobs=2) == 3
+    assert threads.threads_per_job("auto", n_cores=8, n_jobs=3) == 2
+    torch_calls, pool_calls = [], []
+    monkeypatch.setattr(torch, "set_num_threads", torch_calls.append)
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", pool_calls.append)
+    threads.apply(5)
+    threads.apply(None)
+    assert torch_calls == pool_calls == [5]

@@ -9,10 +9,12 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -320,3 +322,318 @@ def test_the_largest_seed_accepted_is_the_largest_numpy_and_sklearn_take(key):
         with pytest.raises(ValueError):
             seeder(top + 1)
     assert not s.problem(top) and s.problem(top + 1) and s.problem(-1)
+
+
+# ------------------------------------------------------------------------------------------------
+# What each declaration allows, written out: the checks above read the bounds from the declarations
+# themselves, so a wrong bound or choice there (ge=1 for ge=2, a choice dropped) would pass them
+# ------------------------------------------------------------------------------------------------
+
+ALLOWED = {
+    "seed": "an integer in 0..4294967295",
+    "lr": "a finite number > 0",
+    "weight_decay": "a finite number >= 0",
+    "batch_size": "an integer >= 2",  # a 1-sample batch is skipped (BatchNorm)
+    "name": "a text",
+    "output_dir": "a text, or null",
+    "run_name": "a text, or null",
+    "group": "a text, or null",
+    "resume": "true, false or force",
+    "ckpt_path": "a text, or null",
+    "metrics_every": "an integer >= 0",  # 0 = never
+    "deepfool_samples": "an integer >= 0",  # 0 = skip
+    "save_latents": "true or false",
+    "protocol": "default or reference",
+    "metrics.splits": "a list of texts among train, val",
+    "metrics.nc_labels": "labels or pred",
+    "metrics.global_mean": "samples or class_means",
+    "metrics.train_augmented": "true or false",
+    "metrics.hist_dims": "an integer >= 0",
+    "metrics.hist_every": "an integer >= 0",  # 0 = last epoch only
+    "metrics.deepfool_candidates": "an integer >= 2, or null",  # the predicted class and at least one other
+    "metrics.deepfool_overshoot": "a finite number >= 0",
+    "metrics.deepfool_max_iter": "an integer >= 1",
+    "metrics.deepfool_batch": "an integer >= 1",
+    "metrics.mahalanobis_reg": "a finite number >= 0",
+    "data.name": "a text",
+    "data.root": "a text",
+    "data.download": "true or false",
+    "data.val_fraction": "a finite number >= 0 and < 1",  # 0 = no validation split
+    "data.test_fraction": "a finite number > 0 and < 1",
+    "data.split_seed": "an integer in 0..4294967295",
+    "data.augment": "true or false",
+    "data.pad": "an integer >= 0",
+    "data.flip": "true or false",
+    "data.eval_batch_size": "an integer >= 1",
+    "data.device_resident": "auto, true or false",
+    "data.image_size": "an integer >= 1",
+    "data.channels": "1 or 3",
+    "data.shuffle": "true or false",
+    "data.skip_unreadable": "true or false",
+    "data.generator": "a mapping of names to values",
+    "backbone.name": "a text",
+    "backbone.act": "silu, relu, gelu or tanh",
+    "backbone.hidden": "a non-empty list of integers >= 1",
+    "backbone.block": "basic or bottleneck",
+    "backbone.layers": "a non-empty list of integers >= 1",
+    "backbone.width": "an integer >= 1",
+    "backbone.channels": "an integer >= 1",
+    "backbone.kernel": "an odd integer >= 1",  # "same" padding keeps the length
+    "head.name": "a text",
+    "head.width": "an integer >= 1, or null",
+    "head.gamma0": "a finite number >= 0",
+    "head.gamma_factor": "a finite number > 0",
+    "head.gamma_step": "an integer >= 1",
+    "head.gamma_max": "a finite number >= 0, or null",
+    "trainer.accelerator": "a text",
+    "trainer.devices": "an integer >= 1, -1, auto, or a non-empty list of device indices >= 0",
+    "trainer.strategy": "a text",
+    "trainer.precision": (
+        "auto, 32-true, bf16-mixed, bf16-true, 16-mixed, 16-true, 64-true, transformer-engine, 32, bf16, 16 or 64"
+    ),
+    "trainer.max_epochs": "an integer >= 1",
+    "trainer.check_val_every_n_epoch": "an integer >= 1, or null",
+    "trainer.log_every_n_steps": "an integer >= 1",
+    "trainer.enable_progress_bar": "auto, true or false",
+    "trainer.deterministic": "true, false or warn",
+    "trainer.sync_batchnorm": "auto, true or false",
+    "trainer.limit_train_batches": "an integer count of batches >= 0 or a fraction in 0..1",
+    "trainer.limit_val_batches": "an integer count of batches >= 0 or a fraction in 0..1",
+    "trainer.limit_test_batches": "an integer count of batches >= 0 or a fraction in 0..1",
+    "trainer.num_sanity_val_steps": "an integer >= -1",  # Lightning's -1: all
+    "runtime.compile": "auto, true or false",
+    "runtime.compile_mode": "default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs, or null",
+    "runtime.cuda_graphs": "auto, true or false",
+    "runtime.cudnn_benchmark": "auto, true or false",
+    "runtime.channels_last": "auto, true or false",
+    "runtime.check_finite_every": "auto or an integer >= 1",
+    "runtime.sigterm_grace_s": "a finite number > 0, or null",
+    "runtime.checkpoint_every_n_epochs": "an integer >= 1",
+    "runtime.threads": "auto or an integer >= 1, or null",
+    "logger.project": "a text",
+    "logger.entity": "a text, or null",
+    "logger.mode": "auto, online, offline or disabled",
+    "logger.tags": "a list of texts",
+    "logger.job_type": "a text",
+    "logger.init_timeout": "a finite number > 0",
+}
+
+
+@pytest.mark.parametrize("key", sorted(ALLOWED))
+def test_each_setting_allows_the_values_its_meaning_allows(key):
+    assert settings.SETTINGS[key].allowed() == ALLOWED[key]
+
+
+def test_the_precisions_accepted_are_those_lightning_takes():
+    """Parity with Lightning, where the value goes: every precision but `auto` is one of its inputs
+    (lightning.fabric.connector._PRECISION_INPUT), and the only ones of its inputs missing here are fp16."""
+    import typing
+
+    from lightning.fabric.connector import _PRECISION_INPUT
+
+    def literals(t):
+        return [v for a in typing.get_args(t) for v in (literals(a) if typing.get_args(a) else [a])]
+
+    ours = [p for p in settings.PRECISIONS if p != "auto"]
+    assert set(ours) <= set(literals(_PRECISION_INPUT))
+    assert set(literals(_PRECISION_INPUT)) - set(ours) <= {"transformer-engine-float16"}  # fp16: gamma overflows
+
+
+# ------------------------------------------------------------------------------------------------
+# The checks of policy.validate that no single value shows, and what `auto` means on a GPU
+# ------------------------------------------------------------------------------------------------
+
+
+def _with(choice: str, **values):
+    """A copy of config(choice) with dotted keys set (`trainer__precision=16` sets trainer.precision)."""
+    cfg = copy.deepcopy(config(choice))
+    with open_dict(cfg):
+        for key, value in values.items():
+            OmegaConf.update(cfg, key.replace("__", "."), value, merge=False, force_add=True)
+    return cfg
+
+
+@pytest.mark.parametrize("precision", [16, "16", "16-mixed", "16-true"])
+def test_every_fp16_precision_is_refused_with_gamma_and_accepted_without(precision):
+    """fp16 overflows at 65,504 and binenc's gamma grows past it; a head without gamma (gamma0 = 0) may use it."""
+    with pytest.raises(ConfigError, match=f"^trainer.precision={precision}: fp16 overflows at 65,504"):
+        policy.validate(_with("head=binenc", trainer__precision=precision))
+    policy.validate(_with("head=linpen", trainer__precision=precision))
+    policy.validate(_with("head=binenc", trainer__precision="bf16-mixed"))
+
+
+def test_nonlinpen_needs_a_latent_width_like_linpen():
+    for head in ("linpen", "nonlinpen"):
+        with pytest.raises(ConfigError) as err:
+            policy.validate(_with(f"head={head}", head__width=None))
+        assert str(err.value) == f"head.width=null: head={head} needs a latent width, an integer >= 1"
+
+
+def test_each_switch_that_left_trainer_for_runtime_is_named_with_its_new_place():
+    """README: a project switch given under `trainer` stops at once with a message naming its new key (on the
+    command line and in a config that reaches validate)."""
+    moved = ["compile", "compile_mode", "cuda_graphs", "cudnn_benchmark", "channels_last", "check_finite_every"]
+    moved += ["checkpoint_every_n_epochs"]
+    assert sorted(policy.MOVED) == sorted(f"trainer.{k}" for k in moved)
+    for k in moved:
+        assert policy.moved_key_message([f"trainer.{k}=1"]) == f"trainer.{k} moved to runtime.{k}: write runtime.{k}=1"
+        with pytest.raises(ConfigError, match=f"^trainer.{k} moved to runtime.{k}$"):
+            policy.validate(_with("head=binenc", **{f"trainer__{k}": 1}))
+
+
+def test_cuda_graphs_are_refused_for_a_ddp_job_on_gpus_and_kept_for_one_gpu(monkeypatch):
+    monkeypatch.setattr(policy, "on_gpu", lambda cfg: True)
+    one = _with("head=binenc", runtime__cuda_graphs=True)
+    policy.validate(one)
+    assert policy.cuda_graphs(one)
+    two = _with("trainer=ddp", runtime__cuda_graphs=True)
+    with pytest.raises(ConfigError, match=r"^runtime.cuda_graphs=true is for one GPU; DDP jobs \(trainer.devices"):
+        policy.validate(two)
+
+
+def test_an_imagefolder_root_that_is_no_folder_is_refused(tmp_path):
+    policy.validate(_with("data=imagefolder", data__root=str(tmp_path)))
+    with pytest.raises(ConfigError) as err:
+        policy.validate(_with("data=imagefolder", data__root=str(tmp_path / "missing")))
+    assert str(err.value) == f"data=imagefolder needs data.root=DIR, an existing folder; got '{tmp_path / 'missing'}'"
+
+
+@pytest.mark.parametrize("cuda", [True, False])
+def test_a_job_is_on_a_gpu_when_cuda_is_there_and_the_accelerator_allows_it(monkeypatch, cuda):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    for accelerator, gpu in (("auto", True), ("gpu", True), ("cuda", True), ("cpu", False), ("mps", False)):
+        assert policy.on_gpu(_with("head=binenc", trainer__accelerator=accelerator)) is (cuda and gpu), accelerator
+
+
+@pytest.mark.parametrize(
+    "strategy, devices, gpus, expected",
+    [
+        ("auto", 1, 0, 1),
+        ("ddp", 3, 0, 3),
+        ("ddp_find_unused_parameters_true", 2, 0, 2),
+        ("ddp", [0, 2], 0, 2),  # which devices: as many processes
+        ("ddp_spawn", 4, 0, 1),  # starts its own processes
+        ("fsdp", 4, 0, 1),
+        ("ddp", -1, 0, 1),  # all devices of a CPU job: one process
+        ("ddp", "auto", 0, 1),
+        ("ddp", -1, 4, 4),  # all GPUs
+        ("ddp", "auto", 4, 4),
+    ],
+)
+def test_the_processes_of_a_job_follow_lightnings_strategy_and_devices(monkeypatch, strategy, devices, gpus, expected):
+    import torch
+
+    monkeypatch.setattr(policy, "on_gpu", lambda cfg: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    cfg = _with("head=binenc", trainer__strategy=strategy, trainer__devices=devices)
+    assert policy.num_devices(cfg) == expected
+
+
+def test_auto_precision_is_bf16_mixed_only_on_a_gpu_that_has_bf16(monkeypatch):
+    import torch
+
+    for bf16 in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda bf16=bf16: bf16)
+        assert policy.resolve_precision("auto", gpu=True) == ("bf16-mixed" if bf16 else "32-true")
+        assert policy.resolve_precision("auto", gpu=False) == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert policy.resolve_precision("auto") == "32-true"
+    assert policy.resolve_precision(32) == "32" and policy.resolve_precision("64-true", gpu=True) == "64-true"
+
+
+@pytest.mark.parametrize("gpu", [True, False])
+def test_each_auto_switch_is_on_on_one_gpu_and_off_on_a_cpu(monkeypatch, gpu):
+    """conf/runtime/default.yaml: compile, cuDNN autotuning (unless deterministic) and the CUDA graph (one
+    GPU, no DDP) on GPUs; an explicit value is kept; trainer_kwargs hands Lightning the resolved values, with
+    its distributed sampler and model summary off unless asked for."""
+    monkeypatch.setattr(policy, "on_gpu", lambda cfg: gpu)
+    cfg = _with("trainer=ddp", trainer__devices=1)
+    assert (policy.compile_backbone(cfg), policy.cudnn_benchmark(cfg), policy.cuda_graphs(cfg)) == (gpu, gpu, gpu)
+    assert policy.cudnn_benchmark(_with("head=binenc", trainer__deterministic=True)) is False
+    assert policy.cuda_graphs(_with("trainer=ddp")) is False  # two devices
+    off = _with("head=binenc", runtime__compile=False, runtime__cudnn_benchmark=False, runtime__cuda_graphs=False)
+    on = _with("head=binenc", runtime__compile=True, runtime__cudnn_benchmark=True, runtime__cuda_graphs=True)
+    assert (policy.compile_backbone(off), policy.cudnn_benchmark(off), policy.cuda_graphs(off)) == (False,) * 3
+    assert (policy.compile_backbone(on), policy.cudnn_benchmark(on), policy.cuda_graphs(on)) == (True,) * 3
+    kw = policy.trainer_kwargs(cfg)
+    assert (kw["sync_batchnorm"], kw["benchmark"], kw["strategy"]) == (gpu, gpu, "ddp")
+    assert (kw["use_distributed_sampler"], kw["enable_model_summary"]) == (False, False)
+    asked = policy.trainer_kwargs(_with("head=binenc", trainer__enable_model_summary=True, trainer__benchmark=True))
+    assert (asked["enable_model_summary"], asked["benchmark"]) == (True, True)  # a ++trainer.NAME wins
+
+
+def test_the_sigterm_grace_of_a_config_made_before_the_key_existed_is_60_s():
+    """docs/job_folders.md: 60 s; null: no watchdog."""
+    cfg = _with("head=binenc")
+    assert policy.sigterm_grace_s(cfg) == 60
+    with open_dict(cfg):
+        del cfg.runtime["sigterm_grace_s"]
+    assert policy.sigterm_grace_s(cfg) == 60
+    assert policy.sigterm_grace_s(_with("head=binenc", runtime__sigterm_grace_s=None)) is None
+
+
+# ------------------------------------------------------------------------------------------------
+# check_data and check_trained on stand-ins of a data module and a trainer (known answers, no data read)
+# ------------------------------------------------------------------------------------------------
+
+
+def _data(labels: dict, num_classes: int, batches: int = 11):
+    import torch
+
+    return SimpleNamespace(
+        num_classes=num_classes,
+        splits=tuple(labels),
+        y={k: torch.tensor(v) for k, v in labels.items()},
+        train_dataloader=lambda: range(batches),
+    )
+
+
+def _cfg(limit=None):
+    return OmegaConf.create(
+        {"data": {"name": "toy", "val_fraction": 0.1}, "batch_size": 8, "trainer": {"limit_train_batches": limit}}
+    )
+
+
+def test_a_split_without_the_last_class_is_refused():
+    """The class counts run over every class (bincount's minlength): the last one missing is seen too."""
+    settings.check_data(_cfg(), _data({"train": [0, 1, 2, 2], "val": [0, 1, 2]}, 3))
+    with pytest.raises(ConfigError, match=r"^the val split of toy \(2 samples\) has no sample of class 2: "):
+        settings.check_data(_cfg(), _data({"train": [0, 1, 2, 2], "val": [0, 1]}, 3))
+
+
+@pytest.mark.parametrize("missing, named", [(5, "1, 2, 3, 4, 5:"), (6, "1, 2, 3, 4, 5 ...:")])
+def test_the_missing_classes_are_named_up_to_five(missing, named):
+    with pytest.raises(ConfigError, match=f"has no sample of class {re.escape(named)} every class needs"):
+        settings.check_data(_cfg(), _data({"train": list(range(7)), "val": [0] + list(range(missing + 1, 7))}, 7))
+
+
+def test_a_data_set_needs_two_classes():
+    settings.check_data(_cfg(), _data({"train": [0, 1]}, 2))
+    with pytest.raises(ConfigError, match="^the data set toy has 1 class: a classifier needs at least 2$"):
+        settings.check_data(_cfg(), _data({"train": [0, 0]}, 1))
+
+
+@pytest.mark.parametrize("limit, trains", [(None, True), (3, True), (50, True), (0.1, True), (0.05, False), (0, False)])
+def test_a_batch_limit_that_leaves_no_training_batch_is_refused_as_lightning_counts_it(limit, trains):
+    """Lightning takes int(batches * fraction) of a fraction (11 x 0.05 = 0.55: none) and min(batches, count)."""
+    dm = _data({"train": [0, 1]}, 2, batches=11)
+    if trains:
+        settings.check_data(_cfg(limit), dm)
+    else:
+        with pytest.raises(ConfigError, match="^no training batch: 2 training samples, batch_size=8"):
+            settings.check_data(_cfg(limit), dm)
+
+
+def test_one_optimizer_step_is_a_trained_run_and_none_is_not():
+    settings.check_trained(SimpleNamespace(global_step=1, current_epoch=1, num_training_batches=1))
+    with pytest.raises(settings.NotTrained, match=r"^no optimizer step in 2 epoch\(s\) \(0 training batches"):
+        settings.check_trained(SimpleNamespace(global_step=0, current_epoch=2, num_training_batches=0))
+
+
+def test_a_value_is_shown_as_it_is_written_on_the_command_line():
+    assert [settings.show(v) for v in (None, True, False, 1.0, 2.5, "x", [1, "a", None])] == (
+        ["null", "true", "false", "1.0", "2.5", "x", "[1,a,null]"]
+    )
+    assert settings.show({"a": 1, "b": [True]}) == "{a:1,b:[true]}"

@@ -377,3 +377,16 @@ def test_the_non_finite_loss_check_runs_every_step_on_a_cpu_and_every_50_on_a_gp
     for gpu, every in ((False, 1), (True, 50)):
         monkeypatch.setattr(policy, "on_gpu", lambda cfg, gpu=gpu: gpu)
         assert policy.check_finite_every(cfg) == every
+
+
+@pytest.mark.parametrize("mode", ["max-autotune", None])
+def test_the_compile_mode_reaches_torch_compile_and_the_cuda_graph_switch_the_module(tmp_path, monkeypatch, mode):
+    """runtime.compile_mode is handed to torch.compile as its mode (null: torch's default); the resolved
+    runtime.cuda_graphs reaches the LightningModule (off on a CPU, on when the policy says so)."""
+    calls = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: calls.append(kw))
+    cfg = compose_cfg(tmp_path, "runtime.compile=true", f"runtime.compile_mode={'null' if mode is None else mode}")
+    assert build.build_model(cfg, (1, 8, 8), 10).cuda_graphs is False
+    assert calls == [{"mode": mode}]
+    monkeypatch.setattr(policy, "cuda_graphs", lambda cfg: True)
+    assert build.build_model(cfg, (1, 8, 8), 10).cuda_graphs is True
