@@ -262,12 +262,18 @@ def mahalanobis_reference(points, mean, cov) -> np.ndarray:
 
 
 def mahalanobis_auroc_reference(z_train, pred_train, y_train, z_test, pred_test, y_test, reg=1e-6) -> float:
-    """docs/method.md §7.1-7.3 end to end: standardise by the training latents, per-class Gaussians on
-    the correctly classified training latents (`class_gaussian_reference`), each test point's distance
-    to its predicted class's (+inf for a skipped class), sklearn's `roc_auc_score` of the correct
-    test samples against -distance."""
+    """docs/method.md §7.1-7.3 end to end: sklearn's `roc_auc_score` of the correct test samples against
+    -distance (`mahalanobis_score_reference`)."""
     from sklearn.metrics import roc_auc_score
 
+    score = mahalanobis_score_reference(z_train, pred_train, y_train, z_test, pred_test, reg)
+    return roc_auc_score(np.asarray(pred_test) == np.asarray(y_test), -finite_scores(score))
+
+
+def mahalanobis_score_reference(z_train, pred_train, y_train, z_test, pred_test, reg=1e-6) -> np.ndarray:
+    """Standardise by the training latents, per-class Gaussians on the correctly classified training
+    latents (`class_gaussian_reference`), each test point's distance to its predicted class's (+inf for
+    a skipped class)."""
     mean, std = standardize_reference(z_train)
     zs = (np.asarray(z_test, dtype=np.float64) - mean) / std
     pred_test = np.asarray(pred_test)
@@ -276,7 +282,7 @@ def mahalanobis_auroc_reference(z_train, pred_train, y_train, z_test, pred_test,
         fit = class_gaussian_reference(z_train, pred_train, y_train, c, reg)
         if fit is not None:
             score[pred_test == c] = mahalanobis_reference(zs[pred_test == c], *fit)
-    return roc_auc_score(pred_test == np.asarray(y_test), -finite_scores(score))
+    return score
 
 
 def mahalanobis_distance_reference(gauss, z: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
@@ -378,6 +384,23 @@ def aurc_reference(score, correct) -> float:
     errors = (~correct)[order].astype(np.float64)
     risk = np.cumsum(errors, axis=1) / np.arange(1, n + 1)
     return risk.mean()
+
+
+def aurc_expected_reference(score, correct) -> float:
+    """AURC for any number of samples: the risk at each coverage k averaged over every order of the tied
+    scores, by linearity of expectation. A group of m tied samples with e errors placed after b errors
+    has, j samples into it, b + j * e / m expected errors (the same mean as `aurc_reference`, without
+    its n! orderings)."""
+    score, correct = np.asarray(score, dtype=np.float64), np.asarray(correct, dtype=bool)
+    values, group = np.unique(score, return_inverse=True)  # least doubtful (lowest score) first
+    risks, before = [], 0.0
+    for g in range(len(values)):
+        members = group == g
+        m, e = int(members.sum()), float((~correct[members]).sum())
+        for j in range(1, m + 1):
+            risks.append((before + j * e / m) / (len(risks) + 1))
+        before += e
+    return float(np.mean(risks))
 
 
 # --------------------------------------------------------------------------------------------------

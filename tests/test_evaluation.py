@@ -145,12 +145,16 @@ def test_run_records_metrics_every_epoch_and_final_scores(cfg_factory, tmp_path,
 def test_every_end_of_run_number_is_recomputed_from_the_saved_latents(cfg_factory, tmp_path, global_mean):
     """Accuracies, NC1 and sigma_w (with the configured global mean: the end-of-run value must follow
     `metrics.global_mean` like the per-epoch one), agreements and codes, Mahalanobis and max-softmax
-    AUROC: a call site that fits the Gaussians on the wrong samples or groups by the wrong labels
-    changes one of them."""
+    AUROC, AURC and FPR at 95% TPR: a call site that fits the Gaussians on the wrong samples, groups by
+    the wrong labels or reports one score's number under the other's name changes one of them."""
     from oracles import (
+        aurc_expected_reference,
         code_agreement_reference,
         encoding_agreement_reference,
+        finite_scores,
+        fpr_at_95_tpr_reference,
         mahalanobis_auroc_reference,
+        mahalanobis_score_reference,
         neural_collapse_reference,
         reference_auroc_oracle,
         two_valuedness_reference,
@@ -194,6 +198,15 @@ def test_every_end_of_run_number_is_recomputed_from_the_saved_latents(cfg_factor
     assert s["mahalanobis_auroc_ref"] == pytest.approx(ref, abs=1e-9)  # the reference's estimator, §7.5
     msp = roc_auc_score(te["pred"] == te["y"], softmax(te["logits"].astype(np.float64), axis=1).max(1))
     assert s["msp_auroc"] == pytest.approx(msp, abs=1e-6)
+    # AURC and FPR at 95% TPR of each score: the doubt of a test sample is its distance, or -max softmax
+    correct = te["pred"] == te["y"]
+    doubt = {
+        "mahalanobis": mahalanobis_score_reference(z, pred, y, te["z"].astype(np.float64), te["pred"].astype(int)),
+        "msp": -softmax(te["logits"].astype(np.float64), axis=1).max(1),
+    }
+    for name, score in doubt.items():
+        assert s[f"{name}_aurc"] == pytest.approx(aurc_expected_reference(finite_scores(score), correct), abs=1e-6)
+        assert s[f"{name}_fpr95"] == pytest.approx(fpr_at_95_tpr_reference(correct, score), abs=1e-6)
 
 
 def test_deepfool_rho_is_recomputed_from_the_checkpoint_with_the_textbook_attack(cfg_factory, tmp_path):

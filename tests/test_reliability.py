@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from oracles import (
+    aurc_expected_reference,
     aurc_reference,
     class_gaussian_reference,
     finite_scores,
@@ -262,6 +263,8 @@ def test_aurc_with_ties_is_the_mean_over_every_tie_breaking_order(seed):
     perm = rng.permutation(n)  # ... hence the same value whatever the input order
     again = misclassification_scores(torch.tensor(score[perm]), torch.tensor(correct[perm]))
     assert again["aurc"] == pytest.approx(res["aurc"], abs=1e-12)
+    # the expectation oracle the end-of-run wiring test uses (any n) agrees with the n! orderings
+    assert aurc_expected_reference(score, correct) == pytest.approx(aurc_reference(score, correct), abs=1e-12)
 
 
 # --------------------------------------------------------------------------------------------------
