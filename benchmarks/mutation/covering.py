@@ -105,7 +105,8 @@ def load(path: Path = DEFAULT_OUT):
 
     A line that runs when its module is imported (a constant, a class body, a decorator) is executed once
     per process, under whichever test imported the module first: for such a line every test that executes
-    any line of the file is taken."""
+    any line of the file is taken. A file that is not Python (a config of `conf/`) is read by Hydra, not
+    executed, so coverage sees none of its lines: for it every test of the map is taken."""
     if not path.exists():
         raise SystemExit(f"no coverage map at {path}: run `make mutation-map` first (the suite once under coverage)")
     covering = json.loads(path.read_text())
@@ -113,7 +114,9 @@ def load(path: Path = DEFAULT_OUT):
 
     def tests_for(file: str, line: int) -> list[str]:
         lines = covering.get(file, {})
-        if at_import(REPO / file, line):
+        if not file.endswith(".py"):
+            tests = set(size)
+        elif at_import(REPO / file, line):
             tests = {t for ts in lines.values() for t in ts}
         else:
             tests = set(lines.get(str(line), []))

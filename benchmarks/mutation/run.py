@@ -131,7 +131,7 @@ def scores(results: list[dict]) -> dict[str, tuple[int, int, int]]:
     not counted as caught: the suite has no per-test time limit, so a hang is a red CI only by its length."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for r in results:
-        if r["result"] == "not applied":
+        if r["result"] in ("not applied", "error"):  # not measured
             continue
         for key in (r["category"], "total"):
             out[key][0] += r["result"] == "caught"
@@ -153,6 +153,7 @@ def table(results: list[dict]) -> str:
     skipped = [r["id"] for r in results if r["result"] == "not applied"]
     if skipped:
         lines.append(f"not applied (snippet not found exactly once): {', '.join(skipped)}")
+    lines += [f"not measured, the runner failed: {r['id']}: {r['tail']}" for r in results if r["result"] == "error"]
     return "\n".join(lines)
 
 
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                 shared = SHARED if args.jobs > 1 else ()
                 first = tuple(args.first) + tuple(after.get(m["id"], ()) if args.after else ())
                 r = apply_and_test(root, m, args.timeout, tests_for, shared, first)
+            except Exception as e:  # one mutant the runner cannot handle must not lose the others' results
+                r = {**m, "result": "error", "seconds": 0.0, "tail": f"{type(e).__name__}: {e}"}
             finally:
                 free.put(root)
             print(f"{r['id']:34} {r['result']:17} {r['seconds']:6.1f} s  ({r.get('n_tests', '-')} tests)", flush=True)
