@@ -473,8 +473,10 @@ def test_each_switch_that_left_trainer_for_runtime_is_named_with_its_new_place()
     """README: a project switch given under `trainer` stops at once with a message naming its new key (on the
     command line and in a config that reaches validate)."""
     moved = ["compile", "compile_mode", "cuda_graphs", "cudnn_benchmark", "channels_last", "check_finite_every"]
-    moved += ["checkpoint_every_n_epochs"]
+    moved += ["checkpoint_every_n_epochs", "threads", "sigterm_grace_s"]
     assert sorted(policy.MOVED) == sorted(f"trainer.{k}" for k in moved)
+    runtime = OmegaConf.load(Path(CONF_DIR) / "runtime" / "default.yaml")
+    assert sorted(moved) == sorted(runtime)  # every project switch of runtime/, none forgotten
     for k in moved:
         assert policy.moved_key_message([f"trainer.{k}=1"]) == f"trainer.{k} moved to runtime.{k}: write runtime.{k}=1"
         with pytest.raises(ConfigError, match=f"^trainer.{k} moved to runtime.{k}$"):

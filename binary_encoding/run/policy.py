@@ -19,7 +19,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .settings import ConfigError, check
 
-# keys that left `trainer` (Lightning's arguments only) for the project's own group
+# the project's own switches (every key of conf/runtime/), refused under `trainer`, which holds Lightning's
+# arguments only: some lived there once, and Lightning would fail on the others with its own error
 MOVED = {
     f"trainer.{k}": f"runtime.{k}"
     for k in (
@@ -30,6 +31,8 @@ MOVED = {
         "channels_last",
         "check_finite_every",
         "checkpoint_every_n_epochs",
+        "threads",
+        "sigterm_grace_s",
     )
 }
 
