@@ -446,3 +446,15 @@ MUTANTS = [
         tests=[],
     ),
 ]
+
+# The tests that catch the first pass's survivors (docs/testing.md, "The fourth list"): `--after` runs them
+# first. The watchdog's test was there before the list (the map misses it: its process is SIGKILLed, by
+# design, so it writes no coverage data); the end-of-run AURC check was written after the first pass.
+AFTER = {
+    "msp-aurc-is-mahalanobis": [
+        "tests/test_evaluation.py::test_every_end_of_run_number_is_recomputed_from_the_saved_latents"
+    ],
+    "watchdog-sigterm-not-sigkill": [
+        "tests/test_watchdog.py::test_a_process_stuck_in_a_native_call_is_killed_after_the_grace_period"
+    ],
+}
