@@ -2,7 +2,7 @@
 PY ?= python
 ARGS ?=
 
-.PHONY: help install train test test-all sweep bench bench-gpu report mutation mutation-fresh mutation-map mutation-third mutation-fourth
+.PHONY: help install train test test-all sweep bench bench-gpu report mutation mutation-fresh mutation-map mutation-third mutation-fourth mutation-fifth
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ mutation-third:  ## the third list (mutants_third.py), each mutant against every
 
 mutation-fourth:  ## the fourth list (mutants_fourth.py), the same way (needs mutation-map)
 	$(PY) -m benchmarks.mutation.run --list fourth --jobs 2 --timeout 600 $(ARGS)
+
+mutation-fifth:  ## the fifth list (mutants_fifth.py), the same way (needs mutation-map)
+	$(PY) -m benchmarks.mutation.run --list fifth --jobs 2 --timeout 600 $(ARGS)
 
 bench:  ## speed against straightforward implementations: metrics + DeepFool, then training (ARGS="--device cuda")
 	$(PY) -m benchmarks.bench_metrics $(ARGS)

@@ -1,20 +1,20 @@
 """Mutation audit: apply each plausible one-line bug of a mutant list to a copy of the repository and run
 the tests meant to catch it; a mutant is caught when one of them fails.
 
-    python -m benchmarks.mutation.run [--list first|fresh|third|fourth] [--category "data pipeline"] [--only ID ...]
-                                      [--timeout 600] [--baseline] [--json out.json] [--covering MAP]
+    python -m benchmarks.mutation.run [--list first|fresh|third|fourth|fifth] [--category "data pipeline"]
+                                      [--only ID ...] [--timeout 600] [--baseline] [--json out.json] [--covering MAP]
 
 `--list first` (the default) runs `mutants.py`, `--list fresh` the second list (`mutants_fresh.py`),
-`--list third` and `--list fourth` the third and fourth (`mutants_third.py`, `mutants_fourth.py`). The
-repository's tracked files are copied once into a temporary folder (the working tree is never modified);
-each mutant replaces its `original` snippet (which must occur exactly once, else the mutant is "not
-applied") in the copy, runs `pytest -x -q -p no:cacheprovider <tests>` there with the copy first on
-PYTHONPATH, and restores the file in a `finally`. `--baseline` first runs every distinct test list
-unmutated (a list that fails without a mutant cannot measure one).
+`--list third`, `fourth` and `fifth` the later ones (`mutants_third.py`, ...). The repository's tracked
+files are copied once into a temporary folder (the working tree is never modified); each mutant replaces
+its `original` snippet (which must occur exactly once, else the mutant is "not applied") in the copy,
+runs `pytest -x -q -p no:cacheprovider <tests>` there with the copy first on PYTHONPATH, and restores the
+file in a `finally`. `--baseline` first runs every distinct test list unmutated (a list that fails
+without a mutant cannot measure one).
 
 Which tests: the first two lists name test files or ids per mutant (filled in after the mutants were
 written), so their score is a lower bound of the suite's. A mutant with an empty `tests` list (the third
-and fourth lists) runs every test of the default suite that executes its line, from the map of
+list and after) runs every test of the default suite that executes its line, from the map of
 `covering.py` (`make mutation-map`): what the whole suite would catch, short of a test that depends on a
 line it does not run.
 A run that ends by the timeout is reported apart, not as caught.
@@ -43,7 +43,7 @@ CATEGORIES = ("metric math", "config/CLI", "report", "records and resume", "trai
 
 
 # --list: each list's module
-LISTS = {"first": "mutants", "fresh": "mutants_fresh", "third": "mutants_third", "fourth": "mutants_fourth"}
+LISTS = {"first": "mutants", "fresh": "mutants_fresh"} | {n: f"mutants_{n}" for n in ("third", "fourth", "fifth")}
 
 
 def mutant_list(name: str):
