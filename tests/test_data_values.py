@@ -396,3 +396,13 @@ def test_a_cifar_copy_without_its_test_batch_is_refused_naming_the_missing_file(
     dm = CIFARDataModule("cifar10", root=str(tmp_path), download=False)
     with pytest.raises(FileNotFoundError, match=r"^cifar10 was not found at .* \(missing: test_batch\)\. "):
         dm.setup()
+
+
+def test_the_class_count_covers_a_label_that_only_the_test_split_holds():
+    """Labels 0-2 in training, 0-3 in test: four classes (the check that every class trains then refuses
+    the run by name, instead of a three-way classifier meeting label 3 at test time)."""
+    x = np.zeros((30, 1, 2, 2), np.uint8)
+    y_tr, y_te = np.arange(24) % 3, np.array([0, 1, 2, 3, 3, 0])
+    dm = _Given((x[:24], y_tr, x[24:], y_te), val_fraction=0.0)
+    dm.setup()
+    assert dm.num_classes == 4

@@ -437,3 +437,16 @@ def test_two_valuedness_matches_sklearn_on_random_latents():
             atol=tol,
         )
         assert out["mean"] == pytest.approx(float(out["per_dim"].mean())) and out["min"] == float(out["per_dim"].min())
+
+
+def test_class_means_global_mean_is_the_mean_of_the_present_classes_only():
+    """Labels 0, 1, 3 (class 2 never occurs, its row of the class means is zero): with
+    global_mean=class_means, mu_G is the mean of the three present class means (Papyan), as the numpy
+    oracle computes it; averaging the empty class's zero row in would shift Sigma_B, NC1 and NC2."""
+    rng = np.random.default_rng(5)
+    labels = np.repeat([0, 1, 3], [20, 30, 25])
+    z = rng.normal(size=(len(labels), 4)) + 2.0 * np.eye(4)[labels]
+    ref = neural_collapse_reference(z, labels, "class_means")
+    got = neural_collapse(torch.tensor(z), torch.tensor(labels), global_mean="class_means")
+    for key in ("nc1", "trace_sigma_b", "equinorm"):
+        assert got[key] == pytest.approx(ref[key], rel=1e-9), key

@@ -94,6 +94,8 @@ def test_backbone_contract_features():
     assert build_backbone("resnet18", (3, 32, 32)).num_features == 512
     assert build_backbone("resnet50", (3, 32, 32)).num_features == 2048
     assert build_backbone("mlp", (1, 8, 8), hidden="[256,256]").num_features == 256
+    mlp = build_backbone("mlp", (1, 8, 8), hidden="[32,16]")  # widths that differ: the last one is h's
+    assert mlp.num_features == 16 == mlp(torch.zeros(2, 1, 8, 8)).shape[1]
     # CIFAR stem: 3x3 stride-1 conv with bias, no max-pool
     stem = build_backbone("resnet18", (3, 32, 32)).stem[0]
     assert stem.kernel_size == (3, 3) and stem.stride == (1, 1) and stem.bias is not None

@@ -580,3 +580,53 @@ def test_each_data_set_gets_its_own_figures_from_its_own_selected_runs(tmp_path,
          "train split, augmented in part"),
         ("_other_mlp", picked["other"], picked["other"], " — other / mlp, lr selected on val", "train split"),
     ]  # fmt: skip
+
+
+def test_a_curve_label_counts_every_seed_when_one_seed_logged_fewer_epochs(tmp_path, drawn):
+    """A curve's n is its number of seeds, the most at any epoch: a seed cut short (no row at the last epoch)
+    still counts, and the last point is the mean of the two seeds that reached it."""
+    hist = _history({"train/agreement_dim": SEEDS}, heads=("binenc",))
+    short = hist[~((hist["run_id"] == "binenc-2") & (hist["epoch"] == 2))]
+    report_figures.plot_agreement(short, tmp_path / "short.png")
+    (line,) = drawn["short"].axes[0].get_lines()
+    assert line.get_label() == "BinEnc (n=3)"
+    assert np.asarray(line.get_ydata()) == pytest.approx([0.3, 0.3, (0.9 + 0.1) / 2])
+
+
+def test_only_runs_with_unreadable_rows_get_a_note_also_when_the_column_reads_back_empty_as_nan(tmp_path):
+    """all_runs.csv read back gives NaN where a run had no unreadable row (and a failed job has none at
+    all): no note for those, one for the run whose metrics.csv had bad lines."""
+    bad = "line 3 holds values that are no numbers"
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "unreadable_rows": ["", bad, ""]})
+    runs.to_csv(tmp_path / "all_runs.csv", index=False)
+    back = pd.read_csv(tmp_path / "all_runs.csv")
+    assert back["unreadable_rows"].isna().sum() == 2
+    none = pd.DataFrame(columns=["run_id", *report_load.GROUP])
+    assert report_tables.value_notes(back, none, []) == [f"`b`: metrics.csv {bad}: left out of the figures"]
+
+
+def test_a_clean_sweep_gets_no_note(tmp_path, monkeypatch):
+    """Two heads x two seeds x two learning rates, every run finished with every value: the report has
+    nothing to say about them (a note on a row that mixes nothing would be noise on every report)."""
+    root = tmp_path / "sweep"
+    for head in ("binenc", "linpen"):
+        for seed in (0, 1):
+            for lr, val in ((1e-3, 0.9), (1e-2, 0.5)):
+                _job(root, head, seed, lr, val=val, test=val)
+    monkeypatch.setattr(report_cli, "write_figures", lambda *a: ([], []))
+    monkeypatch.setattr(report_cli, "plot_claims", lambda per_seed, p, title: f"{p.name}: written")
+    res = report.write_report(root, tmp_path / "out", wandb_mode="off")
+    assert res["notes"] == [] and res["left_out"] == []
+
+
+def test_runs_logged_to_several_w_and_b_names_are_grouped_by_the_sweep_folder(tmp_path):
+    """One `name` for every run: that is the W&B group; two names (two sweeps under one folder): the
+    folder's name, never one of the two picked at random."""
+    root = tmp_path / "both"
+    logger = {"_target_": "binary_encoding.record.wandb_run.wandb_logger", "project": "pr", "entity": "en"}
+    for seed, name in ((0, "first"), (1, "second")):
+        d = _job(root, "binenc", seed, 1e-3, val=0.9, test=0.9)
+        cfg = yaml.safe_load((d / "config.yaml").read_text())
+        (d / "config.yaml").write_text(yaml.safe_dump({**cfg, "logger": logger, "name": name}))
+    runs, _ = report.load_runs(root)
+    assert report.wandb_target(root, runs)["group"] == "both"

@@ -126,6 +126,8 @@ def test_resnet1d_keeps_the_length_for_any_odd_kernel_and_cnn1d_pads_by_one():
         m.register_forward_hook(lambda m, i, o: lengths.append(o.shape[-1]))
     r(torch.randn(2, 1, 1, 40))
     assert lengths == [40, 40, 20]
+    # the kernel reaches every convolution, the blocks' as well as the stem's
+    assert {m.kernel_size for m in r.modules() if isinstance(m, nn.Conv1d) and m.kernel_size != (1,)} == {(5,)}
     c = CNN1d((1, 1, 40), channels=4)
     assert [type(m).__name__ for m in c.net] == ["Conv1d", "SiLU"] * 3 + ["Flatten"]
     convs = [m for m in c.net if isinstance(m, nn.Conv1d)]
@@ -365,3 +367,24 @@ def test_the_metric_pass_runs_every_nth_epoch_and_at_the_last(every, hist_every,
         assert not any(k.startswith(("val/", "test/")) for k in values)
     if passes:
         assert cb._kept[0] == 7 * max_epochs and set(cb._kept[1]) == {"train"}
+
+
+@pytest.mark.parametrize("name", ["silu", "relu", "gelu", "tanh"])
+def test_each_activation_name_computes_torchs_function_of_that_name(name):
+    """`backbone.act` names a function: the MLP built with it computes torch.nn.functional's function of
+    the same name after its BatchNorm (checked on values where the four functions differ)."""
+    import torch.nn.functional as F
+
+    mlp = MLP((3,), hidden=(3,), act=name).eval()
+    x = torch.tensor([[-2.0, 0.5, 3.0]])
+    pre = mlp.net[2](mlp.net[1](mlp.net[0](x)))  # Flatten, Linear, BatchNorm
+    assert torch.allclose(mlp(x), getattr(F, name)(pre) if name != "tanh" else torch.tanh(pre))
+
+
+def test_a_nonlinpen_head_built_without_an_activation_uses_silu_the_papers_backbone_activation():
+    """docs/method.md: NonLinPen's activation is the backbone's, SiLU by default; a head built directly
+    (the Python API, no config) gets the same default."""
+    from binary_encoding.model.heads import NonLinearHead
+
+    head = NonLinearHead(8, 3)
+    assert [type(m) for m in head.penultimate] == [nn.Linear, nn.SiLU]

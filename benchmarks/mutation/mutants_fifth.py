@@ -450,3 +450,34 @@ MUTANTS = [
         tests=[],
     ),
 ]
+
+# The tests that catch the first pass's survivors (docs/testing.md, "The fifth list"), written after it:
+# `--after` runs them first.
+AFTER = {
+    "class-means-global-mean-counts-absent-classes": [
+        "tests/test_geometry.py::test_class_means_global_mean_is_the_mean_of_the_present_classes_only"
+    ],
+    "unreadable-rows-note-for-every-run": [
+        "tests/test_report_values.py::"
+        "test_only_runs_with_unreadable_rows_get_a_note_also_when_the_column_reads_back_empty_as_nan"
+    ],
+    "figure-legend-fewest-runs": [
+        "tests/test_report_values.py::test_a_curve_label_counts_every_seed_when_one_seed_logged_fewer_epochs"
+    ],
+    "publish-group-from-several-names": [
+        "tests/test_report_values.py::test_runs_logged_to_several_w_and_b_names_are_grouped_by_the_sweep_folder"
+    ],
+    "max-epochs-note-always": ["tests/test_report_values.py::test_a_clean_sweep_gets_no_note"],
+    "mlp-features-first-width": ["tests/test_models.py::test_backbone_contract_features"],
+    "resnet1d-kernel-ignored": [
+        "tests/test_training_values.py::test_resnet1d_keeps_the_length_for_any_odd_kernel_and_cnn1d_pads_by_one"
+    ],
+    "gelu-is-silu": ["tests/test_training_values.py::test_each_activation_name_computes_torchs_function_of_that_name"],
+    "nonlinpen-default-relu": [
+        "tests/test_training_values.py::"
+        "test_a_nonlinpen_head_built_without_an_activation_uses_silu_the_papers_backbone_activation"
+    ],
+    "num-classes-from-train-only": [
+        "tests/test_data_values.py::test_the_class_count_covers_a_label_that_only_the_test_split_holds"
+    ],
+}
