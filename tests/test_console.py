@@ -139,14 +139,18 @@ def test_the_jobs_of_a_sweep_are_those_of_hydras_basic_sweeper():
     assert sweep_log.sweep_jobs(cfg) is None
 
 
-def _job(sweep, overrides, summary=None, failed=None):
+def _job(sweep, overrides, summary=None, failed=None, failed_text=None):
+    """A sweep job's folder: its overrides, and a summary.json, or a failed.json of the error `failed` (or
+    with exactly `failed_text`, a cut file for one)."""
     folder = sweep / ",".join(overrides)
     (folder / ".hydra").mkdir(parents=True)
     OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
     if summary is not None:
         (folder / files.SUMMARY).write_text(json.dumps(summary))
     if failed is not None:
-        (folder / files.FAILED).write_text(json.dumps({"error": failed, "traceback": "..."}))
+        failed_text = json.dumps({"error": failed, "traceback": "..."})
+    if failed_text is not None:
+        (folder / files.FAILED).write_text(failed_text)
     return folder
 
 

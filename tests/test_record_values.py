@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from omegaconf import OmegaConf
+from test_console import _job
 
 from binary_encoding.record import csv_log, files, identity, summarize
 from binary_encoding.run import job, lock, sweep_log, writes
@@ -457,21 +458,10 @@ def test_a_process_start_time_is_in_clock_ticks_since_boot_and_an_ended_process_
 # ------------------------------------------------------------------------------------------------
 
 
-def _job(sweep, overrides, summary=None, failed=None):
-    folder = sweep / ",".join(overrides)
-    (folder / ".hydra").mkdir(parents=True)
-    OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
-    if summary is not None:
-        (folder / files.SUMMARY).write_text(json.dumps(summary))
-    if failed is not None:
-        (folder / files.FAILED).write_text(failed)
-    return folder
-
-
 def test_the_recap_cuts_long_errors_survives_unreadable_records_and_names_running_and_refused_jobs(tmp_path):
     sweep = tmp_path / "s"
-    _job(sweep, ["lr=1", "e=2"], failed=json.dumps({"error": "E" * 150 + "\nsecond line"}))
-    _job(sweep, ["lr=2", "e=2"], failed='{"error": "cut')
+    _job(sweep, ["lr=1", "e=2"], failed_text=json.dumps({"error": "E" * 150 + "\nsecond line"}))
+    _job(sweep, ["lr=2", "e=2"], failed_text='{"error": "cut')
     running = _job(sweep, ["lr=3", "e=2"])
     (running / lock.LOCK).write_text(json.dumps({**lock.me(), "host": "node-elsewhere", "pid": 77, "slurm_job": None}))
     _job(sweep, ["lr=4", "e=2"], summary={"test_acc": 0.5})  # finished by another sweep since the refusal
