@@ -15,15 +15,19 @@ from binary_encoding.data.imagefolder import ImageFolderDataModule
 from binary_encoding.data.split import DataError, stratified_split
 
 
-def write_images(root, split: str, counts: dict[str, int], fmt: str = "png", seed: int = 0) -> None:
-    """`root/<split>/<class>/<i>.<fmt>`: `counts[class]` random 8x8 images written by PIL."""
+def write_images(root, split: str, counts: dict[str, int], fmt: str = "png", seed: int = 0, size=(8, 8)) -> list:
+    """`root/<split>/<class>/<i>.<fmt>`: `counts[class]` random RGB images of `size` (H, W) written by PIL;
+    their paths in ImageFolder's order (classes sorted)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    for c, n in counts.items():
+    paths = []
+    for c, n in sorted(counts.items()):
         (root / split / c).mkdir(parents=True, exist_ok=True)
         for i in range(n):
-            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / split / c / f"{i}.{fmt}")
+            paths.append(root / split / c / f"{i}.{fmt}")
+            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(paths[-1])
+    return paths
 
 
 def image_bytes(fmt: str) -> bytes:

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from test_data_files import write_images
 
 from binary_encoding.data.cifar import CIFARDataModule
 from binary_encoding.data.digits import DigitsDataModule
@@ -154,27 +155,13 @@ def test_load_must_return_uint8_or_float32_nchw_alike_for_train_and_test(make):
         _Given((x_tr, y, x_te, y), val_fraction=0.0).setup()
 
 
-def _write_images(root, split: str, counts: dict[str, int], size=(8, 8), seed: int = 0) -> list:
-    """`root/<split>/<class>/<i>.png`, random RGB images written by PIL; their paths in ImageFolder order."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    paths = []
-    for c, n in sorted(counts.items()):
-        (root / split / c).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            paths.append(root / split / c / f"{i}.png")
-            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(paths[-1])
-    return paths
-
-
 def test_a_validation_split_that_cannot_be_held_out_names_the_class_folder_and_the_way_out(tmp_path):
     """An image folder with its own test/ and a class of one training image: the validation split (not the
     test split) is refused by the class's folder name, with data.val_fraction and its 0 way out."""
     from binary_encoding.data.imagefolder import ImageFolderDataModule
 
-    _write_images(tmp_path, "train", {"cat": 1, "dog": 6})
-    _write_images(tmp_path, "test", {"cat": 1, "dog": 1}, seed=1)
+    write_images(tmp_path, "train", {"cat": 1, "dog": 6})
+    write_images(tmp_path, "test", {"cat": 1, "dog": 1}, seed=1)
     with pytest.raises(DataError) as e:
         ImageFolderDataModule(root=str(tmp_path), image_size=8, val_fraction=0.1).setup()
     assert str(e.value) == (
@@ -236,8 +223,8 @@ def test_image_folder_pixels_are_torchvisions_resize_of_the_pil_image_in_the_ask
 
     from binary_encoding.data.imagefolder import ImageFolderDataModule
 
-    train = _write_images(tmp_path, "train", {"a": 3, "b": 3}, size=(24, 20))
-    test = _write_images(tmp_path, "test", {"a": 1, "b": 1}, size=(24, 20), seed=1)
+    train = write_images(tmp_path, "train", {"a": 3, "b": 3}, size=(24, 20))
+    test = write_images(tmp_path, "test", {"a": 1, "b": 1}, size=(24, 20), seed=1)
     dm = ImageFolderDataModule(root=str(tmp_path), image_size=16, channels=channels, val_fraction=0.0)
     dm.setup()
     mode = {1: "L", 3: "RGB"}[channels]
