@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from test_models import quiet_trainer
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -19,13 +20,6 @@ from binary_encoding.model.backbones import MLP, ResNet
 from binary_encoding.model.heads import LinearHead
 from binary_encoding.model.module import BinaryEncodingModule, NonFiniteLossError
 from binary_encoding.model.resnet1d import CNN1d, ResNet1d
-
-
-def quiet_trainer(**kw):
-    import lightning as L
-
-    quiet = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    return L.Trainer(accelerator="cpu", num_sanity_val_steps=0, **quiet, **kw)
 
 
 def tiny_module(**kw) -> BinaryEncodingModule:
@@ -236,7 +230,7 @@ def test_each_epochs_steps_train_with_that_epochs_gamma_which_is_logged_as_gamma
 
     torch.manual_seed(0)
     m, rec = tiny_module(lr=0.02, weight_decay=0.01), Record()
-    trainer = quiet_trainer(max_epochs=3, callbacks=[GammaScheduler(0.5, 2.0), rec])
+    trainer = quiet_trainer(num_sanity_val_steps=0, max_epochs=3, callbacks=[GammaScheduler(0.5, 2.0), rec])
     trainer.fit(m, DataLoader(tiny_batches((8, 5)), batch_size=None))
     assert seen == [(0, 0.5), (0, 0.5), (1, 1.0), (1, 1.0), (2, 2.0), (2, 2.0)]
     assert logged == [0.5, 1.0, 2.0]
@@ -275,7 +269,7 @@ def test_a_non_finite_loss_in_the_last_step_of_a_later_epoch_is_reported_at_that
 
     torch.manual_seed(0)
     m = tiny_module(check_finite_every=4)
-    trainer = quiet_trainer(max_epochs=2, callbacks=[Poison()])
+    trainer = quiet_trainer(num_sanity_val_steps=0, max_epochs=2, callbacks=[Poison()])
     with pytest.raises(NonFiniteLossError, match=r"at epoch 1, step 5 "):
         trainer.fit(m, DataLoader(tiny_batches(), batch_size=None))
     assert trainer.global_step == 6
