@@ -2,7 +2,7 @@
 PY ?= python
 ARGS ?=
 
-.PHONY: help install train test test-all sweep bench bench-gpu report mutation mutation-fresh mutation-map mutation-third mutation-fourth mutation-fifth
+.PHONY: help install train test test-all sweep bench bench-gpu report mutation mutation-fresh mutation-map mutation-third mutation-fourth mutation-fifth mutation-sixth
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ mutation-fourth:  ## the fourth list (mutants_fourth.py), the same way (needs mu
 
 mutation-fifth:  ## the fifth list (mutants_fifth.py), the same way (needs mutation-map)
 	$(PY) -m benchmarks.mutation.run --list fifth --jobs 2 --timeout 600 $(ARGS)
+
+mutation-sixth:  ## the sixth list (mutants_sixth.py, 16 a category), the same way (needs mutation-map)
+	$(PY) -m benchmarks.mutation.run --list sixth --jobs 2 --timeout 600 $(ARGS)
 
 bench:  ## speed against straightforward implementations: metrics + DeepFool, then training (ARGS="--device cuda")
 	$(PY) -m benchmarks.bench_metrics $(ARGS)
