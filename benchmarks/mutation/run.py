@@ -83,7 +83,13 @@ def copy_repository(dest: Path) -> Path:
 
 def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
     """('passed' | 'failed' | 'timeout', seconds, the last lines of output) of the tests in `root`."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
+    # no bytecode cache in the copy: a .pyc is trusted when the source's mtime (whole seconds) and size
+    # match, so a mutant of the same length written within a second of its file's restore could run stale
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", f"--basetemp={root}.tmp", *tests]
     start = time.monotonic()
     # its own process group: a timeout or an interrupted audit ends the tests and what they started
