@@ -745,3 +745,24 @@ def test_sigterm_outside_the_fit_stops_with_a_message_and_a_launchers_own_handle
     finally:
         job.handle_sigterm()
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_the_code_version_is_the_checkouts_commit_and_says_whether_tracked_files_changed(tmp_path):
+    """`code_version(root)` against git itself on a throwaway repository: the commit of HEAD, `dirty` only
+    once a tracked file differs (an untracked file is no change), and the version alone outside a checkout
+    or before the first commit (HEAD names no commit yet)."""
+    from binary_encoding import __version__
+    from binary_encoding.record.version import code_version
+
+    assert code_version(tmp_path) == {"version": __version__}  # no .git
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    assert code_version(tmp_path) == {"version": __version__}  # no commit yet: rev-parse HEAD fails
+    (tmp_path / "a.txt").write_text("1\n")
+    subprocess.run([*git, "add", "a.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / "untracked.txt").write_text("x\n")
+    assert code_version(tmp_path) == {"version": __version__, "commit": head, "dirty": False}
+    (tmp_path / "a.txt").write_text("2\n")
+    assert code_version(tmp_path) == {"version": __version__, "commit": head, "dirty": True}

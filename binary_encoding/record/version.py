@@ -6,13 +6,13 @@ import subprocess
 from pathlib import Path
 
 
-def code_version() -> dict:
-    """The package version and, when it runs from a git checkout, the commit and whether tracked files
-    differ from it (`dirty`)."""
+def code_version(root: str | Path | None = None) -> dict:
+    """The package version and, when it runs from a git checkout (`root`, by default the folder above the
+    package), the commit and whether tracked files differ from it (`dirty`)."""
     from .. import __version__
 
     out = {"version": __version__}
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[2] if root is None else Path(root)
     if (root / ".git").exists():
         git = ["git", "-C", str(root)]
         try:
