@@ -133,3 +133,15 @@ def _no_process_outlives_its_test():
     for pid in left:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, 0)  # reap this process's own children and orphans; others are their parents' to reap
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the report draws, kept open instead of saved: {file stem: figure}."""
+    from binary_encoding.report import figures as report_figures
+
+    figs = {}
+    monkeypatch.setattr(report_figures, "_save", lambda fig, path: figs.setdefault(path.stem, fig) and "written")
+    yield figs
+    for fig in figs.values():
+        report_figures._plt().close(fig)

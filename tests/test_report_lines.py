@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 from test_report import _job
-from test_report_values import BASE, SEEDS, _cells, _history, drawn  # noqa: F401 -- drawn: a fixture
+from test_report_values import BASE, SEEDS, _cells, _history
 
 from binary_encoding import report
 from binary_encoding.report import claims as report_claims
@@ -381,7 +381,7 @@ def test_the_claims_figure_says_each_claims_direction_and_draws_factors_on_a_log
 # ------------------------------------------------------------------------------------------------
 
 
-def test_every_figure_has_its_heading_with_the_split_and_the_title_below(tmp_path, drawn):  # noqa: F811
+def test_every_figure_has_its_heading_with_the_split_and_the_title_below(tmp_path, drawn):
     """Figures the report names take their heading from `FIGURES`; another (fig6) is headed by its first
     panel's title; the split ("train split" by default) in brackets, the title on a line of its own."""
     cols = [k for ps in report_figures.panels().values() for k, _ in ps]
@@ -401,7 +401,7 @@ def test_every_figure_has_its_heading_with_the_split_and_the_title_below(tmp_pat
     assert drawn["titled"]._suptitle.get_text() == "Accuracy per epoch (augmented)\nd / b, lr selected on val"
 
 
-def test_a_figure_is_one_column_wide_with_stacked_panels_on_one_epoch_axis_in_8_point_text(tmp_path, drawn):  # noqa: F811
+def test_a_figure_is_one_column_wide_with_stacked_panels_on_one_epoch_axis_in_8_point_text(tmp_path, drawn):
     """Three panels: 3.4 x (0.9 + 3 x 1.9) inches, sharing the epoch axis; 8-point titles, 7-point ticks and
     legend; a legend of two columns for short labels, of one for long ones; one seed draws no band; markers
     on about 8 points of a long curve."""
@@ -442,6 +442,15 @@ def test_a_figure_that_cannot_be_drawn_says_why(tmp_path):
     )
 
 
+def test_a_metric_logged_every_other_epoch_is_drawn_from_the_epochs_that_have_it(tmp_path, drawn):
+    """metrics_every=2 leaves NaN in the geometry columns at odd epochs: a figure needs some value in each
+    column, not a value at every epoch (skipped only when a column is all NaN)."""
+    every_other = {seed: [v[0], float("nan"), v[2]] for seed, v in SEEDS.items()}
+    hist = _history({"train/sigma_w": every_other, "train/nc1": every_other})
+    assert report_figures.plot_collapse(hist, tmp_path / "fig4.png") == "written"
+    assert all(len(ax.get_lines()) == 4 for ax in drawn["fig4"].axes)  # a curve per head in each panel
+
+
 def test_without_a_history_every_figure_is_a_note_in_the_order_of_their_names_and_an_error_is_one_too(
     tmp_path, monkeypatch
 ):
@@ -460,7 +469,7 @@ def test_without_a_history_every_figure_is_a_note_in_the_order_of_their_names_an
     assert notes[0] == "note: fig1_binarity.png: skipped, RuntimeError: boom"
 
 
-def test_the_histograms_of_a_one_dimensional_latent_have_one_panel_headed_by_the_run(tmp_path, drawn):  # noqa: F811
+def test_the_histograms_of_a_one_dimensional_latent_have_one_panel_headed_by_the_run(tmp_path, drawn):
     np.savez(tmp_path / "latents.npz", train_z=np.linspace(-1, 1, 50)[:, None])
     note = report_figures.plot_histograms(tmp_path / "latents.npz", tmp_path / "h.png", " — d / b", "seed 0")
     assert note == "written"  # the `drawn` fixture's stand-in for the saved files

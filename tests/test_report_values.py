@@ -415,16 +415,6 @@ def _history(cols: dict[str, dict[int, list[float]]], heads=("nonlinpen", "linpe
     return pd.DataFrame(rows)
 
 
-@pytest.fixture
-def drawn(monkeypatch):
-    """The figures the report draws, kept open instead of saved: {file stem: figure}."""
-    figs = {}
-    monkeypatch.setattr(report_figures, "_save", lambda fig, path: figs.setdefault(path.stem, fig) and "written")
-    yield figs
-    for fig in figs.values():
-        report_figures._plt().close(fig)
-
-
 def _band(ax, k: int = 0) -> dict[float, tuple[float, float]]:
     """x -> (lowest, highest) y of the k-th band (fill_between) of an axis."""
     verts = ax.collections[k].get_paths()[0].vertices
