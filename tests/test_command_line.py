@@ -193,6 +193,20 @@ def test_evaluate_exits_1_when_a_run_fails_and_2_when_only_checkpoint_files_are_
     assert code.value.code == 2
 
 
+def test_evaluate_takes_checkpoint_for_exactly_one_run_folder(tmp_path, capsys):
+    """`--checkpoint` with one RUN_DIR goes on to that file (here an empty one: refused as no checkpoint,
+    exit 2, on the run's numbered line), not argparse's `needs exactly one run folder`."""
+    from binary_encoding.evaluate import main
+
+    run = _run_folder(tmp_path / "run", ckpt=_zip())
+    other = tmp_path / "other.ckpt"
+    other.write_bytes(b"")
+    with pytest.raises(SystemExit) as code:
+        main([str(run), "--checkpoint", str(other)])
+    assert code.value.code == 2
+    assert capsys.readouterr().err.strip() == f"[1/1] {run}: {other} is empty (0 bytes): not a checkpoint"
+
+
 @pytest.mark.parametrize("device, accelerator", [("cuda", "gpu"), (None, "cpu")])
 def test_evaluate_rebuilds_a_ddp_run_eagerly_on_one_device(tmp_path, monkeypatch, device, accelerator):
     """A run trained with trainer=ddp (keys the default trainer lacks: sync_batchnorm, and a ++trainer key),

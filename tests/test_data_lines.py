@@ -204,6 +204,26 @@ def test_a_crop_and_flip_of_non_square_images_is_torchvisions_pad_crop_and_flip_
     assert torch.equal(augment_batch(x, 0, False), x)
 
 
+def test_a_seed_draws_the_row_offsets_then_the_column_offsets_then_the_flips():
+    """The order of the draws fixes which images a seed gives: a change of it (rows and columns swapped)
+    keeps their distribution but not the images a committed result was trained on. The generator's first n
+    integers in [0, 2 pad] are the row offsets (checked on the image: the crop of a padded ramp starts at that
+    row), the next n the column offsets, then n uniforms below 1/2 the flips."""
+    g = torch.Generator().manual_seed(5)
+    rows, cols, flips = (
+        torch.randint(0, 7, (9,), generator=g),
+        torch.randint(0, 7, (9,), generator=g),
+        torch.rand(9, generator=g),
+    )
+    oy, ox, do = draw_augmentation(9, 3, True, "cpu", torch.Generator().manual_seed(5))
+    assert torch.equal(oy, rows) and torch.equal(ox, cols) and torch.equal(do, flips < 0.5)
+    ramp = (torch.arange(1, 9)[:, None] * 100 + torch.arange(1, 9)).expand(9, 1, 8, 8)  # pixel: 100 row + col
+    corner = augment_batch(ramp, 3, False, torch.Generator().manual_seed(5))[:, 0, 0, 0]
+    # the crop's corner is padded pixel (oy, ox): image pixel (oy - 3, ox - 3), a zero of the padding before it
+    want = [100 * (r - 2) + (c - 2) if min(r, c) >= 3 else 0 for r, c in zip(rows.tolist(), cols.tolist())]
+    assert corner.tolist() == want and len(set(want) - {0}) >= 2  # two crops inside the image at least
+
+
 @pytest.mark.parametrize("world", [1, 2, 3, 4])
 @pytest.mark.parametrize("n", [12, 13, 103])
 def test_unshuffled_shards_are_distributed_samplers_dropping_the_tail_in_training_and_unpadded_in_evaluation(n, world):

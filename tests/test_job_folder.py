@@ -136,11 +136,13 @@ TINY = ["trainer.max_epochs=1", "deepfool_samples=0", "metrics_every=0", "runtim
 
 @pytest.mark.parametrize(
     "content",
-    ["[1, 2]", '{"host": "h", "pid": "12x"}', '{"host": "h", "since": 1, "heartbeat": 1}', "HEARTBEAT_ABC", "null"],
-    ids=["a-list", "pid-12x", "no-pid", "heartbeat-abc", "null"],
+    ["[1, 2]", '{"host": "h", "pid": "12x"}', '{"host": "h", "since": 1, "heartbeat": 1}', "HEARTBEAT_ABC", "null"]
+    + ['{"host": "h", "pi', ""],
+    ids=["a-list", "pid-12x", "no-pid", "heartbeat-abc", "null", "cut-off", "empty"],
 )
 def test_a_lock_of_the_wrong_shape_is_taken_over_with_one_warning(tmp_path, content):
-    """JSON that is no lock this program wrote is unreadable like a lock that is no JSON: taken over."""
+    """JSON that is no lock this program wrote is unreadable like a lock that is no JSON (one cut off by a
+    crash, or empty): taken over, not taken for an absent lock (then the exclusive write would fail)."""
     tmp_path.mkdir(exist_ok=True)
     if content == "HEARTBEAT_ABC":
         content = json.dumps({**lock.me(), "host": "node-elsewhere", "heartbeat": "abc"})

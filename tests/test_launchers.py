@@ -88,6 +88,7 @@ def test_threads_per_job_split_the_cores_between_the_jobs_at_once():
     assert threads_per_job("auto", n_cores=16, n_jobs=4) == 4
     assert threads_per_job("auto", n_cores=2, n_jobs=3) == 1  # never 0
     assert threads_per_job("auto", n_cores=2, n_jobs=None) is None  # not under a parallel launcher: torch's default
+    assert threads_per_job("auto", n_cores=2, n_jobs=0) is None  # a launcher saying 0 jobs at once: no division by 0
     assert threads_per_job(3) == 3 and threads_per_job(None) is None
     with pytest.raises(ValueError, match="positive integer"):
         threads_per_job(0)

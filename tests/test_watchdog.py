@@ -124,6 +124,10 @@ def test_disarming_ends_the_watcher_and_a_forked_child_holds_no_watch():
         os._exit(0 if watchdog._ARMED is None and signal.set_wakeup_fd(-1) == -1 else 1)
     assert os.waitpid(pid, 0)[1] == 0
     assert watchdog.arm(30.0) and watchdog._ARMED[2] is proc  # the same grace: the same watcher
+    assert watchdog.arm(60.0) and watchdog._ARMED[0] == 60.0  # another grace: a new watcher waiting 60 s
+    assert proc.returncode == 0 and watchdog._ARMED[2].args[-2] == "60.0"
+    assert watchdog.arm(0.0) and watchdog._ARMED[2].args[-2] == "0.0"  # 0 s: killed at once, not unwatched
+    proc = watchdog._ARMED[2]
     watchdog.disarm()
     assert proc.returncode == 0 and signal.set_wakeup_fd(-1) == -1
     assert watchdog.arm(None) is False and watchdog._ARMED is None

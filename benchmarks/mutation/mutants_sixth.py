@@ -1106,3 +1106,33 @@ MUTANTS = [
         tests=[],
     ),
 ]
+
+# The tests that catch the first pass's survivors and timeouts (docs/testing.md, "The sixth list"), written
+# after it: `--after` runs them first.
+AFTER = {
+    "evaluate-checkpoint-refused-for-one-run": [
+        "tests/test_command_line.py::test_evaluate_takes_checkpoint_for_exactly_one_run_folder"
+    ],
+    "threads-zero-jobs-divides": [
+        "tests/test_launchers.py::test_threads_per_job_split_the_cores_between_the_jobs_at_once"
+    ],
+    "figure-skipped-on-any-nan": [
+        "tests/test_report_lines.py::test_a_metric_logged_every_other_epoch_is_drawn_from_the_epochs_that_have_it"
+    ],
+    "code-version-commit-inverted": [
+        "tests/test_record_values.py::"
+        "test_the_code_version_is_the_checkouts_commit_and_says_whether_tracked_files_changed"
+    ],
+    "lock-unreadable-treated-as-absent": [
+        "tests/test_job_folder.py::test_a_lock_of_the_wrong_shape_is_taken_over_with_one_warning"
+    ],
+    "watchdog-rearm-keeps-old-grace": [
+        "tests/test_watchdog.py::test_disarming_ends_the_watcher_and_a_forked_child_holds_no_watch"
+    ],
+    "x-watchdog-zero-grace-disarms": [
+        "tests/test_watchdog.py::test_disarming_ends_the_watcher_and_a_forked_child_holds_no_watch"
+    ],
+    "x-augment-draws-swapped": [
+        "tests/test_data_lines.py::test_a_seed_draws_the_row_offsets_then_the_column_offsets_then_the_flips"
+    ],
+}
