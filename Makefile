@@ -43,7 +43,7 @@ mutation-fourth:  ## the fourth list (mutants_fourth.py), the same way (needs mu
 mutation-fifth:  ## the fifth list (mutants_fifth.py), the same way (needs mutation-map)
 	$(PY) -m benchmarks.mutation.run --list fifth --jobs 2 --timeout 600 $(ARGS)
 
-mutation-sixth:  ## the sixth list (mutants_sixth.py, 16 a category), the same way (needs mutation-map)
+mutation-sixth:  ## the sixth list (mutants_sixth.py, 20 a category), the same way (needs mutation-map)
 	$(PY) -m benchmarks.mutation.run --list sixth --jobs 2 --timeout 600 $(ARGS)
 
 bench:  ## speed against straightforward implementations: metrics + DeepFool, then training (ARGS="--device cuda")

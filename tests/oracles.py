@@ -117,10 +117,10 @@ def deepfool_reference(
 # --------------------------------------------------------------------------------------------------
 
 
-def gmm_binarity_reference(z, dims=None) -> np.ndarray:
+def gmm_binarity_reference(z, dims=None, **options) -> np.ndarray:
     """Per dimension: standardise and fit sklearn's `GaussianMixture(n_components=2, random_state=0)`
-    (numpy in, numpy out). Returns rows of (score, std, peak_dist), one per dimension in `dims`
-    (all dimensions for None)."""
+    with sklearn's `options` (max_iter, tol, reg_covar, n_init) (numpy in, numpy out). Returns rows of
+    (score, std, peak_dist), one per dimension in `dims` (all dimensions for None)."""
     from sklearn.mixture import GaussianMixture
 
     z = np.asarray(z, dtype=np.float64)
@@ -128,8 +128,8 @@ def gmm_binarity_reference(z, dims=None) -> np.ndarray:
     for j in range(z.shape[1]) if dims is None else dims:
         x = ((z[:, j] - z[:, j].mean()) / z[:, j].std())[:, None]
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence warnings on unimodal columns
-            g = GaussianMixture(n_components=2, random_state=0).fit(x)
+            warnings.simplefilter("ignore")  # convergence warnings on unimodal columns or at a small max_iter
+            g = GaussianMixture(n_components=2, random_state=0, **options).fit(x)
         std = np.sqrt(g.covariances_.ravel()).mean()
         rows.append((g.score(x), std, abs(g.means_[0, 0] - g.means_[1, 0]) / std))
     return np.array(rows)

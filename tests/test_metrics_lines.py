@@ -5,7 +5,6 @@ NaN inputs), each against an independent oracle (sklearn, scipy, numpy from the 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -19,21 +18,6 @@ from binary_encoding.metrics.two_valued import two_valuedness
 # ------------------------------------------------------------------------------------------------
 # GMM binarity (§6.1): every EM option, the extra initialisations, the chunking
 # ------------------------------------------------------------------------------------------------
-
-
-def _sklearn_gmm(z, **kw):
-    """sklearn's GaussianMixture(2) per standardised column with the given options: (score, std, peak) rows."""
-    from sklearn.mixture import GaussianMixture
-
-    rows = []
-    for col in np.asarray(z, dtype=np.float64).T:
-        x = ((col - col.mean()) / col.std())[:, None]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # ConvergenceWarning at a small max_iter
-            g = GaussianMixture(n_components=2, random_state=0, **kw).fit(x)
-        std = np.sqrt(g.covariances_.ravel()).mean()
-        rows.append((g.score(x), std, abs(g.means_[0, 0] - g.means_[1, 0]) / std))
-    return np.array(rows)
 
 
 def _overlapping_modes(n=300, seed=0):
@@ -63,7 +47,7 @@ def test_gmm_binarity_follows_sklearn_for_every_em_option_and_reports_means_over
     sklearn's fit with the same options; each option changes the fit of column 0 (so an option that is
     ignored, or a changed default, fails)."""
     z = _overlapping_modes()
-    ref = _sklearn_gmm(z, **theirs)
+    ref = gmm_binarity_reference(z, **theirs)
     out = gmm_binarity(torch.tensor(z), **ours)
     got = np.stack([out[k].numpy() for k in ("score_per_dim", "std_per_dim", "peak_dist_per_dim")], 1)
     np.testing.assert_allclose(got, ref, rtol=1e-9)
@@ -72,7 +56,7 @@ def test_gmm_binarity_follows_sklearn_for_every_em_option_and_reports_means_over
     assert out["peak_dist_mean"] == pytest.approx(ref[:, 2].mean(), rel=1e-9)
     assert out["peak_dist_std"] == pytest.approx(ref[:, 2].std(), rel=1e-9)  # ddof 0 over the 2 dimensions
     if ours:
-        assert abs(ref[0, 0] - _sklearn_gmm(z[:, :1])[0, 0]) > 1e-3  # this option matters on column 0
+        assert abs(ref[0, 0] - gmm_binarity_reference(z[:, :1])[0, 0]) > 1e-3  # this option matters on column 0
 
 
 def test_extra_initialisations_keep_the_best_fit_and_follow_the_seed():
@@ -449,7 +433,7 @@ def test_geometry_metrics_feed_each_metric_its_latents_labels_predictions_and_we
     z = np.sign(rng.normal(size=(4, 3)))[y] * (1 + rng.random((240, 3))) + 0.6 * rng.normal(size=(240, 3))
     weight = rng.normal(size=(5, 3))  # 5 classes in the data set: class 4 never occurs
     out = geometry_metrics(_latents(z, pred, y, 5), 5, torch.tensor(weight))
-    gmm, two = _sklearn_gmm(z), two_valuedness_reference(z)
+    gmm, two = gmm_binarity_reference(z), two_valuedness_reference(z)
     codes = code_agreement_reference(z, pred, num_classes=5)
     nc = neural_collapse_reference(z, y, classifier_weight=weight)
     means = np.stack([z[y == c].mean(0) for c in range(4)])

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+from test_config_values import composed
 from test_console import _job
 from test_record_values import _tiny_checkpoint
 
@@ -25,12 +25,6 @@ from binary_encoding.record import files, summarize
 from binary_encoding.run import console, job, lock, settings, sweep_log, threads, writes
 from binary_encoding.run.conf import CONF_DIR
 from binary_encoding.run.policy import ConfigError
-
-
-def _composed(*overrides):
-    with initialize_config_dir(CONF_DIR, version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
 
 # ------------------------------------------------------------------------------------------------
 # The lines a finished run prints (summarize.format_summary)
@@ -142,7 +136,7 @@ def test_an_explicit_thread_count_of_one_is_kept_and_auto_splits_the_cores_of_th
 def test_the_metric_settings_defaults_of_the_python_api_are_the_configs():
     from binary_encoding.callbacks.metrics import FinalSettings, MetricSettings
 
-    node = OmegaConf.to_container(_composed().callbacks.metrics.settings, resolve=True)
+    node = OmegaConf.to_container(composed().callbacks.metrics.settings, resolve=True)
     for f in dataclasses.fields(MetricSettings):
         if f.name not in ("out_dir", "final"):
             want = tuple(node[f.name]) if f.name == "splits" else node[f.name]
@@ -156,7 +150,7 @@ def test_the_w_and_b_logger_defaults_of_the_python_api_are_the_configs():
     """README: an unanswered host is waited for `logger.init_timeout` seconds (10)."""
     from binary_encoding.record.wandb_run import wandb_logger
 
-    lg = _composed().logger
+    lg = composed().logger
     defaults = {k: p.default for k, p in inspect.signature(wandb_logger).parameters.items()}
     assert lg.init_timeout == defaults["init_timeout"] == 10
     for key in ("project", "entity", "mode", "job_type"):
