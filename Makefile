@@ -2,7 +2,7 @@
 PY ?= python
 ARGS ?=
 
-.PHONY: help install train test test-all sweep bench bench-gpu report mutation mutation-fresh mutation-map mutation-third mutation-fourth mutation-fifth mutation-sixth
+.PHONY: help install train test test-all sweep bench bench-gpu report mutation mutation-fresh mutation-map mutation-third mutation-fourth mutation-fifth mutation-sixth mutation-seventh
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ mutation-fifth:  ## the fifth list (mutants_fifth.py), the same way (needs mutat
 
 mutation-sixth:  ## the sixth list (mutants_sixth.py, 20 a category), the same way (needs mutation-map)
 	$(PY) -m benchmarks.mutation.run --list sixth --jobs 2 --timeout 600 $(ARGS)
+
+mutation-seventh:  ## the seventh list (mutants_seventh.py, 20 a category), the same way (needs mutation-map)
+	$(PY) -m benchmarks.mutation.run --list seventh --jobs 2 --timeout 600 $(ARGS)
 
 bench:  ## speed against straightforward implementations: metrics + DeepFool, then training (ARGS="--device cuda")
 	$(PY) -m benchmarks.bench_metrics $(ARGS)
