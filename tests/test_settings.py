@@ -106,7 +106,7 @@ def bad_values(s: settings.Setting) -> list:
             "texts": [["bogus"] if s.options() else [1], "train"],
             "mapping": ["x", [1]],
             "limit": [-1, 1.5, "all", math.nan],
-            "devices": [0, -2, "all", [], [-1], 1.5, True],
+            "devices": [0, -2, "all", [], [-1], 1.5, True, -1.0, 2.0],
         }[s.kind]
     )
 
@@ -479,8 +479,9 @@ def test_each_switch_that_left_trainer_for_runtime_is_named_with_its_new_place()
     assert sorted(moved) == sorted(runtime)  # every project switch of runtime/, none forgotten
     for k in moved:
         assert policy.moved_key_message([f"trainer.{k}=1"]) == f"trainer.{k} moved to runtime.{k}: write runtime.{k}=1"
-        with pytest.raises(ConfigError, match=f"^trainer.{k} moved to runtime.{k}$"):
-            policy.validate(_with("head=binenc", **{f"trainer__{k}": 1}))
+        for value in (1, None):  # null too: a config file's `trainer.{k}: null` would reach Lightning
+            with pytest.raises(ConfigError, match=f"^trainer.{k} moved to runtime.{k}$"):
+                policy.validate(_with("head=binenc", **{f"trainer__{k}": value}))
 
 
 def test_cuda_graphs_are_refused_for_a_ddp_job_on_gpus_and_kept_for_one_gpu(monkeypatch):

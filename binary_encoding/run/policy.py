@@ -37,6 +37,9 @@ MOVED = {
 }
 
 
+_ABSENT = object()  # OmegaConf.select's answer for a key that is not there (None is a value)
+
+
 def moved_key_message(overrides: list[str]) -> str | None:
     """A message for command-line overrides that name a key that moved (None if none does)."""
     for arg in overrides:
@@ -136,8 +139,8 @@ WITHOUT_GAMMA = ("linpen", "nonlinpen", "nopen")
 def validate(cfg: DictConfig) -> None:
     """Check the config before anything is built or trained: every declared setting (`settings.check`),
     then what no single value shows."""
-    for old, new in MOVED.items():
-        if OmegaConf.select(cfg, old) is not None:
+    for old, new in MOVED.items():  # present at all: a config file's `trainer.compile_mode: null` too
+        if OmegaConf.select(cfg, old, default=_ABSENT) is not _ABSENT:
             raise ConfigError(f"{old} moved to {new}")
     check(cfg)
     if cfg.head.gamma0 > 0 and str(cfg.trainer.precision) in ("16", "16-mixed", "16-true"):

@@ -92,7 +92,8 @@ class Setting:
         if self.kind == "devices":  # Lightning's: a count, all of them, or which ones
             if isinstance(value, list):
                 return not value or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value)
-            return not (value in (-1, "auto") or (isinstance(value, int) and value >= 1)) or isinstance(value, bool)
+            whole = isinstance(value, int) and not isinstance(value, bool)  # -1.0 == -1 and True == 1 in Python
+            return not (_same(value, -1) or _same(value, "auto") or (whole and value >= 1))
         if self.kind == "limit":  # Lightning's limit_*_batches: a count, or a fraction of the batches
             whole = isinstance(value, int) and not isinstance(value, bool)
             return (not isinstance(value, float) or not 0 <= value <= 1) if not whole else value < 0
