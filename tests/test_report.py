@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from binary_encoding import report
+from binary_encoding.report import cli as report_cli
 from binary_encoding.report import figures as report_figures
 
 # (head, seed, lr) -> (val_acc, test_acc, final val CE); chosen so that val and test selection differ
@@ -674,3 +675,26 @@ def test_every_curve_is_the_mean_over_the_selected_runs_on_an_epoch_axis_counted
         assert list(line.get_xdata()) == [1, 2, 3]
         checked += col == "val/acc"
     assert checked == 2  # the validation curves of both heads
+
+
+def test_finished_runs_trained_for_other_epochs_get_rows_of_their_own_and_no_note(tmp_path, monkeypatch):
+    """trainer.max_epochs splits a table row (identity.splits_report_row): a sweep over 2 and 5 epochs gives
+    one row per epoch count, each labelled with it, and no row mixes the two (so no note is needed)."""
+    root = tmp_path / "sweep"
+    for seed in (0, 1):
+        _job(root, "binenc", seed, 1e-3, val=0.9, test=0.9)
+        longer = _job(root / "five", "binenc", seed, 1e-3, val=0.8, test=0.7)
+        cfg = yaml.safe_load((longer / "config.yaml").read_text())
+        cfg["trainer"]["max_epochs"] = 5
+        (longer / "config.yaml").write_text(yaml.safe_dump(cfg))
+    runs, _ = report.load_runs(root)
+    assert sorted(runs["settings"]) == sorted([f"trainer.max_epochs={EPOCHS}"] * 2 + ["trainer.max_epochs=5"] * 2)
+    monkeypatch.setattr(report_cli, "write_figures", lambda *a: ([], []))
+    monkeypatch.setattr(report_cli, "plot_claims", lambda per_seed, p, title: f"{p.name}: written")
+    res = report.write_report(root, tmp_path / "out", wandb_mode="off")
+    table = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert sorted(zip(table["settings"], table["n"], table["test_acc_pct_mean"])) == [
+        (f"trainer.max_epochs={EPOCHS}", 2, pytest.approx(90.0)),
+        ("trainer.max_epochs=5", 2, pytest.approx(70.0)),
+    ]
+    assert res["notes"] == []

@@ -10,7 +10,7 @@ import pandas as pd
 from . import __doc__ as _package_doc
 from .claims import write_claims
 from .figures import plot_claims, write_figures
-from .load import GROUP, load_runs
+from .load import load_runs
 from .publish import publish_wandb, wandb_target
 from .select import _order, aggregate, counts_line, left_out, select_runs
 from .tables import results_markdown, shown_columns, value_notes
@@ -41,13 +41,6 @@ def write_report(
         df.drop(columns=["summary_keys"], errors="ignore").to_csv(out / name, index=False)
         written.append(out / name)
 
-    for _, g in _order(runs).groupby(GROUP, sort=False, dropna=False):  # config differences inside a row
-        g = g[g["status"] == "finished"]
-        if "max_epochs" in g and g["max_epochs"].nunique() > 1:
-            notes.append(
-                f"note: {g['head'].iloc[0]} on {g['data'].iloc[0]} mixes max_epochs "
-                f"{sorted(g['max_epochs'].dropna().unique().tolist())}"
-            )
     how = "final validation accuracy" if select == "val" else "final TEST accuracy (the reference's choice)"
     if select == "val" and (selected["selected_on"] == "test").any():
         how += (
