@@ -619,3 +619,26 @@ def test_the_command_lines_help_starts_with_the_packages_first_line(capsys):
         report.main(["--help"])
     out = capsys.readouterr().out
     assert "Turn a sweep into the paper's results: `python -m binary_encoding.report PATH" in out
+
+
+def test_blank_cells_of_a_metric_logged_every_other_epoch_are_missing_values_not_bad_rows(tmp_path):
+    """metrics_every=2 leaves the geometry columns blank on the epochs between: every row is kept, the blank
+    cells read back as NaN, and nothing is named as unreadable."""
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,val/acc,train/nc1\n0,0.5,\n1,0.6,0.01\n2,0.7, \n")
+    rows, why = report_load.read_history(path)
+    assert why == "" and rows["epoch"].tolist() == [0, 1, 2]
+    assert rows["train/nc1"].isna().tolist() == [True, False, True] and rows["train/nc1"][1] == 0.01
+
+
+def test_what_is_left_out_follows_the_split_the_selection_is_made_on(tmp_path):
+    """A finished run whose summary holds no finite val_acc (null) but a test_acc: selecting on test uses
+    it, so it is left out only when selecting on validation."""
+    root = tmp_path / "sweep"
+    _job(root, "binenc", 0, 1e-3, val=0.9, test=0.9)
+    _job(root, "binenc", 1, 1e-3, val=0.8, test=0.8, extra={"val_acc": None})
+    runs, _ = report.load_runs(root)
+    assert report_select.left_out(runs, "test") == []
+    assert report_select.left_out(runs, "val") == [
+        ("head=binenc,lr=0.001,seed=1", "summary.json holds NaN for val_acc, the selection metric")
+    ]
