@@ -413,3 +413,17 @@ def test_a_folder_is_writable_when_it_can_be_made_and_not_when_a_file_stands_in_
     (tmp_path / "file").write_text("x")
     err = wandb_run.write_error(tmp_path / "file")
     assert isinstance(err, OSError) and err.errno in (errno.EEXIST, errno.ENOTDIR)
+
+
+# ------------------------------------------------------------------------------------------------
+# run.ddp_worker.main: one config file, nothing else
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [[], ["a.yaml", "b.yaml"]])
+def test_a_ddp_rank_started_without_exactly_one_config_file_stops_with_its_usage(argv):
+    from binary_encoding.run import ddp_worker
+
+    with pytest.raises(SystemExit) as stop:
+        ddp_worker.main(argv)
+    assert str(stop.value).startswith("usage: python -m torch.distributed.run ... -m binary_encoding.run.ddp_worker")
