@@ -168,10 +168,11 @@ def test_summary_json_writes_nan_as_null_and_infinities_as_strings_that_read_bac
     assert float(back["a"]) == math.inf and float(back["b"]) == -math.inf
 
 
-@pytest.mark.parametrize("resume, kept", [(False, False), (True, True)])
+@pytest.mark.parametrize("resume, kept", [(False, False), (True, True), ("force", True)])
 def test_starting_over_removes_the_old_summary_and_eval_and_resuming_keeps_them(tmp_path, resume, kept):
     """resume=false starts the job over: the summary.json and eval.json of the run before must go before
-    anything else is written (else a kill would leave them to pass for this run's); resume=true keeps them."""
+    anything else is written (else a kill would leave them to pass for this run's); resume=true keeps them,
+    and so does resume=force (it continues the old run with new settings)."""
     from binary_encoding.record import files
     from binary_encoding.run import job
 
