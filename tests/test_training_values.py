@@ -382,3 +382,24 @@ def test_a_nonlinpen_head_built_without_an_activation_uses_silu_the_papers_backb
 
     head = NonLinearHead(8, 3)
     assert [type(m) for m in head.penultimate] == [nn.Linear, nn.SiLU]
+
+
+def test_callbacks_given_to_train_run_after_the_configs_own_and_see_the_gamma_of_each_epoch(cfg_factory):
+    """`train(cfg, callbacks=[...])` puts the caller's callbacks after the config's (the gamma schedule, the
+    metrics): at each epoch start a caller's callback sees the gamma of that epoch, already set (gamma0
+    0.01 doubled per epoch: 0.01, 0.02, 0.04), not the one before."""
+    from lightning.pytorch.callbacks import Callback
+
+    from binary_encoding.train import train
+
+    class Seen(Callback):
+        def __init__(self):
+            self.gammas = []
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.gammas.append(float(pl_module.gamma))
+
+    seen = Seen()
+    over = ("trainer.max_epochs=3", "deepfool_samples=0", "metrics_every=0", "head.gamma_factor=2.0")
+    train(cfg_factory(*over, "logger=csv"), callbacks=[seen])
+    assert seen.gammas == pytest.approx([0.01, 0.02, 0.04])
