@@ -23,9 +23,10 @@ def _recap(stdout: str) -> list[list[str]]:
 
 def test_failed_job_is_recorded_others_run_and_rerun_skips_finished(tmp_path):
     """4 jobs, 2 of them failing: each job is announced as `job i/4` (also in its train.log, with its
-    epoch lines), the failures are recorded and the others run, and the recap lists every job with the
-    report command; the same command again skips the finished jobs (not trained again)."""
-    args = ["head=binenc,nopen", "lr=1e-3,-1", "trainer.max_epochs=2", "name=f", "deepfool_samples=20", "logger=csv"]
+    epoch lines), the failures are recorded and the others run, each finished job in its own folder with
+    its own W&B run (never shared, in one process), and the recap lists every job with the report command;
+    the same command again skips the finished jobs (not trained again)."""
+    args = ["head=binenc,nopen", "lr=1e-3,-1", "trainer.max_epochs=2", "name=f", "deepfool_samples=20"]
     r = run(args, tmp_path)
     assert r.returncode != 0  # the sweep reports the failure at the end...
     sweep = tmp_path / "multirun" / "f"
@@ -35,6 +36,11 @@ def test_failed_job_is_recorded_others_run_and_rerun_skips_finished(tmp_path):
     )
     s = json.loads((good / "summary.json").read_text())
     assert s["epochs"] == 2  # ...after running the other jobs
+    for head in ("binenc", "nopen"):  # one W&B run per finished job, named by the job's wandb_id.txt
+        job = sweep / f"deepfool_samples=20,head={head},lr=0.001,trainer.max_epochs=2"
+        assert json.loads((job / "summary.json").read_text())["head"] == head
+        (offline,) = (job / "wandb").glob("offline-run-*")
+        assert offline.name.endswith((job / "wandb_id.txt").read_text().strip())
     failed = json.loads((bad / "failed.json").read_text())
     assert "lr=-1: must be a finite number > 0" in failed["error"] and not (bad / "summary.json").exists()
     for i in range(1, 5):

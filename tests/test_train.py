@@ -219,33 +219,6 @@ def test_unknown_group_choice_lists_the_options(tmp_path):
     assert "Available options" in r.stderr and "binenc" in r.stderr and "nonlinpen" in r.stderr
 
 
-def test_multirun_two_jobs_own_dirs_and_wandb_runs(tmp_path):
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "binary_encoding.train",
-        "-m",
-        "head=binenc,nopen",
-        "trainer.max_epochs=2",
-        "trainer.enable_progress_bar=false",
-        "deepfool_samples=20",  # the jobs' folders and W&B runs are the point, not 1000 attacks each
-        "name=t",
-    ]
-    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    sweep = tmp_path / "multirun" / "t"
-    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name != ".submitit")
-    assert jobs == [f"deepfool_samples=20,head={h},trainer.max_epochs=2" for h in ("binenc", "nopen")], jobs
-    for job in jobs:
-        s = json.loads((sweep / job / "summary.json").read_text())
-        assert s["head"] == job.split(",")[1].split("=")[1] and s["epochs"] == 2
-        runs = list((sweep / job / "wandb").glob("offline-run-*"))
-        assert len(runs) == 1, runs  # one W&B run per job, never shared
-        run_id = (sweep / job / "wandb_id.txt").read_text().strip()
-        assert runs[0].name.endswith(run_id)
-
-
 # ------------------------------------------------------------------------------------------------
 # The configs as an interface: Trainer pass-through, moved keys, presets, a new head, the installed
 # package, and evaluate
