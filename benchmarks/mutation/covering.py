@@ -9,9 +9,11 @@ that execute it (the runner orders them by how many lines each executes, few fir
 before end-to-end runs and `pytest -x` stops at the first failure).
 
 Subprocesses are measured through a `.pth` file placed in site-packages for the duration of the run
-(and removed after): a Python process that starts with `COVERING_TEST_ID` in its environment starts
-coverage under that context. A process killed with SIGKILL writes nothing, so a test that only kills a
-run sees fewer lines than it ran; the map is a lower bound of what runs, never more. One test fails under
+(and removed after): a Python process started during a test starts coverage under that test's context
+(named by `COVERING_TEST_ID` in its environment, else by a file the plugin rewrites at each test: a test's
+processes may get an environment copied before the test began, as the DDP ranks of a sweep do). A process
+killed with SIGKILL writes nothing, so a test that only kills a run sees fewer lines than it ran; the map
+is a lower bound of what runs, never more. One test fails under
 coverage alone: Hydra takes a set trace function (coverage's tracer) for a debugger and prints the whole
 traceback of a refused sweep job, which `tests/test_records.py`'s overlapping-sweeps test forbids; its
 lines are mapped all the same.
@@ -40,26 +42,31 @@ parallel = True
 patch = _exit, execv
 """
 
-# started by the .pth in every Python process whose environment names a test
-STARTER = """import atexit, os, coverage
-_cov = coverage.Coverage(config_file=os.environ["COVERING_RC"], context=os.environ["COVERING_TEST_ID"],
-                         data_suffix=True)
-_cov.start()
-atexit.register(lambda: (_cov.stop(), _cov.save()))
+# started by the .pth in every Python process of the run: the test is the one its environment names, else
+# the one running now (a file the plugin writes): a test may start processes with an environment copied
+# before its own start (a module's `ENV = {**os.environ, ...}`), which holds no test id
+STARTER = """import atexit, os, pathlib, coverage
+_now = pathlib.Path(os.environ["COVERING_RC"] + ".test")
+_test = os.environ.get("COVERING_TEST_ID") or (_now.read_text() if _now.exists() else "")
+if _test:
+    _cov = coverage.Coverage(config_file=os.environ["COVERING_RC"], context=_test, data_suffix=True)
+    _cov.start()
+    atexit.register(lambda: (_cov.stop(), _cov.save()))
 """
-PTH = (
-    "import os; os.environ.get('COVERING_TEST_ID') and os.environ.get('COVERING_RC') and __import__('_covering_start')"  # noqa: E501
-)
+PTH = "import os; os.environ.get('COVERING_RC') and __import__('_covering_start')"
 
 # a pytest plugin: the test's id as the context of this process and of every process it starts
-PLUGIN = """import os, coverage, pytest
+PLUGIN = """import os, pathlib, coverage, pytest
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
+    now = pathlib.Path(os.environ["COVERING_RC"] + ".test")
     os.environ["COVERING_TEST_ID"] = item.nodeid
+    now.write_text(item.nodeid)
     coverage.Coverage.current().switch_context(item.nodeid)
     yield
     os.environ.pop("COVERING_TEST_ID", None)
+    now.write_text("")
 """
 
 

@@ -1192,7 +1192,7 @@ MUTANTS = [
 # The tests that catch the first pass's survivors (docs/testing.md, "The seventh list"), written after it:
 # `--after` runs them first. `x-cli-max-epochs-unfinished` has none: the note it changed was unreachable
 # and is gone, so the mutant no longer applies. `x-epoch-sums-mean-reduce` was caught by the suite all along
-# (the DDP sweep test, whose ranks write no coverage data, so the map names no test for the line).
+# (the DDP sweep test, whose ranks the map of that run did not measure: benchmarks/mutation/covering.py).
 AFTER = {
     "claims-ratio-other-nonpositive": [
         "tests/test_claims.py::test_a_ratio_claim_leaves_out_a_seed_where_either_head_has_no_positive_value"
