@@ -91,12 +91,10 @@ class Setting:
             )
         if self.kind == "devices":  # Lightning's: a count, all of them, or which ones
             if isinstance(value, list):
-                return not value or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value)
-            whole = isinstance(value, int) and not isinstance(value, bool)  # -1.0 == -1 and True == 1 in Python
-            return not (_same(value, -1) or _same(value, "auto") or (whole and value >= 1))
+                return not value or any(not _whole(v) or v < 0 for v in value)
+            return not (_same(value, -1) or _same(value, "auto") or (_whole(value) and value >= 1))
         if self.kind == "limit":  # Lightning's limit_*_batches: a count, or a fraction of the batches
-            whole = isinstance(value, int) and not isinstance(value, bool)
-            return (not isinstance(value, float) or not 0 <= value <= 1) if not whole else value < 0
+            return (not isinstance(value, float) or not 0 <= value <= 1) if not _whole(value) else value < 0
         if self.kind == "mapping":
             return not isinstance(value, dict)
         if self.kind == "bool":
@@ -116,6 +114,11 @@ class Setting:
             or (self.le is not None and v > self.le)
             or (self.lt is not None and v >= self.lt)
         )
+
+
+def _whole(value) -> bool:
+    """An integer, and not a bool (True == 1 in Python; -1.0 == -1 is a float)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _same(value, option) -> bool:
