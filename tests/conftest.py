@@ -145,3 +145,20 @@ def drawn(monkeypatch):
     yield figs
     for fig in figs.values():
         report_figures._plt().close(fig)
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """The report with its figures and claims plot not drawn (the claims plot said written, so it adds no
+    note): the calls to `write_figures` as (suffix, title, train) tuples."""
+    from binary_encoding.report import cli as report_cli
+
+    calls = []
+
+    def figures(out, h, s, suffix, title, train):
+        calls.append((suffix, title, train))
+        return [], []
+
+    monkeypatch.setattr(report_cli, "write_figures", figures)
+    monkeypatch.setattr(report_cli, "plot_claims", lambda per_seed, p, title: f"{p.name}: written")
+    return calls

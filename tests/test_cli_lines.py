@@ -22,16 +22,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 from test_command_line import _run_folder, _zip
+from test_console import _epoch_lines
 from test_launchers import hydra_cfg
 from test_settings import _with
 
 from binary_encoding import evaluate, ranks
 from binary_encoding.run import build, conf, console, policy, settings, threads
 from binary_encoding.run.policy import ConfigError
-
-
-def _epoch_lines(text: str) -> list[str]:
-    return [ln.split("] - ", 1)[1] for ln in text.splitlines() if "] - epoch " in ln]
 
 
 class _FileLog:

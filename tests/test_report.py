@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from binary_encoding import report
-from binary_encoding.report import cli as report_cli
 from binary_encoding.report import figures as report_figures
 
 # (head, seed, lr) -> (val_acc, test_acc, final val CE); chosen so that val and test selection differ
@@ -677,7 +676,7 @@ def test_every_curve_is_the_mean_over_the_selected_runs_on_an_epoch_axis_counted
     assert checked == 2  # the validation curves of both heads
 
 
-def test_finished_runs_trained_for_other_epochs_get_rows_of_their_own_and_no_note(tmp_path, monkeypatch):
+def test_finished_runs_trained_for_other_epochs_get_rows_of_their_own_and_no_note(tmp_path, no_figures):
     """trainer.max_epochs splits a table row (identity.splits_report_row): a sweep over 2 and 5 epochs gives
     one row per epoch count, each labelled with it, and no row mixes the two (so no note is needed)."""
     root = tmp_path / "sweep"
@@ -689,8 +688,6 @@ def test_finished_runs_trained_for_other_epochs_get_rows_of_their_own_and_no_not
         (longer / "config.yaml").write_text(yaml.safe_dump(cfg))
     runs, _ = report.load_runs(root)
     assert sorted(runs["settings"]) == sorted([f"trainer.max_epochs={EPOCHS}"] * 2 + ["trainer.max_epochs=5"] * 2)
-    monkeypatch.setattr(report_cli, "write_figures", lambda *a: ([], []))
-    monkeypatch.setattr(report_cli, "plot_claims", lambda per_seed, p, title: f"{p.name}: written")
     res = report.write_report(root, tmp_path / "out", wandb_mode="off")
     table = pd.read_csv(tmp_path / "out" / "results.csv")
     assert sorted(zip(table["settings"], table["n"], table["test_acc_pct_mean"])) == [

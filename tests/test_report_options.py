@@ -16,22 +16,10 @@ from test_report_values import BASE
 
 from binary_encoding import report
 from binary_encoding.report import claims as report_claims
-from binary_encoding.report import cli as report_cli
 from binary_encoding.report import load as report_load
 from binary_encoding.report import publish as report_publish
 from binary_encoding.report import select as report_select
 from binary_encoding.report import tables as report_tables
-
-
-def _no_figures(monkeypatch, calls=None):
-    def figures(out, h, s, suffix, title, train):
-        if calls is not None:
-            calls.append((suffix, title, train))
-        return [], []
-
-    monkeypatch.setattr(report_cli, "write_figures", figures)
-    monkeypatch.setattr(report_cli, "plot_claims", lambda per_seed, p, title: f"{p.name}: skipped, not drawn here")
-
 
 # ------------------------------------------------------------------------------------------------
 # load
@@ -197,6 +185,17 @@ def test_a_ratio_claim_leaves_out_a_seed_where_the_other_head_has_0_or_no_value(
     assert (r["binenc_mean"], r["other_mean"]) == pytest.approx((0.3, 0.1))
 
 
+def test_a_ratio_claim_leaves_out_a_seed_where_either_head_has_no_positive_value():
+    """NC1 is compared as a ratio (a geometric mean of per-seed ratios): a seed where BinEnc's NC1 is 0
+    (seed 2) or the other head's is (seed 3) has no ratio and enters no number; seeds 0 and 1 give 10x and
+    5x lower, so the effect is their geometric mean, sqrt(50)."""
+    summary, per_seed = report_claims.claims_tables(_pair("nc1", [1e-3, 2e-3, 0.0, 1e-3], [1e-2, 1e-2, 5e-3, 0.0]))
+    r = summary.set_index("metric").loc["nc1"]
+    assert (r["n"], r["wins"]) == (2, 2)
+    assert r["effect"] == pytest.approx(math.sqrt(50))
+    assert sorted(per_seed.loc[per_seed["metric"] == "nc1", "seed"]) == [0, 1]
+
+
 def test_nc1_claimed_lower_is_a_factor_other_over_binenc_and_an_inf_seed_is_left_out():
     sel = _pair("nc1", [0.1, 0.05, math.inf], [0.5, 0.1, 0.2])
     summary, per_seed = report_claims.claims_tables(sel)
@@ -248,11 +247,9 @@ def test_a_claim_row_against_another_binenc_width_names_both_rows():
 # ------------------------------------------------------------------------------------------------
 
 
-def test_write_report_on_test_leaves_out_by_test_acc_and_says_test_without_the_validation_note(tmp_path, monkeypatch):
+def test_write_report_on_test_leaves_out_by_test_acc_and_says_test_without_the_validation_note(tmp_path, no_figures):
     """select="test": a run with a null val_acc is used, a run without a validation split needs no note, a run
     with a null test_acc is left out; the figures' titles say test."""
-    calls = []
-    _no_figures(monkeypatch, calls)
     root = tmp_path / "sweep"
     _job(root, "binenc", 0, 1e-3, val=0.9, test=0.9, extra={"val_acc": None})
     _without_val_split(_job(root, "binenc", 1, 1e-3, val=0.8, test=0.8))
@@ -263,13 +260,12 @@ def test_write_report_on_test_leaves_out_by_test_acc_and_says_test_without_the_v
     ]
     assert "selected per (head, seed) on final TEST accuracy (the reference's choice); ties:" in res["markdown"]
     assert "without a validation split" not in res["markdown"]
-    assert [title for _, title, _ in calls] == [" — digits / mlp, lr selected on test"]
+    assert [title for _, title, _ in no_figures] == [" — digits / mlp, lr selected on test"]
     sel = pd.read_csv(tmp_path / "out" / "selected_runs.csv")
     assert sel["run_id"].tolist() == ["head=binenc,lr=0.001,seed=0", "head=binenc,lr=0.001,seed=1"]
 
 
-def test_write_report_with_an_extra_metric_and_ddof_0_writes_them_into_results(tmp_path, monkeypatch):
-    _no_figures(monkeypatch)
+def test_write_report_with_an_extra_metric_and_ddof_0_writes_them_into_results(tmp_path, no_figures):
     root = tmp_path / "sweep"
     for seed, nc3 in ((0, 0.2), (1, 0.4), (2, "bad")):
         _job(root, "binenc", seed, 1e-3, val=0.9, test=0.8 + 0.05 * seed, extra={"nc3": nc3})
@@ -282,8 +278,7 @@ def test_write_report_with_an_extra_metric_and_ddof_0_writes_them_into_results(t
     assert "`head=binenc,lr=0.001,seed=2`: summary.json holds 'bad' for nc3" in res["markdown"]
 
 
-def test_all_runs_csv_marks_the_selected_runs_and_leaves_failed_ones_out(tmp_path, monkeypatch):
-    _no_figures(monkeypatch)
+def test_all_runs_csv_marks_the_selected_runs_and_leaves_failed_ones_out(tmp_path, no_figures):
     root = tmp_path / "sweep"
     _job(root, "binenc", 0, 1e-3, val=0.9, test=0.5)
     _job(root, "binenc", 0, 1e-2, val=0.7, test=0.9)

@@ -595,7 +595,7 @@ def test_only_runs_with_unreadable_rows_get_a_note_also_when_the_column_reads_ba
     assert report_tables.value_notes(back, none, []) == [f"`b`: metrics.csv {bad}: left out of the figures"]
 
 
-def test_a_clean_sweep_gets_no_note(tmp_path, monkeypatch):
+def test_a_clean_sweep_gets_no_note(tmp_path, no_figures):
     """Two heads x two seeds x two learning rates, every run finished with every value: the report has
     nothing to say about them (a note on a row that mixes nothing would be noise on every report)."""
     root = tmp_path / "sweep"
@@ -603,8 +603,6 @@ def test_a_clean_sweep_gets_no_note(tmp_path, monkeypatch):
         for seed in (0, 1):
             for lr, val in ((1e-3, 0.9), (1e-2, 0.5)):
                 _job(root, head, seed, lr, val=val, test=val)
-    monkeypatch.setattr(report_cli, "write_figures", lambda *a: ([], []))
-    monkeypatch.setattr(report_cli, "plot_claims", lambda per_seed, p, title: f"{p.name}: written")
     res = report.write_report(root, tmp_path / "out", wandb_mode="off")
     assert res["notes"] == [] and res["left_out"] == []
 

@@ -1195,7 +1195,7 @@ MUTANTS = [
 # (the DDP sweep test, whose ranks the map of that run did not measure: benchmarks/mutation/covering.py).
 AFTER = {
     "claims-ratio-other-nonpositive": [
-        "tests/test_claims.py::test_a_ratio_claim_leaves_out_a_seed_where_either_head_has_no_positive_value"
+        "tests/test_report_options.py::test_a_ratio_claim_leaves_out_a_seed_where_either_head_has_no_positive_value"
     ],
     "y-left-out-ignores-by": [
         "tests/test_report_lines.py::test_what_is_left_out_follows_the_split_the_selection_is_made_on"
