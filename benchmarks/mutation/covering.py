@@ -110,16 +110,23 @@ def read(data_file: Path) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def load(path: Path = DEFAULT_OUT):
+def load(*paths: Path):
     """A function (file, line) -> the tests that execute that line, those that execute fewer lines first.
+
+    Several maps (the suite's, and one of test files written after it: `--out new.json tests/new.py`) are
+    read as one.
 
     A line that runs when its module is imported (a constant, a class body, a decorator) is executed once
     per process, under whichever test imported the module first: for such a line every test that executes
     any line of the file is taken. A file that is not Python (a config of `conf/`) is read by Hydra, not
     executed, so coverage sees none of its lines: for it every test of the map is taken."""
-    if not path.exists():
-        raise SystemExit(f"no coverage map at {path}: run `make mutation-map` first (the suite once under coverage)")
-    covering = json.loads(path.read_text())
+    covering: dict[str, dict[str, list[str]]] = {}
+    for path in paths or (DEFAULT_OUT,):
+        if not path.exists():
+            raise SystemExit(f"no coverage map at {path}: run `make mutation-map` first (the suite under coverage)")
+        for file, lines in json.loads(path.read_text()).items():
+            for line, tests in lines.items():
+                covering.setdefault(file, {}).setdefault(line, []).extend(tests)
     size = Counter(t for lines in covering.values() for ts in lines.values() for t in ts)
 
     def tests_for(file: str, line: int) -> list[str]:

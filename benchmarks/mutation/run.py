@@ -2,7 +2,8 @@
 the tests meant to catch it; a mutant is caught when one of them fails.
 
     python -m benchmarks.mutation.run [--list first|fresh|third|...|seventh] [--category "data pipeline"]
-                                      [--only ID ...] [--timeout 600] [--baseline] [--json out.json] [--covering MAP]
+                                      [--only ID ...] [--timeout 600] [--baseline] [--json out.json]
+                                      [--covering MAP ...]
 
 `--list first` (the default) runs `mutants.py`, `--list fresh` the second list (`mutants_fresh.py`),
 `--list third` to `seventh` the later ones (`mutants_third.py`, ...). The repository's tracked
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--after", action="store_true", help="run first the tests the list's AFTER names for a mutant")
     p.add_argument("--jobs", type=int, default=1, help="mutants tested at once, each in its own copy")
-    p.add_argument("--covering", type=Path, help="coverage map for mutants without tests (default: covering.py's)")
+    p.add_argument("--covering", type=Path, nargs="+", default=[], help="coverage maps (default: covering.py's)")
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped audit still restores and cleans up
     mutants = [
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(not m["tests"] for m in mutants):
         from . import covering
 
-        tests_for = covering.load(args.covering or covering.DEFAULT_OUT)
+        tests_for = covering.load(*args.covering)
     with tempfile.TemporaryDirectory(prefix="mutation_") as tmp:
         roots = [copy_repository(Path(tmp) / str(i)) for i in range(args.jobs)]  # one copy per worker
         root = roots[0]
