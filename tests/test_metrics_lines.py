@@ -5,6 +5,7 @@ NaN inputs), each against an independent oracle (sklearn, scipy, numpy from the 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -639,3 +640,32 @@ def test_end_of_fit_metrics_reuse_the_last_pass_only_at_the_same_step_and_skip_a
     assert sorted(saved.files) == sorted(f"{s}_{k}" for s in dm.splits for k in ("z", "logits", "y", "pred"))
     np.testing.assert_array_equal(saved["train_pred"], np.zeros(30))
     np.testing.assert_array_equal(saved["test_y"], dm.y["test"].numpy())
+
+
+def test_saved_latents_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """save_latents goes through files.write_atomic: a full disk during the write keeps the previous
+    latents.npz (no cut-off archive, no temporary file); a write that succeeds replaces it."""
+    import errno
+
+    from binary_encoding.callbacks.latents import Latents
+    from binary_encoding.callbacks.metrics import save_latents
+    from binary_encoding.record import files
+
+    path = tmp_path / "latents.npz"
+    lat = lambda v: Latents(z=torch.full((4, 2), v), logits=torch.eye(3)[[0, 1, 2, 0]], y=torch.tensor([0, 1, 2, 0]))  # noqa: E731
+    save_latents({"train": lat(1.0)}, path)
+    before = path.read_bytes()
+
+    def full(p, data):
+        Path(p).write_bytes(data[: len(data) // 3])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "write_synced", full)
+    with pytest.raises(OSError, match="No space left"):
+        save_latents({"train": lat(2.0)}, path)
+    assert path.read_bytes() == before and not files.temp_path(path).exists()
+    monkeypatch.undo()
+    save_latents({"train": lat(2.0)}, path)
+    with np.load(path) as saved:
+        np.testing.assert_array_equal(saved["train_z"], np.full((4, 2), 2.0, np.float32))
+        np.testing.assert_array_equal(saved["train_pred"], [0, 1, 2, 0])

@@ -127,6 +127,21 @@ def test_latents_without_train_z_give_no_two_valuedness_and_the_job_still_loads(
     assert "two_valued" not in runs
 
 
+@pytest.mark.parametrize("cut", ["half", "empty"])
+def test_a_cut_off_or_empty_latents_file_gives_no_two_valuedness_and_the_sweep_still_loads(tmp_path, cut):
+    """numpy raises BadZipFile for a cut-off archive and EOFError for an empty file, not OSError."""
+    z = np.random.default_rng(1).standard_normal((40, 3)).astype(np.float32)
+    for name in ("a", "b"):
+        _job(tmp_path / name, summary=SUMMARY)
+        np.savez(tmp_path / name / "latents.npz", train_z=z)
+    data = (tmp_path / "a" / "latents.npz").read_bytes()
+    (tmp_path / "a" / "latents.npz").write_bytes(data[: len(data) // 2] if cut == "half" else b"")
+    runs = load.load_runs(tmp_path)[0].set_index("run_id")
+    assert runs["status"].tolist() == ["finished", "finished"]
+    assert math.isnan(runs.at["a", "two_valued"])
+    assert runs.at["b", "two_valued"] == pytest.approx(two_valuedness_reference(z).mean(), abs=1e-5)
+
+
 def test_an_empty_metrics_csv_is_no_history_and_no_note(tmp_path):
     _job(tmp_path / "a", summary=SUMMARY, metrics_csv="")
     runs, hist = load.load_runs(tmp_path)

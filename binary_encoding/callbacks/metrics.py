@@ -21,6 +21,7 @@ single-process value; DeepFool images are split across ranks and their norms gat
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -215,12 +216,15 @@ def final_metrics(
 
 
 def save_latents(lats: dict[str, Latents], path: Path) -> None:
-    """`<split>_z`, `_logits`, `_y`, `_pred` of every split, as numpy arrays."""
+    """`<split>_z`, `_logits`, `_y`, `_pred` of every split, as numpy arrays: whole or not at all (a full
+    disk keeps the previous file, never a cut-off archive the report would have to skip)."""
     arrays = {}
     for s, lat in lats.items():
         arrays.update({f"{s}_{k}": v for k, v in lat.numpy().items()})
         arrays[f"{s}_pred"] = lat.pred.cpu().numpy()
-    np.savez_compressed(path, **arrays)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    files.write_atomic(path, buf.getvalue())
 
 
 def robustness(module, dm, settings: FinalSettings = FinalSettings()) -> dict[str, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -181,7 +182,7 @@ def _two_valued_from_latents(job: Path) -> dict:
     try:
         with np.load(job / files.LATENTS) as lat:
             z = lat["train_z"]
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # cut off (EOF), empty, no train_z
         return {}
     import torch
 
