@@ -20,6 +20,20 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
+def pytest_sessionstart(session):
+    """Many tests start `python -m binary_encoding...` in another folder: that process must import this
+    checkout, not another install (an editable install of a checkout since moved or deleted fails 43 tests
+    with ModuleNotFoundError, one of an older checkout silently tests old code)."""
+    here = Path(__file__).resolve().parents[1] / "binary_encoding"
+    probe = "import importlib.util as u; s = u.find_spec('binary_encoding'); print(s.origin if s else '')"
+    found = subprocess.run([sys.executable, "-c", probe], cwd="/", capture_output=True, text=True).stdout.strip()
+    if not found or Path(found).resolve().parent != here:
+        raise pytest.UsageError(
+            f"a new Python process imports binary_encoding from {found or 'nowhere'}, not from {here}: "
+            f'run pip install -e ".[dev]" in {here.parent} (or check PYTHONPATH)'
+        )
+
+
 def make_cfg(tmp_path, *overrides: str, logger: str = "csv"):
     """The real config with `overrides`, writing into `tmp_path`, without progress bars."""
     with initialize_config_dir(CONF_DIR, version_base="1.3"):
