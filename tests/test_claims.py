@@ -256,3 +256,22 @@ def test_the_means_and_the_effect_of_a_comparison_are_over_its_paired_seeds_only
     assert (r["n"], r["wins"]) == (2, 2)
     assert (r["binenc_mean"], r["other_mean"], r["effect"]) == pytest.approx((93.0, 89.5, 3.5))  # % points
     assert sorted(per_seed.loc[per_seed["metric"] == "test_acc", "seed"]) == [0, 2]
+
+
+def test_each_backbones_per_seed_table_holds_its_own_runs_only():
+    """A sweep over two backbones of one data set: the per-seed table under `### claims: digits / mlp` holds
+    the MLP's values, the one under `resnet18` the ResNet's (a filter on the data set alone would show the
+    last backbone's values under both)."""
+    nc1 = {("mlp", "binenc"): [1e-3, 2e-3], ("mlp", "linpen"): [1e-2, 1e-2]}
+    nc1 |= {("resnet18", "binenc"): [5e-3, 6e-3], ("resnet18", "linpen"): [4e-2, 4e-2]}
+    rows = [
+        {"data": "digits", "backbone": b, "head": h, "width": 4, "settings": "", "seed": s, "lr": 1e-3, "nc1": v[s]}
+        for (b, h), v in nc1.items()
+        for s in (0, 1)
+    ]
+    selected = pd.DataFrame(rows)
+    text = report_claims.claims_markdown(*report_claims.claims_tables(selected), selected)
+    mlp, resnet = text.split("### claims: digits / mlp")[1].split("### claims: digits / resnet18")
+    per_seed = lambda section: section.split("#### per seed: BinEnc / LinPen")[1].strip().splitlines()[2:]  # noqa: E731
+    assert per_seed(mlp) == ["| 0 | 1.00e-03 / 1.00e-02 (10x lower) |", "| 1 | 2.00e-03 / 1.00e-02 (5x lower) |"]
+    assert per_seed(resnet) == ["| 0 | 5.00e-03 / 4.00e-02 (8x lower) |", "| 1 | 6.00e-03 / 4.00e-02 (6.67x lower) |"]

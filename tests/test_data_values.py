@@ -183,7 +183,8 @@ def test_a_hold_out_that_keeps_fewer_images_than_classes_says_how_many_it_keeps(
 def test_image_listing_is_torchvisions_and_a_link_into_another_class_or_to_a_file_read_is_skipped(tmp_path):
     """Files in class folders and their sub-folders, extensions in upper and lower case, files that are no
     images: `list_images` lists what torchvision's `make_dataset` lists, in its order. Then `a/to_b -> ../b`
-    (a folder of another class) and `a/again.png -> 0.png` (a file already read) add nothing: each is
+    (a folder of another class), `a/into_b -> ../b/other` (a folder inside one) and `a/again.png -> 0.png` (a
+    file already read) add nothing: each is
     reported once and every image keeps its own class."""
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
@@ -205,13 +206,16 @@ def test_image_listing_is_torchvisions_and_a_link_into_another_class_or_to_a_fil
         warnings.simplefilter("error")
         assert list_images(str(tmp_path), classes) == want
     (tmp_path / "a" / "to_b").symlink_to("../b", target_is_directory=True)
+    (tmp_path / "a" / "into_b").symlink_to("../b/other", target_is_directory=True)  # a folder inside class b
     (tmp_path / "a" / "again.png").symlink_to("0.png")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert list_images(str(tmp_path), classes) == want
     said = sorted(str(w.message) for w in caught)
     assert len(said) == 2 and said[0].startswith("1 image(s) under ") and "a/again.png" in said[0]
-    assert said[1].startswith("1 symlinked folder(s) under ") and "a/to_b" in said[1]
+    assert said[1].startswith("2 symlinked folder(s) under ") and said[1].endswith(
+        "(e.g. " + str(tmp_path / "a/into_b)")
+    )
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -371,6 +375,28 @@ def test_each_data_config_builds_the_documented_splits_and_augmentation(name, tm
     assert (dm.batch_size, dm.seed, dm.shuffle) == (64, 7, True)
     for key, value in documented.items():
         assert getattr(dm, key) == value, key
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_reads_its_training_files_as_train_and_its_test_file_as_test_in_order(tmp_path, name):
+    """torchvision's layouts, pickled by hand: CIFAR-10's data_batch_1..5 (in that order) are the training
+    set and test_batch the test set; CIFAR-100's `train` and `test`, labelled by `fine_labels` (not the
+    coarse ones). Every image and label read back where it belongs."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    folder, train_files, test_files, key = CIFARDataModule.layout[name]
+    (tmp_path / folder).mkdir()
+    written = {}
+    for i, f in enumerate(train_files + test_files):
+        n = 3 + i  # files of different sizes: a swap changes the counts
+        written[f] = (rng.integers(0, 256, (n, 3072), dtype=np.uint8), rng.integers(0, 100, n).tolist())
+        d = {"data": written[f][0], key: written[f][1], "coarse_labels": [0] * n}
+        (tmp_path / folder / f).write_bytes(pickle.dumps(d))
+    x, y, xt, yt = CIFARDataModule(name, root=str(tmp_path)).load()
+    for (xs, ys), files in (((x, y), train_files), ((xt, yt), test_files)):
+        np.testing.assert_array_equal(xs, np.concatenate([written[f][0] for f in files]).reshape(-1, 3, 32, 32))
+        np.testing.assert_array_equal(ys, np.concatenate([written[f][1] for f in files]))
 
 
 def test_a_cifar_copy_without_its_test_batch_is_refused_naming_the_missing_file(tmp_path):

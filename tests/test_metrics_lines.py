@@ -395,10 +395,14 @@ class _TinyNet(torch.nn.Module):
         return self.head.classifier(z), z
 
 
-def test_robustness_attacks_every_test_image_when_fewer_than_asked_and_has_no_correct_ratio_without_correct():
+@pytest.mark.parametrize("max_iter", [20, 1])
+def test_robustness_attacks_every_test_image_when_fewer_than_asked_and_has_no_correct_ratio_without_correct(
+    max_iter,
+):
     """deepfool_samples=50 of 12 test images: all 12 attacked (deepfool_images 12), normalised as the data
     module says; rho against the textbook oracle; labels that no prediction matches: rho_correct NaN, and
-    labels equal to the predictions: rho_correct = rho."""
+    labels equal to the predictions: rho_correct = rho. With one DeepFool step 2 of the 12 images are not
+    fooled: rho still averages over all 12 (the paper's rho is over the test images, fooled or not)."""
     from types import SimpleNamespace
 
     from oracles import robustness_oracle
@@ -410,8 +414,9 @@ def test_robustness_attacks_every_test_image_when_fewer_than_asked_and_has_no_co
     normalize = lambda t: (t - 0.5) / 0.25  # noqa: E731
     with torch.no_grad():
         pred = net(normalize(x))[0].argmax(1)
-    st = FinalSettings(deepfool_samples=50, deepfool_candidates=None, deepfool_max_iter=20, deepfool_batch=5)
-    ref = robustness_oracle(net, normalize(x), pred, num_candidates=None, overshoot=0.02, max_iter=20)
+    st = FinalSettings(deepfool_samples=50, deepfool_candidates=None, deepfool_max_iter=max_iter, deepfool_batch=5)
+    ref = robustness_oracle(net, normalize(x), pred, num_candidates=None, overshoot=0.02, max_iter=max_iter)
+    assert ref["deepfool_fooled"] == (1.0 if max_iter == 20 else pytest.approx(10 / 12))
     for y, rho_correct in (((pred + 1) % 4, float("nan")), (pred, ref["deepfool_rho"])):
         out = robustness(net, SimpleNamespace(x={"test": x}, y={"test": y}, normalize=normalize), st)
         assert out["deepfool_images"] == 12 and type(out["deepfool_images"]) is int

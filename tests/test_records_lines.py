@@ -68,6 +68,23 @@ def test_a_lock_of_this_process_without_a_start_time_is_alive_and_with_another_s
     assert lock.stale_reason({**h, "pid_start": lock.proc_start(os.getpid())}) is None
 
 
+def test_a_lock_held_by_another_users_live_process_is_alive_and_judged_by_its_start_time(monkeypatch):
+    """os.kill(pid, 0) raises PermissionError for a live process of another user (root never sees it, so
+    the call is replaced): that holder is alive, and, as for any live pid, a recorded start time that is not
+    the process's own means the pid was reused."""
+    pid = os.getppid()  # a live process whose start time can be read
+
+    def other_users(p, sig):
+        assert (p, sig) == (pid, 0)
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(lock.os, "kill", other_users)
+    h = {**lock.me(), "pid": pid, "pid_start": lock.proc_start(pid)}
+    assert lock.stale_reason(h) is None
+    assert lock.stale_reason({**h, "pid_start": None}) is None
+    assert lock.stale_reason({**h, "pid_start": "1"}) == f"its process {pid} is gone"
+
+
 def test_a_lock_of_a_process_that_ended_on_this_host_is_gone():
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()  # reaped: the pid names no process

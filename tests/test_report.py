@@ -175,6 +175,9 @@ def test_main_writes_tables_and_figures(sweep, capsys):
         assert png.exists() and png.stat().st_size > 5000, name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-", name  # a vector copy beside it
+    # the printed list names every file the report wrote, PDFs included, each once
+    listed = printed.split("written:\n")[1].split()
+    assert sorted(listed) == sorted(str(f) for f in out.iterdir()) and len(listed) > 10
 
 
 def test_select_test_option_and_extra_metric(sweep, tmp_path):

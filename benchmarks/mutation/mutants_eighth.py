@@ -1160,3 +1160,27 @@ MUTANTS = [
         tests=[],
     ),
 ]
+
+# The tests written after the first pass for the mutants it left (`--after` runs them first): see
+# docs/testing.md, "The eighth list".
+AFTER = {
+    "a-cb-rho-fooled-only": [
+        "tests/test_metrics_lines.py::"
+        "test_robustness_attacks_every_test_image_when_fewer_than_asked_and_has_no_correct_ratio_without_correct"
+    ],
+    "c-claims-per-seed-mixes-backbones": [
+        "tests/test_claims.py::test_each_backbones_per_seed_table_holds_its_own_runs_only"
+    ],
+    "c-figures-pdf-not-listed": ["tests/test_report.py::test_main_writes_tables_and_figures"],
+    "b-lock-other-user-dead": [
+        "tests/test_records_lines.py::"
+        "test_a_lock_held_by_another_users_live_process_is_alive_and_judged_by_its_start_time"
+    ],
+    "a-cifar-train-test-swapped": [
+        "tests/test_data_values.py::test_cifar_reads_its_training_files_as_train_and_its_test_file_as_test_in_order"
+    ],
+    "a-imagefolder-inside-swapped": [
+        "tests/test_data_values.py::"
+        "test_image_listing_is_torchvisions_and_a_link_into_another_class_or_to_a_file_read_is_skipped"
+    ],
+}
