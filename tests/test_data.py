@@ -3,6 +3,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import make_cfg
 
 from binary_encoding.data.augment import augment_batch
 from binary_encoding.data.cifar import CIFARDataModule
@@ -121,6 +122,28 @@ def test_a_sampler_counts_the_batches_it_yields_and_a_training_batch_of_one_is_s
     has 2 batches (the 1-image tail breaks BatchNorm and is skipped), shuffled or not; an evaluation pass 3."""
     s = BatchIndexSampler(n, 32, shuffle=shuffle, seed=0, train=train)
     assert [len(b) for b in s] == sizes and len(s) == len(sizes)
+
+
+def test_a_training_batch_of_one_per_rank_counts_as_no_batch_and_the_job_says_why(tmp_path, monkeypatch):
+    """batch_size=3 on 2 ranks is 1 image per rank: every training batch would be skipped, so the sampler
+    counts 0 (Lightning would otherwise plan 50 steps and make none), and the data check refuses the job
+    naming the batch per device; 4 on 2 ranks trains."""
+    from binary_encoding.run import settings
+    from binary_encoding.run.policy import ConfigError
+
+    assert [len(BatchIndexSampler(100, 1, shuffle=True, train=True, rank=r, world=2)) for r in range(2)] == [0, 0]
+    assert list(BatchIndexSampler(100, 1, shuffle=True, train=True)) == []
+    assert len(BatchIndexSampler(100, 1, shuffle=False, train=False)) == 100  # evaluation: one image a batch
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    cfg = make_cfg(tmp_path, "batch_size=3")
+    dm = DigitsDataModule(batch_size=3)
+    dm.setup()
+    with pytest.raises(ConfigError, match=r"batch_size=3 \(1 per device on 2 devices\), "):
+        settings.check_data(cfg, dm)
+    cfg.batch_size = dm.batch_size = 4
+    settings.check_data(cfg, dm)
+    assert len(dm.train_dataloader()) == len(dm.y["train"]) // 2 // 2
 
 
 def test_unshuffled_training_shards_give_every_rank_the_same_steps_in_a_fixed_order():

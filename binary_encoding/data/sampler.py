@@ -61,7 +61,7 @@ class BatchIndexSampler(Sampler):
                 continue
             yield chunk
 
-    def __len__(self):
-        m = len(self._indices())
-        full, rest = divmod(m, self.batch_size)
-        return full + (rest >= (2 if self.train else 1))
+    def __len__(self):  # what __iter__ yields: no batch at all when a training batch holds 1 sample
+        smallest = 2 if self.train else 1
+        full, rest = divmod(len(self._indices()), self.batch_size)
+        return full * (self.batch_size >= smallest) + (rest >= smallest)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from .. import ranks
+
 
 class ConfigError(ValueError):
     """A configuration that cannot run; raised before any training (one line, exit 2 on the command line)."""
@@ -343,8 +345,10 @@ def check_data(cfg: DictConfig, dm) -> None:
     if limit is not None and batches:
         batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
     if batches == 0:
+        _, world = ranks.rank_world()
+        per = f" ({cfg.batch_size // world} per device on {world} devices)" if world > 1 else ""
         raise ConfigError(
-            f"no training batch: {len(dm.y['train'])} training samples, batch_size={cfg.batch_size}, "
+            f"no training batch: {len(dm.y['train'])} training samples, batch_size={cfg.batch_size}{per}, "
             f"trainer.limit_train_batches={show(limit)} (a 1-sample batch is skipped): no optimizer step would run"
         )
 
