@@ -2,7 +2,7 @@
 PY ?= python
 ARGS ?=
 
-.PHONY: help install train test test-all sweep bench bench-gpu report mutation mutation-fresh mutation-map mutation-third mutation-fourth mutation-fifth mutation-sixth mutation-seventh mutation-eighth
+.PHONY: help install train test test-all sweep bench bench-gpu report mutation mutation-fresh mutation-map mutation-third mutation-fourth mutation-fifth mutation-sixth mutation-seventh mutation-eighth mutation-ninth
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ mutation-seventh:  ## the seventh list (mutants_seventh.py, 20 a category), the 
 
 mutation-eighth:  ## the eighth list (mutants_eighth.py, 20 a category, writers with their own files), the same way
 	$(PY) -m benchmarks.mutation.run --list eighth --jobs 2 --timeout 600 $(ARGS)
+
+mutation-ninth:  ## the ninth list (mutants_ninth.py, 20 a category, writers with their own files), the same way
+	$(PY) -m benchmarks.mutation.run --list ninth --jobs 2 --timeout 600 $(ARGS)
 
 bench:  ## speed against straightforward implementations: metrics + DeepFool, then training (ARGS="--device cuda")
 	$(PY) -m benchmarks.bench_metrics $(ARGS)

@@ -1,12 +1,12 @@
 """Mutation audit: apply each plausible one-line bug of a mutant list to a copy of the repository and run
 the tests meant to catch it; a mutant is caught when one of them fails.
 
-    python -m benchmarks.mutation.run [--list first|fresh|third|...|eighth] [--category "data pipeline"]
+    python -m benchmarks.mutation.run [--list first|fresh|third|...|ninth] [--category "data pipeline"]
                                       [--only ID ...] [--timeout 600] [--baseline] [--json out.json]
                                       [--covering MAP ...]
 
 `--list first` (the default) runs `mutants.py`, `--list fresh` the second list (`mutants_fresh.py`),
-`--list third` to `eighth` the later ones (`mutants_third.py`, ...). The repository's tracked
+`--list third` to `ninth` the later ones (`mutants_third.py`, ...). The repository's tracked
 files are copied once into a temporary folder (the working tree is never modified); each mutant replaces
 its `original` snippet (which must occur exactly once, else the mutant is "not applied") in the copy,
 runs `pytest -x -q -p no:cacheprovider <tests>` there with the copy first on PYTHONPATH, and restores the
@@ -45,7 +45,7 @@ CATEGORIES = ("metric math", "config/CLI", "report", "records and resume", "trai
 
 # --list: each list's module
 LISTS = {"first": "mutants", "fresh": "mutants_fresh"} | {
-    n: f"mutants_{n}" for n in ("third", "fourth", "fifth", "sixth", "seventh", "eighth")
+    n: f"mutants_{n}" for n in ("third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth")
 }
 
 
