@@ -536,7 +536,8 @@ def test_a_launcher_preset_without_its_plugin_names_the_extra_of_pyproject_that_
     from binary_encoding.run import policy
 
     monkeypatch.setattr(policy, "_importable", lambda module: False)
-    extras = tomllib.loads((Path(CONF_DIR).parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"  # the checkout's (conf/ may be a link)
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
     ((module, extra),) = [v for prefix, v in policy.LAUNCHER_PLUGINS.items() if preset.startswith(prefix)]
     assert policy.missing_launcher_message(["lr=1", f"hydra/launcher={preset}"]) == (
         f'hydra/launcher={preset} needs its Hydra plugin: pip install "binary_encoding[{extra}]" '
