@@ -204,13 +204,15 @@ def test_the_cifar_resnets_have_the_blocks_and_widths_of_torchvisions(name):
 )
 def test_each_head_is_the_layer_and_schedule_of_the_papers_table(head, net, width, gamma):
     """docs/method.md §2.2: binenc and linpen share the linear penultimate layer of width d = 4, nonlinpen puts
-    the backbone's activation after it, nopen has none; §3.1: only binenc has gamma > 0 (digits: capped, §5)."""
-    cfg = composed(f"head={head}", "backbone.act=relu")
-    built = build_net(cfg, (1, 8, 8), 10).head
-    assert type(built).__name__ == net and cfg.head.width == width
-    assert (cfg.head.gamma0, cfg.head.gamma_factor, cfg.head.gamma_step, cfg.head.gamma_max) == gamma
-    acts = [type(m).__name__ for m in built.modules() if type(m).__name__ in ("ReLU", "SiLU")]
-    assert acts == (["ReLU"] if head == "nonlinpen" else [])  # the backbone's activation, whichever it is
+    the backbone's activation after it (the default SiLU and another one), nopen has none; §3.1: only binenc
+    has gamma > 0 (digits: capped, §5)."""
+    for act, name in (("silu", "SiLU"), ("relu", "ReLU")):
+        cfg = composed(f"head={head}", f"backbone.act={act}")
+        built = build_net(cfg, (1, 8, 8), 10).head
+        assert type(built).__name__ == net and cfg.head.width == width
+        assert (cfg.head.gamma0, cfg.head.gamma_factor, cfg.head.gamma_step, cfg.head.gamma_max) == gamma
+        acts = [type(m).__name__ for m in built.modules() if type(m).__name__ in ("ReLU", "SiLU")]
+        assert acts == ([name] if head == "nonlinpen" else [])  # the backbone's activation, whichever it is
 
 
 def test_the_debug_presets_do_what_the_readme_says():

@@ -1179,6 +1179,9 @@ AFTER = {
     "a-cifar-train-test-swapped": [
         "tests/test_data_values.py::test_cifar_reads_its_training_files_as_train_and_its_test_file_as_test_in_order"
     ],
+    "c-conf-nonlinpen-linear": [
+        "tests/test_config_values.py::test_each_head_is_the_layer_and_schedule_of_the_papers_table"
+    ],
     "a-imagefolder-inside-swapped": [
         "tests/test_data_values.py::"
         "test_image_listing_is_torchvisions_and_a_link_into_another_class_or_to_a_file_read_is_skipped"
