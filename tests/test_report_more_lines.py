@@ -468,33 +468,26 @@ def test_binenc_is_compared_only_within_its_data_set_and_backbone_and_with_other
     ]  # fmt: skip
 
 
-def test_the_claims_of_two_data_sets_pair_each_seed_with_its_own_data_sets_run():
+def _two_data_set_rows(seed_b: int) -> pd.DataFrame:
+    """BinEnc against LinPen on data set a (seed 0: 90% / 80%) and on b (seed `seed_b`: 50% / 70%)."""
     rows = [
-        _row(h, s, 0.1, test_acc=v, data=d)
-        for d, h, s, v in (
-            ("a", "binenc", 0, 0.9),
-            ("a", "linpen", 0, 0.8),
-            ("b", "binenc", 0, 0.5),
-            ("b", "linpen", 0, 0.7),
-        )
+        ("a", "binenc", 0, 0.9),
+        ("a", "linpen", 0, 0.8),
+        ("b", "binenc", seed_b, 0.5),
+        ("b", "linpen", seed_b, 0.7),
     ]
-    summary, per_seed = report.claims_tables(pd.DataFrame(rows))
+    return pd.DataFrame([_row(h, s, 0.1, test_acc=v, data=d) for d, h, s, v in rows])
+
+
+def test_the_claims_of_two_data_sets_pair_each_seed_with_its_own_data_sets_run():
+    summary, per_seed = report.claims_tables(_two_data_set_rows(seed_b=0))
     t = per_seed[per_seed["metric"] == "test_acc"]
     assert t[["data", "binenc_value", "other_value"]].round(6).values.tolist() == [["a", 90.0, 80.0], ["b", 50.0, 70.0]]
     assert summary[summary["metric"] == "test_acc"]["other_head"].tolist() == ["linpen", "linpen"]
 
 
 def test_the_claims_section_has_one_table_and_one_per_seed_block_per_data_set_each_with_its_own_seeds():
-    rows = [
-        _row(h, s, 0.1, test_acc=v, data=d)
-        for d, h, s, v in (
-            ("a", "binenc", 0, 0.9),
-            ("a", "linpen", 0, 0.8),
-            ("b", "binenc", 3, 0.5),
-            ("b", "linpen", 3, 0.7),
-        )
-    ]
-    sel = pd.DataFrame(rows)
+    sel = _two_data_set_rows(seed_b=3)
     md = claims.claims_markdown(*report.claims_tables(sel), sel)
     lines = md.splitlines()
     assert [x for x in lines if x.startswith("###")] == [
